@@ -1,0 +1,121 @@
+"""Typed settings with one precedence: CLI flag > env ``BREWLINE_*`` > ``brewline.toml`` > default.
+
+    >>> from brewline.config import Settings
+    >>> Settings(warehouse="sales.duckdb").warehouse
+    'sales.duckdb'
+
+The TOML file is ``./brewline.toml`` unless ``BREWLINE_CONFIG`` names another.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from brewline.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+MIN_PII_KEY_LENGTH = 16
+
+
+class Settings(BaseSettings):
+    """Everything Brewline can be told; each field documents itself."""
+
+    model_config = SettingsConfigDict(env_prefix="BREWLINE_", extra="forbid", frozen=True)
+
+    landing: Path = Field(
+        default=Path("landing"),
+        description="Folder the branch exports land in; `brewline run` reads it when given no paths.",
+    )
+    warehouse: str = Field(
+        default="brewline.duckdb",
+        description="A DuckDB file path (embedded default) or a postgresql:// URL.",
+    )
+    quarantine: Path | None = Field(
+        default=None,
+        description="Where raw rejected lines are kept; default `<landing>/_quarantine`. "
+        "Raw lines may hold personal data, so they never go to the warehouse.",
+    )
+    pii_key: SecretStr | None = Field(
+        default=None,
+        description="Secret for the keyed HMAC that turns a card into a customer token. "
+        "Without it, no customer tokens are made. Keep it out of the warehouse and the repo.",
+    )
+    require_pii_key: bool = Field(
+        default=False,
+        description="Refuse to start without `pii_key` (set it in production so "
+        "returning-customer analytics never silently stop).",
+    )
+    redelivery: Literal["replace", "reject"] = Field(
+        default="replace",
+        description="A second file covering an already loaded (branch, trading day): "
+        "`replace` lets the later delivery win, `reject` keeps the first and rejects the newcomer.",
+    )
+    max_item_price: Decimal = Field(
+        default=Decimal("50.00"),
+        description="An item priced above this is rejected as `absurd_price`.",
+    )
+    lock_timeout: float = Field(
+        default=30.0,
+        description="Seconds to wait for another runner to release the warehouse before giving up.",
+    )
+
+    @field_validator("pii_key")
+    @classmethod
+    def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_PII_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_PII_KEY_LENGTH} characters")
+        return value
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """The quarantine folder, defaulting to one inside the landing area."""
+        return self.quarantine if self.quarantine is not None else self.landing / "_quarantine"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from CLI overrides (``None`` means "not given"), env and TOML.
+
+    Raises :class:`ConfigError` with the offending setting named, never a traceback.
+
+        >>> load_settings(warehouse=None, redelivery="reject").redelivery
+        'reject'
+    """
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        settings = Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings ({problems})") from None
+    if settings.require_pii_key and settings.pii_key is None:
+        raise ConfigError(
+            "require_pii_key is on but no key is set: export BREWLINE_PII_KEY "
+            f"(at least {MIN_PII_KEY_LENGTH} characters) or set pii_key in brewline.toml"
+        )
+    return settings

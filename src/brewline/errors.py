@@ -1,0 +1,82 @@
+"""Brewline's exception tree.
+
+Every error Brewline raises on purpose derives from :class:`BrewlineError`, so
+the CLI can turn it into a clear message and an exit code instead of a traceback.
+Each error is either *terminal* (retrying cannot help: fix the input or the
+settings) or *transient* (the world may change: retry with backoff)::
+
+    BrewlineError
+    ├── ConfigError            terminal: a setting is missing or invalid
+    ├── FileRejected           terminal: a whole input file cannot be understood
+    ├── WarehouseError         terminal: the warehouse refused (schema, SQL, constraint)
+    │   ├── SchemaVersionError terminal: the warehouse schema needs `brewline init`
+    │   └── WarehouseBusy      transient: another runner holds the warehouse
+    └── TransientError         transient: connection lost, server restarting, ...
+
+Messages never contain customer names or card numbers: they name a file, a line
+and a rule, never the content of a row.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BrewlineError",
+    "ConfigError",
+    "FileRejected",
+    "SchemaVersionError",
+    "TransientError",
+    "WarehouseBusy",
+    "WarehouseError",
+]
+
+
+class BrewlineError(Exception):
+    """Root of every error Brewline raises on purpose."""
+
+    transient = False
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None):
+        self.message = message
+        self.source = source
+        self.line = line
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = self.source or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ConfigError(BrewlineError):
+    """A setting is missing or invalid; the message says which and how to set it."""
+
+
+class FileRejected(BrewlineError):
+    """A whole input file cannot be understood; the file is rejected, not guessed at.
+
+    ``reason`` is a short stable code (``unrecognised_layout``, ``empty_file``, ...)
+    stored in the ledger; the message tells a person what to do about it.
+    """
+
+    def __init__(self, reason: str, message: str, *, source: str | None = None):
+        self.reason = reason
+        super().__init__(message, source=source)
+
+
+class WarehouseError(BrewlineError):
+    """The warehouse refused an operation for a reason retrying will not fix."""
+
+
+class SchemaVersionError(WarehouseError):
+    """The warehouse schema is older or newer than this Brewline expects."""
+
+
+class TransientError(BrewlineError):
+    """A failure that may go away on its own (connection lost, server restarting)."""
+
+    transient = True
+
+
+class WarehouseBusy(TransientError):
+    """Another runner holds the warehouse; wait and retry."""

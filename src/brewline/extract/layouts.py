@@ -1,0 +1,247 @@
+"""Read a branch export's bytes into a frame of raw string fields, one row per line.
+
+Two layouts exist in the wild, told apart by content, never by file name:
+
+- ``standard``: ``timestamp(dd/mm/yyyy HH:MM), branch, customer, basket, total, payment, card``
+  with basket items ``<Size> <Product>[ - <Variant>] - <Price>`` joined by ``", "``.
+- ``legacy``: ``timestamp(yyyy-mm-dd HH:MM:SS), branch, customer, basket, payment, total, card``
+  with the basket a flat ``size,name,price,...`` list and the card ``"network,number"`` or ``None``.
+
+The reader tolerates what people and Excel do to files (BOM, CRLF, header rows,
+blank lines, padded fields) and rejects a file it cannot understand with
+:class:`~brewline.errors.FileRejected`. Row-level damage (too many fields,
+unbalanced quotes) is not fatal: such lines carry a reason and are quarantined
+later, so every line is accounted for.
+
+    >>> raw = read_export(b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,2.45,CASH,\\n", "x.csv")
+    >>> raw.layout.name, raw.rows.height
+    ('standard', 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from brewline.errors import FileRejected
+
+__all__ = ["FIELDS", "LAYOUTS", "Layout", "RawExport", "read_export"]
+
+FIELDS = ("timestamp", "branch", "customer_name", "basket", "total", "payment_method", "card_number")
+"""Canonical field names; every layout is renamed to these."""
+
+BOM = b"\xef\xbb\xbf"
+PAYMENT_WORDS = ("CASH", "CARD")
+SAMPLE_ROWS = 200
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one export layout orders its fields and writes timestamps and baskets."""
+
+    name: str
+    order: tuple[str, ...]  # canonical field names in file order
+    timestamp_format: str
+    timestamp_shape: str  # regex a timestamp in this layout starts with
+    basket: Literal["items", "triples"]
+
+    @property
+    def payment_position(self) -> int:
+        return self.order.index("payment_method")
+
+
+STANDARD = Layout(
+    name="standard",
+    order=FIELDS,
+    timestamp_format="%d/%m/%Y %H:%M",
+    timestamp_shape=r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}$",
+    basket="items",
+)
+LEGACY = Layout(
+    name="legacy",
+    order=(
+        "timestamp",
+        "branch",
+        "customer_name",
+        "basket",
+        "payment_method",
+        "total",
+        "card_number",
+    ),
+    timestamp_format="%Y-%m-%d %H:%M:%S",
+    timestamp_shape=r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}$",
+    basket="triples",
+)
+LAYOUTS = (STANDARD, LEGACY)
+
+_POSITIONAL = [f"c{i}" for i in range(len(FIELDS))]
+_QUOTED = r'"(?:[^"]|"")*"'
+
+
+@dataclass(frozen=True)
+class RawExport:
+    """A file's rows as stripped strings, before any row rule has run.
+
+    ``rows`` has ``line_no`` (1-based physical line), the canonical fields and
+    ``line_problem`` (a reason code when the line itself is unreadable, else null).
+    Header and blank lines are not rows; ``skipped_lines`` counts them.
+    """
+
+    layout: Layout
+    rows: pl.DataFrame
+    skipped_lines: int
+
+
+def read_export(data: bytes, source: str) -> RawExport:
+    """Parse a whole export; raise :class:`FileRejected` if it cannot be understood."""
+    data = data.removeprefix(BOM)
+    _require_text(data, source)
+    table = _split_fields(data)
+    blank = ~pl.any_horizontal(pl.col(_POSITIONAL).is_not_null()) & pl.col("line_problem").is_null()
+    table = table.filter(~blank)
+    headers = _leading_headers(table)
+    table = table.slice(headers)
+    if table.height == 0:
+        raise FileRejected("empty_file", "the file has no sales rows", source=source)
+    layout = _detect_layout(table, source)
+    rows = table.rename(dict(zip(_POSITIONAL, layout.order, strict=True))).select(
+        "line_no", *FIELDS, "line_problem"
+    )
+    return RawExport(layout=layout, rows=rows, skipped_lines=_line_count(data) - rows.height)
+
+
+def _require_text(data: bytes, source: str) -> None:
+    if not data.strip():
+        raise FileRejected("empty_file", "the file is empty", source=source)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            "not_utf8",
+            f"the file is not UTF-8 text (bad byte at offset {exc.start}); "
+            "save it as 'CSV UTF-8' and drop it into the landing folder again",
+            source=source,
+        ) from None
+
+
+def _line_count(data: bytes) -> int:
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def _split_fields(data: bytes) -> pl.DataFrame:
+    """Fields of every line, via Polars' CSV reader; damaged files go line by line.
+
+    The fast path is right when the reader yields exactly one record per physical
+    line. Otherwise (a line with too many fields, an unbalanced quote, a quoted
+    newline) the careful path marks the damaged lines and reads the rest.
+    """
+    fast = _read_csv(data)
+    if fast is not None and fast.height == _line_count(data) and not _has_embedded_newline(fast):
+        return _with_line_numbers(fast, pl.int_range(1, fast.height + 1, dtype=pl.Int32))
+    return _split_fields_carefully(data)
+
+
+def _read_csv(data: bytes) -> pl.DataFrame | None:
+    try:
+        frame = pl.read_csv(
+            data,
+            has_header=False,
+            schema=dict.fromkeys(_POSITIONAL, pl.String),
+            missing_columns="insert",
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
+        return None  # the careful path finds and names the damaged lines
+    return frame.with_columns(pl.col(_POSITIONAL).str.strip_chars())
+
+
+def _has_embedded_newline(frame: pl.DataFrame) -> bool:
+    return bool(
+        frame.select(pl.any_horizontal(pl.col(_POSITIONAL).str.contains("\n", literal=True)).any())
+        .item()
+    )
+
+
+def _with_line_numbers(frame: pl.DataFrame, line_no: pl.Expr | pl.Series) -> pl.DataFrame:
+    return frame.with_columns(
+        line_no=line_no, line_problem=pl.lit(None, dtype=pl.String)
+    ).with_columns(pl.col(_POSITIONAL).replace("", None))
+
+
+def _split_fields_carefully(data: bytes) -> pl.DataFrame:
+    lines = pl.DataFrame(
+        {"text": data.decode("utf-8").split("\n")}
+    ).with_row_index("line_no", offset=1)
+    if data.endswith(b"\n"):
+        lines = lines.slice(0, lines.height - 1)
+    lines = lines.with_columns(
+        line_no=pl.col("line_no").cast(pl.Int32),
+        text=pl.col("text").str.strip_suffix("\r"),
+    ).with_columns(line_problem=_line_problem(pl.col("text")))
+    good = lines.filter(pl.col("line_problem").is_null())
+    fields = _read_csv("\n".join(good["text"]).encode() + b"\n") if good.height else None
+    if fields is None or fields.height != good.height:
+        fields = pl.DataFrame(schema=dict.fromkeys(_POSITIONAL, pl.String)).clear(good.height)
+    parsed = _with_line_numbers(fields, good["line_no"])
+    bad = lines.filter(pl.col("line_problem").is_not_null()).select(
+        "line_no",
+        *[pl.lit(None, dtype=pl.String).alias(c) for c in _POSITIONAL],
+        "line_problem",
+    )
+    return pl.concat([parsed, bad.select(parsed.columns)]).sort("line_no")
+
+
+def _line_problem(text: pl.Expr) -> pl.Expr:
+    """Name what makes a line unreadable as one CSV record, or null if nothing does."""
+    unquoted = text.str.replace_all(_QUOTED, "")
+    return (
+        pl.when(text.str.count_matches('"', literal=True) % 2 == 1)
+        .then(pl.lit("unbalanced_quotes"))
+        .when(unquoted.str.count_matches(",", literal=True) >= len(FIELDS))
+        .then(pl.lit("too_many_fields"))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+
+
+def _leading_headers(table: pl.DataFrame) -> int:
+    """Count header rows at the top.
+
+    A data row has digits in its timestamp and its total (column 5 or 6 by
+    layout); a header row, whatever its column names, has none there.
+    """
+    head = table.head(SAMPLE_ROWS)
+    digit_columns = ("c0", "c4", "c5")
+    is_header = ~pl.any_horizontal(
+        pl.col(digit_columns).fill_null("").str.contains(r"\d")
+    ) & pl.col("line_problem").is_null()
+    data_rows = head.select((~is_header).arg_true().alias("i"))["i"]
+    return int(data_rows[0]) if data_rows.len() else head.height
+
+
+def _detect_layout(table: pl.DataFrame, source: str) -> Layout:
+    sample = table.head(SAMPLE_ROWS)
+    scores = [(_matches(sample, layout), layout) for layout in LAYOUTS]
+    best_score, best = max(scores, key=lambda pair: pair[0])
+    if best_score == 0:
+        raise FileRejected("unrecognised_layout", _describe(sample), source=source)
+    return best
+
+
+def _matches(sample: pl.DataFrame, layout: Layout) -> int:
+    payment = pl.col(_POSITIONAL[layout.payment_position]).str.to_uppercase()
+    hits = pl.col("c0").str.contains(layout.timestamp_shape) & payment.is_in(list(PAYMENT_WORDS))
+    return int(sample.select(hits.fill_null(False).sum()).item())
+
+
+def _describe(sample: pl.DataFrame) -> str:
+    """Say what the first data line looks like without quoting its content (it holds PII)."""
+    first = sample.row(0, named=True)
+    filled = sum(first[c] is not None for c in _POSITIONAL)
+    return (
+        f"unrecognised layout: line {first['line_no']} has {filled} non-empty fields and no "
+        "layout matches it. Expected a branch export: 7 columns "
+        "(timestamp dd/mm/yyyy HH:MM, branch, customer, basket, total, CASH/CARD, card) or the "
+        "legacy layout (timestamp yyyy-mm-dd HH:MM:SS, branch, customer, basket, CASH/CARD, "
+        "total, card). Fix or re-export the file, then drop it into the landing folder again"
+    )

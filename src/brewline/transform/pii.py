@@ -1,0 +1,53 @@
+"""Personal data: names are dropped, cards become keyed-HMAC customer keys.
+
+A card number is turned into a customer key with HMAC-SHA256 under a secret
+key from settings (never stored beside the data). Without a key there is no
+token, so returning customers cannot be counted, but nothing personal leaks.
+The same card under the same key always gives the same customer key.
+
+    >>> import polars as pl
+    >>> cards = pl.Series(["5494173772652516", None])
+    >>> keys = customer_keys(cards, b"0123456789abcdef")
+    >>> keys[0] == customer_keys(pl.Series(["5494173772652516"]), b"0123456789abcdef")[0], keys[1]
+    (True, None)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import polars as pl
+
+__all__ = ["customer_keys", "key_fingerprint"]
+
+_MASK63 = (1 << 63) - 1
+
+
+def customer_keys(cards: pl.Series, key: bytes | None) -> pl.Series:
+    """Customer key per card (Int64), null for no card or no key.
+
+    HMAC runs once per distinct card, then the keys are joined back.
+    """
+    if key is None:
+        return pl.Series("customer_key", [None] * len(cards), dtype=pl.Int64)
+    frame = cards.alias("card").to_frame()
+    distinct = frame.drop_nulls().unique()
+    tokens = [_token(key, card) for card in distinct["card"].to_list()]
+    lookup = distinct.with_columns(pl.Series("customer_key", tokens, dtype=pl.Int64))
+    return frame.join(lookup, on="card", how="left", maintain_order="left")["customer_key"]
+
+
+def _token(key: bytes, card: str) -> int:
+    digest = hmac.digest(key, card.encode("ascii"), "sha256")
+    return int.from_bytes(digest[:8], "big") & _MASK63
+
+
+def key_fingerprint(key: bytes | None) -> str | None:
+    """A non-reversible fingerprint of the PII key, so a warehouse can refuse a different key.
+
+    Loading with a new key would make every returning customer look new.
+    """
+    if key is None:
+        return None
+    return hmac.new(key, b"brewline key fingerprint", hashlib.sha256).hexdigest()[:16]
