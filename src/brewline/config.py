@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         default=Decimal("50.00"),
         description="An item priced above this is rejected as `absurd_price`.",
     )
+    batch_files: int = Field(
+        default=32,
+        ge=1,
+        description="Files checked and committed together. Each file is still all-or-nothing; "
+        "batching pays each transaction's fixed cost once per batch. 1 = a transaction per file.",
+    )
+    batch_megabytes: float = Field(
+        default=32.0,
+        gt=0,
+        description="A batch closes when its files reach this many megabytes (bounds memory).",
+    )
     lock_timeout: float = Field(
         default=30.0,
         description="Seconds to wait for another runner to release the warehouse before giving up.",

@@ -448,7 +448,8 @@ def _stacked_cdf(weights: np.ndarray) -> np.ndarray:
     cdf = np.cumsum(weights, axis=1)
     cdf = cdf / cdf[:, -1:]
     cdf = np.concatenate([np.zeros((weights.shape[0], 1)), cdf], axis=1)
-    return (cdf + 2.0 * np.arange(weights.shape[0])[:, None]).ravel()
+    flat: np.ndarray = (cdf + 2.0 * np.arange(weights.shape[0])[:, None]).ravel()
+    return flat
 
 
 def _sample_rows(
@@ -465,7 +466,8 @@ def _sample_rows(
     c_lo = flat_cdf[base + lo]
     c_hi = flat_cdf[base + hi]
     pos = np.searchsorted(flat_cdf, c_lo + u * (c_hi - c_lo), side="right") - 1 - base
-    return np.clip(pos, lo, hi - 1)
+    drawn: np.ndarray = np.clip(pos, lo, hi - 1)
+    return drawn
 
 
 _INTRADAY_CDF = _stacked_cdf(_intraday_weights())
@@ -555,7 +557,8 @@ def _sales_per_file(
     dow = np.where(wd == 5, sat, np.where(wd == 6, sun, np.where(wd == 4, 1.06, 1.0)))
     season = np.where(kind == 2, _SEASIDE_MONTH[files.month], _MONTH_TRAFFIC[files.month])
     mean = traffic * dow * season * rng.lognormal(0.0, 0.08, len(files.names))
-    return np.clip(rng.poisson(mean), 60, 700).astype(np.int64)
+    counts: np.ndarray = np.clip(rng.poisson(mean), 60, 700).astype(np.int64)
+    return counts
 
 
 def _sale_minutes(

@@ -82,7 +82,7 @@ _QUOTED = r'"(?:[^"]|"")*"'
 
 @dataclass(frozen=True)
 class RawExport:
-    """A file's rows as stripped strings, before any row rule has run.
+    """A file's rows as raw strings (padding kept), before any row rule has run.
 
     ``rows`` has ``line_no`` (1-based physical line), the canonical fields and
     ``line_problem`` (a reason code when the line itself is unreadable, else null).
@@ -99,7 +99,11 @@ def read_export(data: bytes, source: str) -> RawExport:
     data = data.removeprefix(BOM)
     _require_text(data, source)
     table = _split_fields(data)
-    blank = ~pl.any_horizontal(pl.col(_POSITIONAL).is_not_null()) & pl.col("line_problem").is_null()
+    blank = (
+        pl.all_horizontal(pl.col(_POSITIONAL[1:]).is_null())
+        & (pl.col("c0").str.strip_chars().fill_null("") == "")
+        & pl.col("line_problem").is_null()
+    )
     table = table.filter(~blank)
     headers = _leading_headers(table)
     table = table.slice(headers)
@@ -138,7 +142,7 @@ def _split_fields(data: bytes) -> pl.DataFrame:
     newline) the careful path marks the damaged lines and reads the rest.
     """
     fast = _read_csv(data)
-    if fast is not None and fast.height == _line_count(data) and not _has_embedded_newline(fast):
+    if fast is not None and fast.height == _line_count(data):
         return _with_line_numbers(fast, pl.int_range(1, fast.height + 1, dtype=pl.Int32))
     return _split_fields_carefully(data)
 
@@ -153,20 +157,11 @@ def _read_csv(data: bytes) -> pl.DataFrame | None:
         )
     except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
         return None  # the careful path finds and names the damaged lines
-    return frame.with_columns(pl.col(_POSITIONAL).str.strip_chars())
-
-
-def _has_embedded_newline(frame: pl.DataFrame) -> bool:
-    return bool(
-        frame.select(pl.any_horizontal(pl.col(_POSITIONAL).str.contains("\n", literal=True)).any())
-        .item()
-    )
+    return frame
 
 
 def _with_line_numbers(frame: pl.DataFrame, line_no: pl.Expr | pl.Series) -> pl.DataFrame:
-    return frame.with_columns(
-        line_no=line_no, line_problem=pl.lit(None, dtype=pl.String)
-    ).with_columns(pl.col(_POSITIONAL).replace("", None))
+    return frame.with_columns(line_no=line_no, line_problem=pl.lit(None, dtype=pl.String))
 
 
 def _split_fields_carefully(data: bytes) -> pl.DataFrame:
@@ -210,7 +205,7 @@ def _leading_headers(table: pl.DataFrame) -> int:
     A data row has digits in its timestamp and its total (column 5 or 6 by
     layout); a header row, whatever its column names, has none there.
     """
-    head = table.head(SAMPLE_ROWS)
+    head = _stripped(table.head(SAMPLE_ROWS))
     digit_columns = ("c0", "c4", "c5")
     is_header = ~pl.any_horizontal(
         pl.col(digit_columns).fill_null("").str.contains(r"\d")
@@ -220,12 +215,16 @@ def _leading_headers(table: pl.DataFrame) -> int:
 
 
 def _detect_layout(table: pl.DataFrame, source: str) -> Layout:
-    sample = table.head(SAMPLE_ROWS)
+    sample = _stripped(table.head(SAMPLE_ROWS))
     scores = [(_matches(sample, layout), layout) for layout in LAYOUTS]
     best_score, best = max(scores, key=lambda pair: pair[0])
     if best_score == 0:
         raise FileRejected("unrecognised_layout", _describe(sample), source=source)
     return best
+
+
+def _stripped(sample: pl.DataFrame) -> pl.DataFrame:
+    return sample.with_columns(pl.col(_POSITIONAL).str.strip_chars())
 
 
 def _matches(sample: pl.DataFrame, layout: Layout) -> int:

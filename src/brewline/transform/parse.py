@@ -1,13 +1,13 @@
 """Converters from raw export strings to typed values.
 
-Every converter is a Polars expression or a frame-in/frame-out function, and
-states its bad-value policy: **a value it cannot read becomes null**; the row
-rules in :mod:`brewline.validate.rules` turn nulls into named reasons. Nothing
-here guesses: dates are day-first by rule, prices must have at most two decimals.
+Each converter states its bad-value policy: **a value it cannot read becomes
+null**, and the row rules in :mod:`brewline.validate.rules` turn nulls into
+named reasons. Nothing here guesses: dates are day-first by rule, prices must
+have at most two decimals.
 
-Work is done once per *distinct* string (a day has a few hundred distinct
-minutes and a menu has ~80 distinct items), then joined back, so parsing a
-million sales costs little more than reading them.
+Low-cardinality columns (a day has a few hundred distinct minutes, a menu ~80
+items) are converted once per *distinct* value and mapped back with a hash
+lookup, so parsing a million sales costs little more than reading them.
 
     >>> import polars as pl
     >>> pl.select(money(pl.lit("5.2"))).item()
@@ -16,16 +16,21 @@ million sales costs little more than reading them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import polars as pl
 
 from brewline.extract.layouts import Layout
+from brewline.transform.keys import stable_key
 
 __all__ = [
-    "ITEM_COLUMNS",
     "MONEY",
+    "BasketItems",
+    "basket_items",
     "card_digits",
-    "explode_basket",
     "money",
+    "per_distinct",
     "timestamps",
 ]
 
@@ -36,13 +41,19 @@ _MONEY_SHAPE = r"^-?\d{1,7}(\.\d{1,2})?$"
 _STANDARD_ITEM = r"^(?:(?<size>Regular|Large) )?(?<name>.+?) - (?<price>[^ ]+)$"
 _LEGACY_ITEM = r"^(?<size>[^,]*),(?<name>[^,]+),(?<price>[^,]+)$"
 _NAME = r"^(?<product>.+?)(?: - (?<variant>.+))?$"
-_DESTROYED_CARD = r"(?i)^\d(\.\d+)?E\+?\d+$"
+_CARD = r"^\s*\d{12,19}\s*$"
 
-ITEM_COLUMNS = ("line_no", "size", "product", "variant", "price")
+
+def per_distinct(column: pl.Series, convert: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
+    """Apply ``convert`` once per distinct value of ``column`` and map the results back."""
+    distinct = column.unique()
+    converted = pl.select(convert(pl.lit(distinct))).to_series()
+    return column.replace_strict(distinct, converted, default=None, return_dtype=converted.dtype)
 
 
 def money(text: pl.Expr) -> pl.Expr:
     """Parse ``5.2``/``13.45``/``5`` into exact money; anything else (``1.234``, ``£5``) -> null."""
+    text = text.str.strip_chars()
     return pl.when(text.str.contains(_MONEY_SHAPE)).then(text.cast(MONEY, strict=False))
 
 
@@ -52,60 +63,85 @@ def timestamps(text: pl.Expr, layout: Layout) -> pl.Expr:
     Day-first is the rule for the standard layout; ``8/8/2023 9:00`` (Excel's
     un-padded form) and an optional ``:SS`` are accepted.
     """
+    text = text.str.strip_chars()
     fmt = layout.timestamp_format
     return pl.coalesce(
-        text.str.to_datetime(fmt, strict=False, time_unit="us"),
-        text.str.to_datetime(f"{fmt}:%S", strict=False, time_unit="us"),
+        text.str.to_datetime(fmt, strict=False, time_unit="us", cache=False),
+        text.str.to_datetime(f"{fmt}:%S", strict=False, time_unit="us", cache=False),
     )
 
 
-def card_digits(text: pl.Expr) -> pl.Expr:
-    """The card number's digits, or null when absent or destroyed.
+def card_digits(text: pl.Expr, layout: Layout) -> pl.Expr:
+    """The card number's digits, or null when absent or unusable.
 
-    Accepts ``5494173772652516`` and the legacy ``"visa,5494173772652516"``;
-    ``None``, empty and Excel-destroyed ``5.49E+15`` give null (no customer token).
+    Standard layout: 12-19 digits (padding allowed). Excel-destroyed cards
+    (``5.49E+15``) and anything else give null: no customer token, never a guess.
+    Legacy layout: ``"visa,5494173772652516"``; ``None`` gives null.
     """
-    number = text.str.split(",").list.last().str.replace_all(r"[ -]", "")
-    usable = number.str.contains(r"^\d{12,19}$") & ~text.str.contains(_DESTROYED_CARD)
-    return pl.when(usable).then(number)
+    if layout.basket == "triples":
+        text = text.str.split(",").list.last()
+    return pl.when(text.str.contains(_CARD)).then(text.str.strip_chars())
 
 
-def explode_basket(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
-    """One row per basket item: ``line_no, position, size, product, variant, price``.
+@dataclass(frozen=True)
+class BasketItems:
+    """A file's basket items as integers into a small menu of distinct items.
 
-    Items that cannot be read keep their ``line_no`` with null ``product`` or
-    ``price``; ``price`` is exact money, possibly zero or negative (rules decide).
-    ``rows`` needs ``line_no`` and ``basket``.
+    ``items``: ``row, item_id`` (one row per item in a basket);
+    ``menu``: ``item_id, size, product, variant, price, product_key, product_index``,
+    one row per distinct item string, with null ``product``/``price`` when
+    unreadable; ``product_index`` numbers the distinct products densely from 0.
     """
-    raw = _item_strings(rows, layout)
-    distinct = raw.select("item").unique()
-    parsed = _parse_items(distinct, layout)
-    return raw.join(parsed, on="item", how="left").select(
-        "line_no", "position", "size", "product", "variant", "price"
-    )
+
+    items: pl.DataFrame
+    menu: pl.DataFrame
+
+
+def basket_items(rows: pl.DataFrame, layout: Layout) -> BasketItems:
+    """Split each row's basket into items; parse each distinct item once.
+
+    ``rows`` needs ``row`` (any integer id, kept on each item) and ``basket``.
+    """
+    exploded = _item_strings(rows, layout)
+    distinct = exploded["item"].unique()
+    menu = _parse_items(distinct, layout)
+    ids = exploded["item"].replace_strict(distinct, menu["item_id"], return_dtype=pl.UInt32)
+    return BasketItems(exploded.select("row", item_id=ids), menu)
 
 
 def _item_strings(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     basket = pl.col("basket").fill_null("")
-    if layout.basket == "triples":  # "size,name,price,size,..." -> items split at every 3rd comma
+    separator = ", "
+    if layout.basket == "triples":  # "size,name,price,size,..." -> split at every 3rd comma
         basket = basket.str.replace_all(r"([^,]*,[^,]*,[^,]*),", "${1}\x1e")
-    separator = ", " if layout.basket == "items" else "\x1e"
-    return (
-        rows.select("line_no", basket.str.split(separator).alias("item"))
-        .with_columns(position=pl.int_ranges(pl.col("item").list.len(), dtype=pl.Int16))
-        .explode("item", "position")
-        .with_columns(pl.col("item").str.strip_chars())
-    )
+        separator = "\x1e"
+    return rows.select("row", item=basket.str.split(separator)).explode("item")
 
 
-def _parse_items(distinct: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+def _parse_items(distinct: pl.Series, layout: Layout) -> pl.DataFrame:
     pattern = _STANDARD_ITEM if layout.basket == "items" else _LEGACY_ITEM
-    parts = distinct.with_columns(pl.col("item").str.extract_groups(pattern).alias("p")).unnest("p")
-    return parts.with_columns(
-        size=pl.col("size").str.strip_chars().replace("", None),
-        price=money(pl.col("price").str.strip_chars()),
-        name=pl.col("name").str.strip_chars().str.extract_groups(_NAME),
-    ).unnest("name").with_columns(
-        product=pl.col("product").str.strip_chars().replace("", None),
-        variant=pl.col("variant").str.strip_chars().replace("", None),
+    item = pl.col("item").str.strip_chars()
+    parts = (
+        distinct.to_frame("item")
+        .with_row_index("item_id")
+        .with_columns(item.str.extract_groups(pattern).alias("p"))
+        .unnest("p")
+        .with_columns(pl.col("name").str.strip_chars().str.extract_groups(_NAME).alias("n"))
+        .unnest("n")
+        .select(
+            "item_id",
+            size=_blank_to_null(pl.col("size")),
+            product=_blank_to_null(pl.col("product")),
+            variant=_blank_to_null(pl.col("variant")),
+            price=money(pl.col("price")),
+        )
     )
+    keys = [stable_key("product", *row) for row in parts.select("product", "size", "variant").rows()]
+    return parts.with_columns(product_key=pl.Series(keys, dtype=pl.Int64)).with_columns(
+        product_index=pl.col("product_key").rank("dense").cast(pl.Int64) - 1
+    )
+
+
+def _blank_to_null(text: pl.Expr) -> pl.Expr:
+    text = text.str.strip_chars()
+    return pl.when(text != "").then(text)

@@ -1,14 +1,14 @@
-"""Star-schema frames for one checked file: the pure heart of the transform.
+"""Star-schema frames for a batch of checked files: the pure heart of the transform.
 
     >>> from brewline.extract import read_export
     >>> from brewline.validate import check_rows
     >>> raw = read_export(b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,2.45,CASH,\\n", "x.csv")
-    >>> batch = build_star(check_rows(raw), FileFacts("x.csv", "ab" * 32, 57, "standard", 0))
+    >>> batch = build_star(check_rows(raw), [FileFacts("x.csv", "ab" * 32, 57, "standard", 0)])
     >>> batch.sales.select("source_line", "total").to_dicts()
     [{'source_line': 1, 'total': Decimal('2.45')}]
 
-No customer name leaves this module: ``checked.sales`` has no name column, and
-the card is consumed here to make the customer key.
+No customer name leaves this module: the checked sales have no name column,
+and the card is consumed here to make the customer key.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from brewline.transform.keys import file_id, key_column, sale_key_base
-from brewline.transform.parse import MONEY
+from brewline.transform.keys import file_id, sale_key_base, stable_key
+from brewline.transform.parse import MONEY, per_distinct
 from brewline.transform.pii import customer_keys
 from brewline.validate.rules import CheckedExport
 
@@ -44,9 +44,14 @@ class FileFacts:
 
 @dataclass(frozen=True)
 class StarBatch:
-    """Everything one file contributes to the warehouse, loaded in one transaction."""
+    """Everything a batch of files contributes to the warehouse.
 
-    file: FileFacts
+    Every fact frame has ``file_id``; ``files`` has one row per file with its
+    ledger counts. A batch is loaded in one transaction, so each of its files
+    is either wholly visible or not at all.
+    """
+
+    files: pl.DataFrame
     branches: pl.DataFrame
     products: pl.DataFrame
     dates: pl.DataFrame
@@ -56,37 +61,60 @@ class StarBatch:
     branch_days: pl.DataFrame
     rejects: pl.DataFrame
 
-    @property
-    def rows_loaded(self) -> int:
-        return self.sales.height
+    def only(self, file_ids: list[int]) -> StarBatch:
+        """The part of this batch that belongs to ``file_ids`` (dimensions kept whole)."""
+        keep = pl.col("file_id").is_in(file_ids)
+        return StarBatch(
+            files=self.files.filter(keep),
+            branches=self.branches,
+            products=self.products,
+            dates=self.dates,
+            customers=self.customers,
+            sales=self.sales.filter(keep),
+            lines=self.lines.filter(keep),
+            branch_days=self.branch_days.filter(keep),
+            rejects=self.rejects.filter(keep),
+        )
 
-    @property
-    def rows_rejected(self) -> int:
-        return self.rejects.height
 
-    @property
-    def rows_read(self) -> int:
-        return self.rows_loaded + self.rows_rejected
+FILE_COLUMNS = {
+    "file_index": pl.Int32,
+    "file_id": pl.Int64,
+    "source_name": pl.String,
+    "sha256": pl.String,
+    "size_bytes": pl.Int64,
+    "layout": pl.String,
+    "skipped_lines": pl.Int32,
+    "sale_key_base": pl.Int64,
+}
 
 
-def build_star(checked: CheckedExport, file: FileFacts, pii_key: bytes | None = None) -> StarBatch:
-    """Turn a checked file into dimension and fact frames with deterministic keys."""
-    fid = file.file_id
-    sales = _sales(checked.sales, file, pii_key)
+def build_star(
+    checked: CheckedExport, files: list[FileFacts], pii_key: bytes | None = None
+) -> StarBatch:
+    """Turn checked files into dimension and fact frames with deterministic keys.
+
+    ``files[i]`` describes the file with ``file_index == i`` in ``checked``.
+    """
+    file_table = _file_table(files)
+    sales = _sales(checked.sales, file_table, pii_key)
     lines = _lines(checked.lines, sales)
+    rejects = checked.rejects.join(
+        file_table.select("file_index", "file_id"), on="file_index"
+    ).select("file_id", pl.col("line_no").cast(pl.Int32), "reason")
     return StarBatch(
-        file=file,
+        files=_file_counts(file_table, sales, rejects),
         branches=sales.select("branch_key", branch_name="branch").unique("branch_key"),
-        products=lines.select(
+        products=checked.products.select(
             "product_key", product_name="product", size="size", variant="variant"
-        ).unique("product_key"),
+        ),
         dates=calendar(sales.select("date_key").unique()),
         customers=sales.filter(pl.col("customer_key").is_not_null())
         .group_by("customer_key")
         .agg(first_seen_at=pl.col("sold_at").min()),
         sales=sales.select(
             "sale_key",
-            pl.lit(fid, dtype=pl.Int64).alias("file_id"),
+            "file_id",
             pl.col("line_no").alias("source_line"),
             "branch_key",
             "date_key",
@@ -96,63 +124,81 @@ def build_star(checked: CheckedExport, file: FileFacts, pii_key: bytes | None = 
             "items",
             "customer_key",
         ),
-        lines=lines.select(
-            "sale_key",
-            "product_key",
-            pl.lit(fid, dtype=pl.Int64).alias("file_id"),
-            "branch_key",
-            "date_key",
-            "quantity",
-            "unit_price",
-            "line_amount",
+        lines=lines,
+        branch_days=sales.group_by("file_id", "branch_key", "date_key").agg(
+            sales=pl.len().cast(pl.Int32)
         ),
-        branch_days=sales.group_by("branch_key", "date_key").agg(sales=pl.len().cast(pl.Int32))
-        .with_columns(file_id=pl.lit(fid, dtype=pl.Int64)),
-        rejects=checked.rejects.with_columns(file_id=pl.lit(fid, dtype=pl.Int64)).select(
-            "file_id", "line_no", "reason"
-        ),
+        rejects=rejects,
     )
 
 
-def _sales(sales: pl.DataFrame, file: FileFacts, pii_key: bytes | None) -> pl.DataFrame:
-    base = sale_key_base(file.source_name)
-    keyed = key_column(sales, "branch", ["branch"], "branch_key")
-    return keyed.with_columns(
-        sale_key=pl.lit(base, dtype=pl.Int64) + pl.col("line_no"),
-        date_key=_date_key(pl.col("sold_at")),
-        customer_key=customer_keys(keyed["card"], pii_key),
+def _file_table(files: list[FileFacts]) -> pl.DataFrame:
+    rows = [
+        (i, f.file_id, f.source_name, f.sha256, f.size_bytes, f.layout, f.skipped_lines,
+         sale_key_base(f.source_name))
+        for i, f in enumerate(files)
+    ]
+    return pl.DataFrame(rows, schema=FILE_COLUMNS, orient="row")
+
+
+def _file_counts(file_table: pl.DataFrame, sales: pl.DataFrame, rejects: pl.DataFrame) -> pl.DataFrame:
+    loaded = sales.group_by("file_id").agg(rows_loaded=pl.len().cast(pl.Int32))
+    rejected = rejects.group_by("file_id").agg(rows_rejected=pl.len().cast(pl.Int32))
+    return (
+        file_table.drop("file_index", "sale_key_base")
+        .join(loaded, on="file_id", how="left", maintain_order="left")
+        .join(rejected, on="file_id", how="left", maintain_order="left")
+        .with_columns(pl.col("rows_loaded", "rows_rejected").fill_null(0))
+        .with_columns(rows_read=pl.col("rows_loaded") + pl.col("rows_rejected"))
+    )
+
+
+def _sales(sales: pl.DataFrame, file_table: pl.DataFrame, pii_key: bytes | None) -> pl.DataFrame:
+    index = sales["file_index"]
+    return sales.with_columns(
+        file_id=file_table["file_id"].gather(index),
+        sale_key=file_table["sale_key_base"].gather(index) + pl.col("line_no"),
+        branch_key=per_distinct(sales["branch"], _branch_key),
+        date_key=per_distinct(sales["sold_at"].dt.date(), _date_key),
+        customer_key=customer_keys(sales["card"], pii_key),
         total=pl.col("total").cast(MONEY),
     ).drop("card")
 
 
 def _lines(lines: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
-    keyed = key_column(lines, "product", ["product", "size", "variant"], "product_key")
-    joined = keyed.join(
-        sales.select("line_no", "sale_key", "branch_key", "date_key"), on="line_no", how="inner"
-    )
-    return joined.with_columns(
-        unit_price=pl.col("unit_price").cast(MONEY),
-        line_amount=pl.col("line_amount").cast(LINE_MONEY),
+    sale_columns = sales.select("file_index", "line_no", "sale_key", "file_id", "branch_key",
+                                "date_key")
+    return lines.join(sale_columns, on=["file_index", "line_no"], how="inner").select(
+        "sale_key",
+        "product_key",
+        "file_id",
+        "branch_key",
+        "date_key",
+        "quantity",
+        pl.col("unit_price").cast(MONEY),
+        pl.col("line_amount").cast(LINE_MONEY),
     )
 
 
-def _date_key(timestamp: pl.Expr) -> pl.Expr:
+def _branch_key(branch: pl.Expr) -> pl.Expr:
+    return branch.map_batches(
+        lambda names: pl.Series([stable_key("branch", n) for n in names], dtype=pl.Int64),
+        return_dtype=pl.Int64,
+    )
+
+
+def _date_key(day: pl.Expr) -> pl.Expr:
     """``yyyymmdd`` as an integer: readable, sortable and deterministic."""
-    year, month, day = (part.cast(pl.Int32) for part in _ymd(timestamp))
-    return year * 10000 + month * 100 + day
-
-
-def _ymd(timestamp: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    return timestamp.dt.year(), timestamp.dt.month(), timestamp.dt.day()
+    year, month, date = (part.cast(pl.Int32) for part in (day.dt.year(), day.dt.month(),
+                                                             day.dt.day()))
+    return year * 10000 + month * 100 + date
 
 
 def calendar(date_keys: pl.DataFrame) -> pl.DataFrame:
     """Calendar attributes for each ``date_key`` (the rows of ``dim_date``)."""
-    day = pl.col("date")
     key = pl.col("date_key")
-    return date_keys.with_columns(
-        date=pl.date(key // 10000, key // 100 % 100, key % 100)
-    ).select(
+    day = pl.col("date")
+    return date_keys.with_columns(date=pl.date(key // 10000, key // 100 % 100, key % 100)).select(
         "date_key",
         "date",
         year=day.dt.year().cast(pl.Int16),

@@ -2,7 +2,7 @@
 
     >>> from brewline.extract import read_export
     >>> raw = read_export(b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,9.99,CASH,\\n", "x.csv")
-    >>> check_rows(raw).rejects.to_dicts()
+    >>> check_rows(raw).rejects.select("line_no", "reason").to_dicts()
     [{'line_no': 1, 'reason': 'total_mismatch'}]
 
 Rules run in the order of :data:`REASONS`; a row gets the first reason that
@@ -17,10 +17,17 @@ from decimal import Decimal
 import polars as pl
 
 from brewline.errors import FileRejected
-from brewline.extract.layouts import RawExport
-from brewline.transform.parse import card_digits, explode_basket, money, timestamps
+from brewline.extract.layouts import Layout, RawExport
+from brewline.transform.parse import (
+    BasketItems,
+    basket_items,
+    card_digits,
+    money,
+    per_distinct,
+    timestamps,
+)
 
-__all__ = ["REASONS", "CheckedExport", "check_rows"]
+__all__ = ["REASONS", "CheckedExport", "check_exports", "check_rows"]
 
 REASONS: dict[str, str] = {
     "unbalanced_quotes": "the line has an unclosed quote, so its fields cannot be told apart",
@@ -43,93 +50,186 @@ _RANK = {reason: rank for rank, reason in enumerate(REASONS)}
 
 @dataclass(frozen=True)
 class CheckedExport:
-    """A file after the row rules.
+    """Files after the row rules; every frame has ``file_index`` (position in the
+    checked list) and ``line_no``.
 
-    ``sales``: valid rows (``line_no, branch, sold_at, payment_method, total, items, card``);
-    ``lines``: one row per (sale, product) with ``quantity, unit_price, line_amount``;
-    ``rejects``: ``line_no, reason`` for every other row.
+    ``sales``: valid rows (``branch, sold_at, payment_method, total, items, card``);
+    ``lines``: one row per (sale, product): ``product_key, quantity, unit_price,
+    line_amount``; ``products``: ``product_key, size, product, variant``;
+    ``rejects``: ``reason`` for every other row; ``refused``: file index ->
+    :class:`FileRejected` for files that cannot be read as a whole.
     """
 
     sales: pl.DataFrame
     lines: pl.DataFrame
+    products: pl.DataFrame
     rejects: pl.DataFrame
-
-    @property
-    def rows_read(self) -> int:
-        return self.sales.height + self.rejects.height
+    refused: dict[int, FileRejected]
 
 
 def check_rows(raw: RawExport, *, max_item_price: Decimal = Decimal("50.00")) -> CheckedExport:
-    """Apply every row rule to a raw export; raise FileRejected if dates are month-first."""
-    typed = _typed(raw)
-    _refuse_month_first(typed, raw)
-    lines = _sale_lines(explode_basket(raw.rows, raw.layout), max_item_price)
-    checked = typed.join(_per_sale(lines), on="line_no", how="left").with_columns(
-        reason=_row_reason()
-    )
-    good = checked.filter(pl.col("reason").is_null())
+    """Apply every row rule to one file; raise FileRejected if it is refused whole."""
+    checked = check_exports([raw], max_item_price=max_item_price)
+    if checked.refused:
+        raise checked.refused[0]
+    return checked
+
+
+def check_exports(
+    raws: list[RawExport], *, max_item_price: Decimal = Decimal("50.00")
+) -> CheckedExport:
+    """Apply the row rules to several files at once (one vectorised pass per layout).
+
+    Checking files together costs far less than one by one: the fixed cost of
+    each frame operation is paid once per batch, not once per file.
+    """
+    parts = [
+        _check_layout([(i, raw) for i, raw in enumerate(raws) if raw.layout is layout],
+                      max_item_price)
+        for layout in {raw.layout: None for raw in raws}
+    ]
+    if len(parts) == 1:
+        return parts[0]
     return CheckedExport(
-        sales=good.select(
-            "line_no", "branch", "sold_at", "payment_method", "total", "items", "card"
-        ),
-        lines=lines.join(good.select("line_no"), on="line_no", how="semi").select(
-            "line_no", "size", "product", "variant", "quantity", "unit_price", "line_amount"
-        ),
-        rejects=checked.filter(pl.col("reason").is_not_null()).select(
-            pl.col("line_no").cast(pl.Int32), "reason"
-        ),
+        *(pl.concat([getattr(p, name) for p in parts]) for name in
+          ("sales", "lines", "products", "rejects")),
+        refused={k: v for p in parts for k, v in p.refused.items()},
     )
 
 
-def _typed(raw: RawExport) -> pl.DataFrame:
-    payment = pl.col("payment_method").str.to_uppercase()
-    return raw.rows.select(
+def _check_layout(raws: list[tuple[int, RawExport]], max_item_price: Decimal) -> CheckedExport:
+    layout = raws[0][1].layout
+    rows = pl.concat(
+        [raw.rows.with_columns(file_index=pl.lit(i, dtype=pl.Int32)) for i, raw in raws]
+    ).with_row_index("row")
+    typed = _typed(rows, layout)
+    refused = _refuse_month_first(typed, layout)
+    basket = basket_items(rows, layout)
+    items = _priced_items(basket, max_item_price)
+    checked = typed.join(
+        _per_sale(items, basket.menu), on="row", how="left", maintain_order="left"
+    )
+    verdict = checked.select("row", reason=_row_reason())
+    good = verdict["reason"].is_null() & ~typed["file_index"].is_in(list(refused))
+    good_rows = checked.filter(good)
+    products = basket.menu.filter(pl.col("product").is_not_null())
+    return CheckedExport(
+        sales=good_rows.select(
+            "file_index", "line_no", "branch", "sold_at", "payment_method", "total", "items", "card"
+        ),
+        lines=_sale_lines(items.filter(good.gather(items["row"])), typed),
+        products=products.select("product_key", "size", "product", "variant").unique(
+            "product_key"
+        ),
+        rejects=checked.select("file_index", "line_no")
+        .with_columns(reason=verdict["reason"])
+        .filter(pl.col("reason").is_not_null() & ~pl.col("file_index").is_in(list(refused))),
+        refused=refused,
+    )
+
+
+def _typed(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+    payment = per_distinct(rows["payment_method"], _payment)
+    return rows.select(
+        "row",
+        "file_index",
         "line_no",
         "line_problem",
         "timestamp",
-        branch=pl.col("branch"),
-        sold_at=timestamps(pl.col("timestamp"), raw.layout),
-        payment_method=pl.when(payment.is_in(["CASH", "CARD"])).then(payment),
-        total=money(pl.col("total")),
-        card=pl.when(payment == "CARD").then(card_digits(pl.col("card_number"))),
-        has_basket=pl.col("basket").is_not_null(),
+        branch=per_distinct(rows["branch"], _branch),
+        sold_at=per_distinct(rows["timestamp"], lambda t: timestamps(t, layout)),
+        payment_method=payment,
+        total=per_distinct(rows["total"], money),
+        card=pl.when(payment == "CARD").then(card_digits(pl.col("card_number"), layout)),
+        has_basket=pl.col("basket").str.contains(r"\S").fill_null(False),
     )
 
 
-def _sale_lines(items: pl.DataFrame, max_item_price: Decimal) -> pl.DataFrame:
-    """Fold items into one row per (sale, product): quantity, unit price, line amount.
+def _payment(text: pl.Expr) -> pl.Expr:
+    word = text.str.strip_chars().str.to_uppercase()
+    return pl.when(word.is_in(["CASH", "CARD"])).then(word)
 
-    Also carries each item's worst reason rank and how many prices the product
-    had in that basket, so the row rules can see them.
-    """
-    item_rank = (
-        pl.when(pl.col("product").is_null() | pl.col("price").is_null())
+
+def _branch(text: pl.Expr) -> pl.Expr:
+    name = text.str.strip_chars()
+    return pl.when(name != "").then(name)
+
+
+def _priced_items(basket: BasketItems, max_item_price: Decimal) -> pl.DataFrame:
+    """Items (``row`` order) with product, price and the rank of what is wrong with them."""
+    menu = basket.menu.with_columns(
+        item_rank=pl.when(pl.col("product").is_null() | pl.col("price").is_null())
         .then(_RANK["bad_basket_item"])
         .when(pl.col("price") <= 0)
         .then(_RANK["bad_price"])
         .when(pl.col("price") > max_item_price)
         .then(_RANK["absurd_price"])
     )
-    return (
-        items.with_columns(item_rank=item_rank)
-        .group_by("line_no", "size", "product", "variant")
+    item_id = basket.items["item_id"]
+    columns = ("product_key", "product_index", "price", "item_rank")
+    return basket.items.select(
+        pl.col("row").set_sorted(), "item_id", *(menu[name].gather(item_id) for name in columns)
+    )
+
+
+def _per_sale(items: pl.DataFrame, menu: pl.DataFrame) -> pl.DataFrame:
+    """Per sale: worst item rank, item count and sum, and whether a product has two prices."""
+    per_sale = items.group_by("row").agg(
+        item_rank=pl.col("item_rank").min(),
+        item_sum=pl.col("price").sum(),
+        items=pl.len().cast(pl.Int32),
+    )
+    return per_sale.with_columns(conflicting=pl.col("row").is_in(_conflicting_rows(items, menu)))
+
+
+def _conflicting_rows(items: pl.DataFrame, menu: pl.DataFrame) -> pl.Series:
+    """Rows where one product appears at two prices.
+
+    Only possible for products the menu lists at several prices, so usually
+    nothing is scanned at all.
+    """
+    priced = menu.filter(pl.col("product").is_not_null()).group_by("product_key").agg(
+        prices=pl.col("price").n_unique()
+    )
+    ambiguous = priced.filter(pl.col("prices") > 1)["product_key"]
+    if ambiguous.is_empty():
+        return pl.Series("row", [], dtype=items["row"].dtype)
+    suspects = items.filter(pl.col("product_key").is_in(ambiguous.implode()))
+    per_product = suspects.group_by("row", "product_key").agg(n=pl.col("price").n_unique())
+    return per_product.filter(pl.col("n") > 1)["row"].unique()
+
+
+def _sale_lines(items: pl.DataFrame, typed: pl.DataFrame) -> pl.DataFrame:
+    """Fold the valid sales' items into one row per (sale, product).
+
+    Grouping on one integer (row and dense product index packed together) is
+    several times faster than grouping on two columns.
+    """
+    packed = pl.col("row").cast(pl.Int64) * _PRODUCT_SPACE + pl.col("product_index")
+    lines = (
+        items.with_columns(line=packed)
+        .sort("line")
+        .group_by("line", maintain_order=True)
         .agg(
+            row=pl.col("row").first(),
+            product_key=pl.col("product_key").first(),
             quantity=pl.len().cast(pl.Int32),
             unit_price=pl.col("price").min(),
             line_amount=pl.col("price").sum(),
-            prices=pl.col("price").n_unique(),
-            item_rank=pl.col("item_rank").min(),
         )
     )
-
-
-def _per_sale(lines: pl.DataFrame) -> pl.DataFrame:
-    return lines.group_by("line_no").agg(
-        item_rank=pl.col("item_rank").min(),
-        item_sum=pl.col("line_amount").sum(),
-        items=pl.col("quantity").sum().cast(pl.Int32),
-        conflicting=(pl.col("prices") > 1).any(),
+    where = typed.select("file_index", "line_no")
+    return lines.select(
+        where["file_index"].gather(lines["row"]),
+        where["line_no"].gather(lines["row"]),
+        "product_key",
+        "quantity",
+        "unit_price",
+        "line_amount",
     )
+
+
+_PRODUCT_SPACE = 1 << 20
 
 
 def _row_reason() -> pl.Expr:
@@ -154,8 +254,8 @@ def _row_reason() -> pl.Expr:
     return expr.otherwise(pl.lit(None, dtype=pl.String))
 
 
-def _refuse_month_first(typed: pl.DataFrame, raw: RawExport) -> None:
-    """Reject a file whose dates only make sense month-first (12/25/2024).
+def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRejected]:
+    """Refuse files whose dates only make sense month-first (12/25/2024).
 
     Day-first is the rule, so ``05/12/2024`` is 5 December. A file where some
     dates are impossible day-first but valid month-first, and none prove
@@ -163,15 +263,20 @@ def _refuse_month_first(typed: pl.DataFrame, raw: RawExport) -> None:
     day-first would silently misdate them, so the whole file is refused.
     """
     failed = typed.filter(pl.col("sold_at").is_null() & pl.col("timestamp").is_not_null())
-    if raw.layout.name != "standard" or failed.height == 0:
-        return
-    if typed.select((pl.col("sold_at").dt.day() > 12).any()).item():
-        return
-    swapped = pl.col("timestamp").str.replace(r"^(\d{1,2})/(\d{1,2})/", "${2}/${1}/")
-    month_first = failed.filter(timestamps(swapped, raw.layout).is_not_null())
-    if month_first.height:
-        raise FileRejected(
+    if layout.name != "standard" or failed.height == 0:
+        return {}
+    swapped = pl.col("timestamp").str.strip_chars().str.replace(
+        r"^(\d{1,2})/(\d{1,2})/", "${2}/${1}/"
+    )
+    month_first = failed.filter(timestamps(swapped, layout).is_not_null())
+    proven = typed.filter(pl.col("sold_at").dt.day() > 12)["file_index"].unique()
+    suspects = month_first.filter(~pl.col("file_index").is_in(proven.implode()))
+    first = suspects.group_by("file_index").agg(pl.col("line_no").min())
+    return {
+        index: FileRejected(
             "month_first_dates",
-            f"dates look month-first (line {month_first['line_no'][0]} is only a valid date "
-            "as mm/dd/yyyy); Brewline reads dd/mm/yyyy. Re-export the file with day-first dates",
+            f"dates look month-first (line {line} is only a valid date as mm/dd/yyyy); "
+            "Brewline reads dd/mm/yyyy. Re-export the file with day-first dates",
         )
+        for index, line in first.iter_rows()
+    }

@@ -1,0 +1,9 @@
+"""Load: the Warehouse interface, its engines and the DDL.
+
+``open_warehouse`` is the one place that picks an engine from a URL.
+"""
+
+from brewline.load.open import open_warehouse
+from brewline.load.warehouse import BranchDayOwned, SqlWarehouse, Warehouse
+
+__all__ = ["BranchDayOwned", "SqlWarehouse", "Warehouse", "open_warehouse"]

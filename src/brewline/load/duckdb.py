@@ -1,0 +1,86 @@
+"""The embedded default warehouse: a DuckDB file.
+
+DuckDB allows one writing process per file; a second runner waits up to
+``lock_timeout`` seconds for the first to finish, then gives up with
+:class:`~brewline.errors.WarehouseBusy`, so two runners never load a file twice.
+
+    >>> with DuckDBWarehouse(":memory:") as wh:
+    ...     wh.ensure_schema()
+    ...     wh.query("SELECT count(*) AS n FROM fact_sale")["n"][0]
+    0
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from brewline.errors import WarehouseBusy, WarehouseError
+from brewline.load.warehouse import Params, SqlWarehouse
+
+__all__ = ["DuckDBWarehouse"]
+
+_RETRY_EVERY = 0.2
+
+
+class DuckDBWarehouse(SqlWarehouse):
+    """A warehouse in one DuckDB file (or ``:memory:``)."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, lock_timeout: float = 30.0):
+        self.display_name = str(path)
+        self._staged: list[str] = []
+        self._con = _connect(str(path), read_only=read_only, lock_timeout=lock_timeout)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _execute(self, sql: str, params: Params = ()) -> None:
+        self._con.execute(sql, list(params))
+
+    def _fetch(self, sql: str, params: Params = ()) -> list[tuple[object, ...]]:
+        return self._con.execute(sql, list(params)).fetchall()
+
+    def _frame(self, sql: str, params: Params = ()) -> pl.DataFrame:
+        return pl.from_arrow(self._con.execute(sql, list(params)).to_arrow_table())  # type: ignore[return-value]
+
+    def _stage(self, name: str, frame: pl.DataFrame) -> None:
+        self._con.register(name, frame.to_arrow())
+        self._staged.append(name)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:  # type: ignore[override]
+        self._con.begin()
+        try:
+            yield
+        except BaseException:
+            self._con.rollback()
+            raise
+        else:
+            self._con.commit()
+        finally:
+            for name in self._staged:
+                self._con.unregister(name)
+            self._staged.clear()
+
+
+def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_timeout
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"DuckDB warehouse {path} is in use by another process "
+                    f"(waited {lock_timeout:.0f}s); retry when that run has finished"
+                ) from None
+            time.sleep(_RETRY_EVERY)

@@ -1,0 +1,270 @@
+"""The Warehouse interface and the set-based SQL both engines share.
+
+A warehouse engine supplies five primitives (execute, fetch, frame, stage a
+Polars frame as a table, transaction); :class:`SqlWarehouse` builds the
+loading semantics on them once, so DuckDB and PostgreSQL behave identically:
+
+- one transaction per file: all of a file's rows become visible, or none;
+- a corrected file (same name, new content) replaces its previous version;
+- a second delivery of a (branch, trading day) replaces the first, or is
+  refused, by the ``redelivery`` policy; the ledger records who replaced whom.
+
+SQL uses ``?`` placeholders; engines translate if they need another style.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import polars as pl
+
+from brewline.errors import SchemaVersionError
+from brewline.load.schema import SCHEMA_VERSION, ddl
+from brewline.transform.star import StarBatch
+
+__all__ = ["BranchDayOwned", "SqlWarehouse", "Warehouse"]
+
+Params = Sequence[Any]
+
+
+class BranchDayOwned(Exception):  # noqa: N818 - a signal inside the loader, not a Brewline error
+    """Raised inside a load when policy ``reject`` meets an already loaded branch-day.
+
+    ``owners`` maps each refused file id to the names of the files owning its days.
+    """
+
+    def __init__(self, owners: dict[int, list[str]]):
+        self.owners = owners
+        super().__init__(f"{len(owners)} files cover branch-days already loaded")
+
+
+class Warehouse(ABC):
+    """What the pipeline needs from a warehouse; see :class:`SqlWarehouse`."""
+
+    display_name: str
+
+    @abstractmethod
+    def ensure_schema(self) -> None: ...
+
+    @abstractmethod
+    def ledger(self) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def begin_run(self, run_id: str, host: str, pid: int) -> None: ...
+
+    @abstractmethod
+    def finish_run(self, run_id: str, status: str, totals: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def load(self, batch: StarBatch, *, redelivery: str) -> dict[int, list[str]]: ...
+
+    @abstractmethod
+    def query(self, sql: str, params: Params = ()) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def get_meta(self, name: str) -> str | None: ...
+
+    @abstractmethod
+    def set_meta(self, name: str, value: str) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SqlWarehouse(Warehouse):
+    """Loading semantics in portable SQL over five engine primitives."""
+
+    # -- engine primitives -------------------------------------------------
+    @abstractmethod
+    def _execute(self, sql: str, params: Params = ()) -> None: ...
+
+    @abstractmethod
+    def _fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _frame(self, sql: str, params: Params = ()) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def _stage(self, name: str, frame: pl.DataFrame) -> None:
+        """Make ``frame`` queryable as table ``name`` until the transaction ends."""
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[None]:
+        """Commit on success, roll back on error."""
+
+    # -- schema and metadata ------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create missing tables; refuse a warehouse made by a newer Brewline."""
+        with self._transaction():
+            for statement in ddl():
+                self._execute(statement)
+            found = self._fetch("SELECT max(version) FROM schema_version")[0][0]
+            if found is None:
+                self._execute(
+                    "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, _now())
+                )
+            elif found > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"the warehouse has schema version {found}, newer than this Brewline's "
+                    f"{SCHEMA_VERSION}; upgrade Brewline"
+                )
+
+    def get_meta(self, name: str) -> str | None:
+        rows = self._fetch("SELECT value FROM etl_meta WHERE name = ?", (name,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._transaction():
+            self._execute("DELETE FROM etl_meta WHERE name = ?", (name,))
+            self._execute("INSERT INTO etl_meta VALUES (?, ?)", (name, value))
+
+    def query(self, sql: str, params: Params = ()) -> pl.DataFrame:
+        return self._frame(sql, params)
+
+    # -- ledger ----------------------------------------------------------------
+    def ledger(self) -> pl.DataFrame:
+        """Every file version the warehouse has seen: ``file_id, source_name, sha256, state``."""
+        return self._frame("SELECT file_id, source_name, sha256, state FROM etl_file")
+
+    def begin_run(self, run_id: str, host: str, pid: int) -> None:
+        with self._transaction():
+            self._abandon_stale_runs()
+            self._execute(
+                "INSERT INTO etl_run (run_id, started_at, status, host, pid) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (run_id, _now(), host, pid),
+            )
+
+    def _abandon_stale_runs(self) -> None:
+        """Runs still 'running' were killed: the embedded warehouse has one writer at a time."""
+        self._execute("UPDATE etl_run SET status = 'abandoned' WHERE status = 'running'")
+
+    def finish_run(self, run_id: str, status: str, totals: dict[str, Any]) -> None:
+        columns = ", ".join(f"{name} = ?" for name in totals)
+        with self._transaction():
+            self._execute(
+                f"UPDATE etl_run SET finished_at = ?, status = ?, {columns} WHERE run_id = ?",  # noqa: S608 - column names are ours
+                (_now(), status, *totals.values(), run_id),
+            )
+
+    # -- loading ---------------------------------------------------------------
+    def load(self, batch: StarBatch, *, redelivery: str) -> dict[int, list[str]]:
+        """Load a batch atomically; return, per loaded file id, the files it replaced.
+
+        ``batch.files`` holds the ledger rows (``etl_file`` columns) for every
+        file in the batch, loaded or not. Raises :class:`BranchDayOwned`
+        (nothing changed) when ``redelivery`` is ``reject`` and another file
+        already owns a branch-day that a file of the batch covers.
+        """
+        with self._transaction():
+            for name in _STAGED:
+                self._stage(f"stage_{name}", getattr(batch, name))
+            previous = self._fetch(_PREVIOUS_VERSIONS)
+            owners = self._fetch(_BRANCH_DAY_OWNERS)
+            if owners and redelivery == "reject":
+                refused: dict[int, list[str]] = {}
+                for _, name, by in owners:
+                    refused.setdefault(by, []).append(name)
+                raise BranchDayOwned(refused)
+            if self._fetch("SELECT 1 FROM etl_file WHERE file_id IN "
+                           "(SELECT file_id FROM stage_files) LIMIT 1"):
+                self._forget_staged_versions()
+            victims = [(fid, by, True) for fid, _, by in previous]
+            victims += [(fid, by, False) for fid, _, by in owners]
+            if victims:
+                self._replace(victims)
+            for statement in _INSERTS:
+                self._execute(statement)
+        replaced: dict[int, list[str]] = {}
+        for _, name, by in [*previous, *owners]:
+            replaced.setdefault(by, []).append(name)
+        return replaced
+
+    def _forget_staged_versions(self) -> None:
+        """Drop what an earlier load of these exact versions left (they are being redone)."""
+        for table in ("fact_sale", "fact_sale_line", "etl_file_branch_day", "etl_rejected_row",
+                      "etl_file"):
+            self._execute(
+                f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM stage_files)"  # noqa: S608
+            )
+
+    def _replace(self, victims: list[tuple[int, int, bool]]) -> None:
+        """Delete what newer deliveries supersede and mark it in the ledger.
+
+        ``whole`` victims are earlier versions of a staged file (all their rows
+        go); the others lose only the branch-days a staged file covers.
+        """
+        frame = pl.DataFrame(victims, schema={"file_id": pl.Int64, "replaced_by": pl.Int64,
+                                              "whole": pl.Boolean}, orient="row")
+        self._stage("stage_victims", frame)
+        same_day = "(branch_key, date_key) IN (SELECT branch_key, date_key FROM stage_branch_days)"
+        for table in ("fact_sale", "fact_sale_line", "etl_file_branch_day"):
+            self._execute(
+                f"DELETE FROM {table} WHERE file_id IN "  # noqa: S608
+                f"(SELECT file_id FROM stage_victims WHERE whole) OR (file_id IN "
+                f"(SELECT file_id FROM stage_victims WHERE NOT whole) AND {same_day})"
+            )
+        self._execute(
+            "UPDATE etl_file SET state = 'replaced', replaced_by = v.replaced_by "
+            "FROM stage_victims v WHERE etl_file.file_id = v.file_id AND (v.whole OR NOT EXISTS "
+            "(SELECT 1 FROM etl_file_branch_day d WHERE d.file_id = etl_file.file_id))"
+        )
+        self._execute(
+            "UPDATE etl_file SET reason = 'partly_replaced', replaced_by = v.replaced_by "
+            "FROM stage_victims v WHERE etl_file.file_id = v.file_id AND etl_file.state = 'loaded'"
+        )
+
+
+_STAGED = ("files", "sales", "lines", "branch_days", "rejects", "branches", "products", "dates",
+           "customers")
+
+_PREVIOUS_VERSIONS = (
+    "SELECT e.file_id, e.source_name, s.file_id FROM etl_file e "
+    "JOIN stage_files s ON e.source_name = s.source_name "
+    "WHERE e.state = 'loaded' AND s.state = 'loaded' AND e.file_id <> s.file_id ORDER BY 2"
+)
+_BRANCH_DAY_OWNERS = (
+    "SELECT DISTINCT o.file_id, f.source_name, s.file_id FROM etl_file_branch_day o "
+    "JOIN stage_branch_days s ON o.branch_key = s.branch_key AND o.date_key = s.date_key "
+    "JOIN etl_file f ON f.file_id = o.file_id "
+    "WHERE f.source_name NOT IN (SELECT source_name FROM stage_files) ORDER BY 2"
+)
+
+_INSERTS = (
+    "INSERT INTO dim_branch SELECT branch_key, branch_name FROM stage_branches "
+    "ON CONFLICT DO NOTHING",
+    "INSERT INTO dim_product SELECT product_key, product_name, size, variant FROM stage_products "
+    "ON CONFLICT DO NOTHING",
+    "INSERT INTO dim_date SELECT date_key, date, year, quarter, month, month_name, day_of_month, "
+    "day_of_week, day_name, iso_week, is_weekend FROM stage_dates ON CONFLICT DO NOTHING",
+    "INSERT INTO dim_customer SELECT customer_key, first_seen_at FROM stage_customers "
+    "ON CONFLICT (customer_key) DO UPDATE SET "
+    "first_seen_at = LEAST(dim_customer.first_seen_at, EXCLUDED.first_seen_at)",
+    "INSERT INTO fact_sale SELECT sale_key, file_id, source_line, branch_key, date_key, sold_at, "
+    "payment_method, total, items, customer_key FROM stage_sales",
+    "INSERT INTO fact_sale_line SELECT sale_key, product_key, file_id, branch_key, date_key, "
+    "quantity, unit_price, line_amount FROM stage_lines",
+    "INSERT INTO etl_file_branch_day SELECT branch_key, date_key, file_id, sales "
+    "FROM stage_branch_days",
+    "INSERT INTO etl_rejected_row SELECT file_id, line_no, reason FROM stage_rejects",
+    "INSERT INTO etl_file (file_id, source_name, sha256, size_bytes, layout, state, reason, "
+    "message, rows_read, rows_loaded, rows_rejected, skipped_lines, run_id, recorded_at, seconds) "
+    "SELECT file_id, source_name, sha256, size_bytes, layout, state, reason, message, rows_read, "
+    "rows_loaded, rows_rejected, skipped_lines, run_id, recorded_at, seconds FROM stage_files",
+)
+
+
+
+def _now() -> dt.datetime:
+    """Ledger times are UTC wall-clock, stored naive."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

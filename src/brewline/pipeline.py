@@ -1,0 +1,450 @@
+"""The one wiring place: landing files -> ledger decision -> extract -> validate
+-> transform -> load, batch by batch.
+
+    >>> from brewline.config import Settings
+    >>> report = run(Settings(landing=Path("landing"), warehouse=":memory:"))  # doctest: +SKIP
+    >>> report.exit_code
+    0
+
+A batch is a run of consecutive files (``batch_files``, ``batch_megabytes``):
+they are checked and transformed in one vectorised pass and committed in one
+transaction, so each file is either wholly visible or not at all, and the
+fixed costs of frame operations and commits are paid once per batch. The next
+batch is parsed on a worker thread while this one loads (Polars and the
+warehouse drivers release the GIL); memory is bounded by two batches,
+whatever the number of files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import polars as pl
+
+from brewline.config import Settings
+from brewline.errors import BrewlineError, ConfigError, FileRejected
+from brewline.extract import SourceFile, discover, fingerprint, read_export
+from brewline.extract.layouts import RawExport
+from brewline.load import BranchDayOwned, Warehouse, open_warehouse
+from brewline.load.open import redact
+from brewline.report import FileReport, RunReport
+from brewline.transform.keys import LINE_SPACE
+from brewline.transform.pii import key_fingerprint
+from brewline.transform.star import FileFacts, StarBatch, build_star
+from brewline.validate import write_quarantine
+from brewline.validate.rules import check_exports
+
+__all__ = ["run"]
+
+log = logging.getLogger("brewline")
+
+OnFile = Callable[[FileReport], None]
+_KEY_META = "pii_key_fingerprint"
+
+
+def run(
+    settings: Settings,
+    paths: Sequence[Path] | None = None,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_file: OnFile | None = None,
+) -> RunReport:
+    """Process every new or changed file under ``paths`` (default: the landing folder).
+
+    ``on_start(n_files)`` and ``on_file(report)`` let a caller show progress.
+    """
+    sources = discover(paths or [settings.landing])
+    key = settings.pii_key.get_secret_value().encode() if settings.pii_key else None
+    with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as warehouse:
+        warehouse.ensure_schema()
+        _check_key(warehouse, key)
+        report = RunReport(
+            run_id=_new_run_id(),
+            warehouse=redact(settings.warehouse),
+            started_at=_utcnow(),
+            customer_tokens=key is not None,
+        )
+        warehouse.begin_run(report.run_id, socket.gethostname(), os.getpid())
+        log.info("run %s started: %d files", report.run_id, len(sources))
+        if on_start:
+            on_start(len(sources))
+        try:
+            context = _Context(settings, key, report.run_id, _Ledger(warehouse.ledger()))
+            for prepared in _prepared_ahead(_batches(sources, settings), context):
+                for result in _commit(prepared, warehouse, context):
+                    _tell(report, result, on_file)
+        except BrewlineError as exc:
+            report.error = str(exc)
+            raise
+        finally:
+            report.finished_at = _utcnow()
+            warehouse.finish_run(report.run_id, report.status, report.totals())
+            log.info("run %s %s in %.2fs", report.run_id, report.status, report.seconds)
+    return report
+
+
+@dataclass(frozen=True)
+class _Context:
+    settings: Settings
+    key: bytes | None
+    run_id: str
+    ledger: _Ledger
+
+
+@dataclass
+class _Prepared:
+    """A batch parsed ahead of loading: a star batch plus files decided without loading."""
+
+    star: StarBatch | None
+    data: dict[int, bytes]  # file_id -> bytes, for quarantine
+    verdicts: list[FileReport] = field(default_factory=list)
+    ledger_rows: list[dict[str, object]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _batches(sources: list[SourceFile], settings: Settings) -> Iterator[list[SourceFile]]:
+    limit = settings.batch_megabytes * 1_000_000
+    batch: list[SourceFile] = []
+    size = 0
+    for source in sources:
+        if batch and (len(batch) >= settings.batch_files or size + source.size > limit):
+            yield batch
+            batch, size = [], 0
+        batch.append(source)
+        size += source.size
+    if batch:
+        yield batch
+
+
+def _prepared_ahead(batches: Iterable[list[SourceFile]], context: _Context) -> Iterator[_Prepared]:
+    """Parse batch n+1 on a worker thread while the caller loads batch n."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="brewline-parse") as pool:
+        pending: Future[_Prepared] | None = None
+        for batch in batches:
+            upcoming = pool.submit(_prepare, batch, context)
+            if pending is not None:
+                yield pending.result()
+            pending = upcoming
+        if pending is not None:
+            yield pending.result()
+
+
+def _prepare(sources: list[SourceFile], context: _Context) -> _Prepared:
+    started = time.perf_counter()
+    prepared = _Prepared(star=None, data={})
+    raws: list[RawExport] = []
+    facts: list[FileFacts] = []
+    for source in sources:
+        data = source.read()
+        file = FileFacts(source.name, fingerprint(data), len(data), layout="", skipped_lines=0)
+        raw = _read(file, data, prepared, context)
+        if raw is not None:
+            raws.append(raw)
+            facts.append(replace(file, layout=raw.layout.name, skipped_lines=raw.skipped_lines))
+            prepared.data[file.file_id] = data
+    if raws:
+        checked = check_exports(raws, max_item_price=context.settings.max_item_price)
+        for index, refusal in checked.refused.items():
+            _refuse(prepared, facts[index], refusal, _data_lines(prepared.data[facts[index].file_id]))
+        prepared.star = build_star(checked, facts, context.key)
+        refused_ids = [facts[i].file_id for i in checked.refused]
+        prepared.star = replace(
+            prepared.star,
+            files=prepared.star.files.filter(~pl.col("file_id").is_in(refused_ids)),
+        )
+    prepared.seconds = time.perf_counter() - started
+    return prepared
+
+
+def _read(file: FileFacts, data: bytes, prepared: _Prepared, context: _Context) -> RawExport | None:
+    """Decide what to do with one file; return its raw rows if it is to be loaded."""
+    if context.ledger.unchanged(file):
+        prepared.verdicts.append(
+            FileReport(file.source_name, "skipped", reason="unchanged", message="already processed")
+        )
+        return None
+    twin = context.ledger.loaded_twin(file)
+    if twin is not None:
+        _decide(prepared, file, "skipped", "duplicate_content", f"same bytes as {twin}", 0)
+        return None
+    try:
+        raw = read_export(data, file.source_name)
+        if raw.rows.height and int(raw.rows["line_no"].max()) >= LINE_SPACE:  # type: ignore[arg-type]
+            raise FileRejected("too_many_lines", f"more than {LINE_SPACE - 1} lines in one file")
+    except FileRejected as refusal:
+        _refuse(prepared, file, refusal, _data_lines(data))
+        return None
+    return raw
+
+
+def _refuse(prepared: _Prepared, file: FileFacts, refusal: FileRejected, rows: int) -> None:
+    _decide(prepared, file, "rejected", refusal.reason, refusal.message, rows)
+
+
+def _decide(
+    prepared: _Prepared, file: FileFacts, state: str, reason: str, message: str, rows: int
+) -> None:
+    """Record a file that will not be loaded: a ledger row now, a report after commit."""
+    rejected = rows if state == "rejected" else 0
+    prepared.ledger_rows.append(
+        {
+            "file_id": file.file_id,
+            "source_name": file.source_name,
+            "sha256": file.sha256,
+            "size_bytes": file.size_bytes,
+            "layout": file.layout or None,
+            "skipped_lines": file.skipped_lines,
+            "rows_loaded": 0,
+            "rows_rejected": rejected,
+            "rows_read": rows,
+            "state": state,
+            "reason": reason,
+            "message": message,
+        }
+    )
+    prepared.verdicts.append(
+        FileReport(file.source_name, state, rows_read=rows, rows_rejected=rejected,
+                   reason=reason, message=message)
+    )
+
+
+def _commit(prepared: _Prepared, warehouse: Warehouse, context: _Context) -> list[FileReport]:
+    """Write quarantine files, then load the batch in as few transactions as its overlaps allow."""
+    reports = [v for v in prepared.verdicts if v.reason == "unchanged"]
+    star = _with_ledger_rows(prepared, context)
+    if star is None:
+        return reports
+    quarantined = _quarantine(star, prepared, context.settings)
+    for part in _without_overlaps(star):
+        replaced = _load(part, warehouse, context)
+        reports += _file_reports(replaced.files, replaced.loaded, quarantined)
+        for row in replaced.files.iter_rows(named=True):
+            context.ledger.remember(row["source_name"], row["sha256"], row["state"])
+    return reports
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    files: pl.DataFrame
+    loaded: dict[int, list[str]]
+
+
+def _load(part: StarBatch, warehouse: Warehouse, context: _Context) -> _Loaded:
+    redelivery = context.settings.redelivery
+    try:
+        return _Loaded(part.files, warehouse.load(part, redelivery=redelivery))
+    except BranchDayOwned as owned:
+        part = _refuse_owned(part, owned)
+        return _Loaded(part.files, warehouse.load(part, redelivery=redelivery))
+
+
+def _refuse_owned(part: StarBatch, owned: BranchDayOwned) -> StarBatch:
+    """Turn files whose branch-days are taken (policy ``reject``) into rejected ledger rows."""
+    refused = list(owned.owners)
+    owners = pl.DataFrame(
+        {"file_id": refused, "owners": [", ".join(owned.owners[i]) for i in refused]},
+        schema={"file_id": pl.Int64, "owners": pl.String},
+    )
+    files = part.files.join(owners, on="file_id", how="left", maintain_order="left")
+    is_refused = pl.col("owners").is_not_null()
+    files = files.with_columns(
+        state=pl.when(is_refused).then(pl.lit("rejected")).otherwise("state"),
+        reason=pl.when(is_refused).then(pl.lit("branch_day_owned")).otherwise("reason"),
+        message=pl.when(is_refused)
+        .then(pl.lit("its branch-days are already loaded from ") + pl.col("owners")
+              + pl.lit("; set redelivery = 'replace' to let the later delivery win"))
+        .otherwise("message"),
+        rows_rejected=pl.when(is_refused).then("rows_read").otherwise("rows_rejected"),
+        rows_loaded=pl.when(is_refused).then(0).otherwise("rows_loaded"),
+    ).drop("owners")
+    kept = part.only(files.filter(~is_refused)["file_id"].to_list())
+    return replace(kept, files=files)
+
+
+def _with_ledger_rows(prepared: _Prepared, context: _Context) -> StarBatch | None:
+    """Add ledger columns to loaded files and append the files decided without loading."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    star = prepared.star
+    loaded = star.files if star is not None else None
+    n_files = (0 if loaded is None else loaded.height) + len(prepared.ledger_rows)
+    if n_files == 0:
+        return None
+    share = prepared.seconds / n_files
+    extra = {"run_id": context.run_id, "recorded_at": now, "seconds": share}
+    parts = []
+    if loaded is not None:
+        parts.append(loaded.with_columns(
+            state=pl.lit("loaded"), reason=pl.lit(None, pl.String), message=pl.lit(None, pl.String)
+        ))
+    if prepared.ledger_rows:
+        parts.append(pl.DataFrame(prepared.ledger_rows, schema=_LEDGER_SCHEMA))
+    files = pl.concat([p.select(_LEDGER_SCHEMA.keys()).cast(_LEDGER_SCHEMA) for p in parts])
+    files = files.with_columns(**{k: pl.lit(v) for k, v in extra.items()})
+    if star is None:
+        return StarBatch(files=files, **{name: _EMPTY[name] for name in _EMPTY})
+    return replace(star, files=files)
+
+
+def _quarantine(star: StarBatch, prepared: _Prepared, settings: Settings) -> dict[int, Path]:
+    """Write raw rejected lines beside the landing area, before the commit that records them."""
+    written: dict[int, Path] = {}
+    if star.rejects.is_empty():
+        return written
+    for (fid,), rejects in star.rejects.partition_by("file_id", as_dict=True).items():
+        row = star.files.filter(pl.col("file_id") == fid).row(0, named=True)
+        path = write_quarantine(settings.quarantine_dir, row["source_name"], row["sha256"],
+                                prepared.data[int(fid)], rejects)  # type: ignore[call-overload]
+        if path is not None:
+            written[int(fid)] = path  # type: ignore[call-overload]
+    return written
+
+
+def _without_overlaps(star: StarBatch) -> Iterator[StarBatch]:
+    """Split a batch where a file shares a name or a branch-day with an earlier file in it.
+
+    A later delivery must replace an earlier one, which needs the earlier one
+    committed first.
+    """
+    days = star.branch_days.group_by("file_id").agg(pl.struct("branch_key", "date_key"))
+    by_file = {fid: {(d["branch_key"], d["date_key"]) for d in ds} for fid, ds in days.iter_rows()}
+    current: list[int] = []
+    names: set[str] = set()
+    covered: set[tuple[int, int]] = set()
+    for fid, name in star.files.select("file_id", "source_name").iter_rows():
+        mine = by_file.get(fid, set())
+        if current and (name in names or mine & covered):
+            yield star.only(current)
+            current, names, covered = [], set(), set()
+        current.append(fid)
+        names.add(name)
+        covered |= mine
+    if current:
+        yield star.only(current)
+
+
+def _file_reports(
+    files: pl.DataFrame, replaced: dict[int, list[str]], quarantined: dict[int, Path]
+) -> list[FileReport]:
+    return [
+        FileReport(
+            row["source_name"],
+            row["state"],
+            rows_read=row["rows_read"],
+            rows_loaded=row["rows_loaded"],
+            rows_rejected=row["rows_rejected"],
+            seconds=round(row["seconds"], 4),
+            reason=row["reason"],
+            message=row["message"],
+            layout=row["layout"],
+            replaced=tuple(replaced.get(row["file_id"], ())),
+            quarantine=quarantined.get(row["file_id"]),
+        )
+        for row in files.iter_rows(named=True)
+    ]
+
+
+def _tell(report: RunReport, result: FileReport, on_file: OnFile | None) -> None:
+    report.files.append(result)
+    log.info(
+        "file %s %s read=%d loaded=%d rejected=%d%s",
+        result.source_name,
+        result.state,
+        result.rows_read,
+        result.rows_loaded,
+        result.rows_rejected,
+        f" reason={result.reason}" if result.reason else "",
+    )
+    if on_file:
+        on_file(result)
+
+
+class _Ledger:
+    """What the warehouse already knows, to decide skip/duplicate without a query per file."""
+
+    def __init__(self, rows: pl.DataFrame):
+        self._seen: set[tuple[str, str]] = set()
+        self._loaded: dict[str, str] = {}
+        for name, sha, state in rows.select("source_name", "sha256", "state").iter_rows():
+            self.remember(name, sha, state)
+
+    def unchanged(self, facts: FileFacts) -> bool:
+        return (facts.source_name, facts.sha256) in self._seen
+
+    def loaded_twin(self, facts: FileFacts) -> str | None:
+        twin = self._loaded.get(facts.sha256)
+        return twin if twin != facts.source_name else None
+
+    def remember(self, name: str, sha256: str, state: str) -> None:
+        if state == "replaced":
+            return
+        self._seen.add((name, sha256))
+        if state == "loaded":
+            self._loaded.setdefault(sha256, name)
+
+
+def _check_key(warehouse: Warehouse, key: bytes | None) -> None:
+    """Refuse to mix customer tokens made under different keys (or none)."""
+    stored = warehouse.get_meta(_KEY_META)
+    current = key_fingerprint(key)
+    if stored is None and current is not None:
+        warehouse.set_meta(_KEY_META, current)
+    elif stored is not None and current != stored:
+        problem = "no PII key is set" if current is None else "the PII key differs"
+        raise ConfigError(
+            f"{problem}, but this warehouse's customer tokens were made with a key: "
+            "set BREWLINE_PII_KEY to the key used before, or returning customers would be lost"
+        )
+
+
+_LEDGER_SCHEMA = {
+    "file_id": pl.Int64,
+    "source_name": pl.String,
+    "sha256": pl.String,
+    "size_bytes": pl.Int64,
+    "layout": pl.String,
+    "skipped_lines": pl.Int32,
+    "rows_loaded": pl.Int32,
+    "rows_rejected": pl.Int32,
+    "rows_read": pl.Int32,
+    "state": pl.String,
+    "reason": pl.String,
+    "message": pl.String,
+}
+
+_EMPTY: dict[str, pl.DataFrame] = {}
+
+
+def _empty_frames() -> None:
+    """Empty frames with the star batch's schemas, for batches with nothing to load."""
+    from brewline.extract import read_export as _read
+    from brewline.validate.rules import check_rows
+
+    sample = check_rows(_read(b"01/01/2024 09:00,X,Y,Large Latte - 1.00,1.0,CASH,\n", "-"))
+    star = build_star(sample, [FileFacts("-", "0" * 64, 1, "standard", 0)])
+    for name in ("branches", "products", "dates", "customers", "sales", "lines", "branch_days",
+                 "rejects"):
+        _EMPTY[name] = getattr(star, name).clear()
+
+
+_empty_frames()
+
+
+def _data_lines(data: bytes) -> int:
+    return sum(1 for line in data.split(b"\n") if line.strip())
+
+
+def _new_run_id() -> str:
+    return f"{_utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

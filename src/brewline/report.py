@@ -1,0 +1,114 @@
+"""Run reports: what a run did, per file and in total.
+
+The pipeline returns a :class:`RunReport`; the CLI prints it, the ledger
+stores it, metrics read it. It never holds row content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FILE_STATES", "FileReport", "RunReport"]
+
+FILE_STATES = ("loaded", "skipped", "replaced", "rejected", "failed")
+"""``failed`` is not a ledger state: the file hit an error and stays pending."""
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """The outcome for one landing file in one run."""
+
+    source_name: str
+    state: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    seconds: float = 0.0
+    reason: str | None = None
+    message: str | None = None
+    layout: str | None = None
+    replaced: tuple[str, ...] = ()
+    quarantine: Path | None = None
+
+
+@dataclass
+class RunReport:
+    """The outcome of one run; ``exit_code`` is 0 unless a file was rejected or failed."""
+
+    run_id: str
+    warehouse: str
+    started_at: dt.datetime
+    customer_tokens: bool
+    files: list[FileReport] = field(default_factory=list)
+    finished_at: dt.datetime | None = None
+    error: str | None = None
+
+    def count(self, state: str) -> int:
+        return sum(1 for f in self.files if f.state == state)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+    @property
+    def seconds(self) -> float:
+        end = self.finished_at or dt.datetime.now(dt.UTC)
+        return (end - self.started_at).total_seconds()
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "failed"
+        return "succeeded" if self.exit_code == 0 else "completed_with_rejects"
+
+    @property
+    def exit_code(self) -> int:
+        bad = self.error or self.count("rejected") or self.count("failed")
+        return 1 if bad else 0
+
+    def totals(self) -> dict[str, Any]:
+        """The figures the ledger's ``etl_run`` row keeps."""
+        return {
+            "files_loaded": self.count("loaded"),
+            "files_skipped": self.count("skipped"),
+            "files_replaced": sum(len(f.replaced) for f in self.files),
+            "files_rejected": self.count("rejected"),
+            "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``--json``."""
+        files = [
+            {**asdict(f), "replaced": list(f.replaced), "quarantine": _str(f.quarantine)}
+            for f in self.files
+        ]
+        return {
+            "run_id": self.run_id,
+            "warehouse": self.warehouse,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "customer_tokens": self.customer_tokens,
+            **self.totals(),
+            "files": files,
+        }
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
