@@ -98,13 +98,8 @@ def read_export(data: bytes, source: str) -> RawExport:
     """Parse a whole export; raise :class:`FileRejected` if it cannot be understood."""
     data = data.removeprefix(BOM)
     _require_text(data, source)
-    table = _split_fields(data)
-    blank = (
-        pl.all_horizontal(pl.col(_POSITIONAL[1:]).is_null())
-        & (pl.col("c0").str.strip_chars().fill_null("") == "")
-        & pl.col("line_problem").is_null()
-    )
-    table = table.filter(~blank)
+    lines = _line_count(data)
+    table = _drop_blank_lines(_split_fields(data, lines))
     headers = _leading_headers(table)
     table = table.slice(headers)
     if table.height == 0:
@@ -113,12 +108,26 @@ def read_export(data: bytes, source: str) -> RawExport:
     rows = table.rename(dict(zip(_POSITIONAL, layout.order, strict=True))).select(
         "line_no", *FIELDS, "line_problem"
     )
-    return RawExport(layout=layout, rows=rows, skipped_lines=_line_count(data) - rows.height)
+    return RawExport(layout=layout, rows=rows, skipped_lines=lines - rows.height)
+
+
+def _drop_blank_lines(table: pl.DataFrame) -> pl.DataFrame:
+    """Blank (or whitespace-only) lines are not rows; most files have none to look at."""
+    if table["c1"].null_count() == 0:  # a blank line has no second field: O(1) check
+        return table
+    blank = (
+        pl.all_horizontal(pl.col(_POSITIONAL[1:]).is_null())
+        & (pl.col("c0").str.strip_chars().fill_null("") == "")
+        & pl.col("line_problem").is_null()
+    )
+    return table.filter(~blank)
 
 
 def _require_text(data: bytes, source: str) -> None:
     if not data.strip():
         raise FileRejected("empty_file", "the file is empty", source=source)
+    if data.isascii():
+        return
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -134,7 +143,7 @@ def _line_count(data: bytes) -> int:
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
-def _split_fields(data: bytes) -> pl.DataFrame:
+def _split_fields(data: bytes, lines: int) -> pl.DataFrame:
     """Fields of every line, via Polars' CSV reader; damaged files go line by line.
 
     The fast path is right when the reader yields exactly one record per physical
@@ -142,7 +151,7 @@ def _split_fields(data: bytes) -> pl.DataFrame:
     newline) the careful path marks the damaged lines and reads the rest.
     """
     fast = _read_csv(data)
-    if fast is not None and fast.height == _line_count(data):
+    if fast is not None and fast.height == lines:
         return _with_line_numbers(fast, pl.int_range(1, fast.height + 1, dtype=pl.Int32))
     return _split_fields_carefully(data)
 

@@ -166,9 +166,8 @@ def _sales(sales: pl.DataFrame, file_table: pl.DataFrame, pii_key: bytes | None)
 
 
 def _lines(lines: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
-    sale_columns = sales.select("file_index", "line_no", "sale_key", "file_id", "branch_key",
-                                "date_key")
-    return lines.join(sale_columns, on=["file_index", "line_no"], how="inner").select(
+    sale_columns = sales.select("row", "sale_key", "file_id", "branch_key", "date_key")
+    return lines.join(sale_columns, on="row", how="inner").select(
         "sale_key",
         "product_key",
         "file_id",

@@ -50,13 +50,14 @@ _RANK = {reason: rank for rank, reason in enumerate(REASONS)}
 
 @dataclass(frozen=True)
 class CheckedExport:
-    """Files after the row rules; every frame has ``file_index`` (position in the
-    checked list) and ``line_no``.
+    """Files after the row rules.
 
-    ``sales``: valid rows (``branch, sold_at, payment_method, total, items, card``);
-    ``lines``: one row per (sale, product): ``product_key, quantity, unit_price,
-    line_amount``; ``products``: ``product_key, size, product, variant``;
-    ``rejects``: ``reason`` for every other row; ``refused``: file index ->
+    ``sales``: valid rows (``row, file_index, line_no, branch, sold_at,
+    payment_method, total, items, card``), where ``file_index`` is the file's
+    position in the checked list and ``row`` numbers rows across the batch;
+    ``lines``: one row per (sale, product): ``row, product_key, quantity,
+    unit_price, line_amount``; ``products``: ``product_key, size, product, variant``;
+    ``rejects``: ``file_index, line_no, reason`` for every other row; ``refused``: file index ->
     :class:`FileRejected` for files that cannot be read as a whole.
     """
 
@@ -109,21 +110,22 @@ def _check_layout(raws: list[tuple[int, RawExport]], max_item_price: Decimal) ->
     checked = typed.join(
         _per_sale(items, basket.menu), on="row", how="left", maintain_order="left"
     )
-    verdict = checked.select("row", reason=_row_reason())
-    good = verdict["reason"].is_null() & ~typed["file_index"].is_in(list(refused))
+    good = checked.select(_all_rules_pass() & ~pl.col("file_index").is_in(list(refused)))
+    good = good.to_series()
     good_rows = checked.filter(good)
     products = basket.menu.filter(pl.col("product").is_not_null())
     return CheckedExport(
         sales=good_rows.select(
-            "file_index", "line_no", "branch", "sold_at", "payment_method", "total", "items", "card"
+            "row", "file_index", "line_no", "branch", "sold_at", "payment_method", "total",
+            "items", "card",
         ),
-        lines=_sale_lines(items.filter(good.gather(items["row"])), typed),
+        lines=_sale_lines(items.filter(good.gather(items["row"]))),
         products=products.select("product_key", "size", "product", "variant").unique(
             "product_key"
         ),
-        rejects=checked.select("file_index", "line_no")
-        .with_columns(reason=verdict["reason"])
-        .filter(pl.col("reason").is_not_null() & ~pl.col("file_index").is_in(list(refused))),
+        rejects=checked.filter(~good & ~pl.col("file_index").is_in(list(refused))).select(
+            "file_index", "line_no", reason=_row_reason()
+        ),
         refused=refused,
     )
 
@@ -141,7 +143,7 @@ def _typed(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
         payment_method=payment,
         total=per_distinct(rows["total"], money),
         card=pl.when(payment == "CARD").then(card_digits(pl.col("card_number"), layout)),
-        has_basket=pl.col("basket").str.contains(r"\S").fill_null(False),
+        has_basket=pl.col("basket").is_not_null(),
     )
 
 
@@ -199,7 +201,7 @@ def _conflicting_rows(items: pl.DataFrame, menu: pl.DataFrame) -> pl.Series:
     return per_product.filter(pl.col("n") > 1)["row"].unique()
 
 
-def _sale_lines(items: pl.DataFrame, typed: pl.DataFrame) -> pl.DataFrame:
+def _sale_lines(items: pl.DataFrame) -> pl.DataFrame:
     """Fold the valid sales' items into one row per (sale, product).
 
     Grouping on one integer (row and dense product index packed together) is
@@ -218,18 +220,25 @@ def _sale_lines(items: pl.DataFrame, typed: pl.DataFrame) -> pl.DataFrame:
             line_amount=pl.col("price").sum(),
         )
     )
-    where = typed.select("file_index", "line_no")
-    return lines.select(
-        where["file_index"].gather(lines["row"]),
-        where["line_no"].gather(lines["row"]),
-        "product_key",
-        "quantity",
-        "unit_price",
-        "line_amount",
-    )
+    return lines.select("row", "product_key", "quantity", "unit_price", "line_amount")
 
 
 _PRODUCT_SPACE = 1 << 20
+
+
+def _all_rules_pass() -> pl.Expr:
+    """Cheap vectorised 'nothing wrong' test; reasons are named only for failing rows."""
+    return pl.all_horizontal(
+        pl.col("line_problem").is_null(),
+        pl.col("branch").is_not_null(),
+        pl.col("sold_at").is_not_null(),
+        pl.col("payment_method").is_not_null(),
+        pl.col("total").is_not_null(),
+        pl.col("has_basket"),
+        pl.col("item_rank").is_null(),
+        ~pl.col("conflicting"),
+        pl.col("item_sum") == pl.col("total"),
+    ).fill_null(False)
 
 
 def _row_reason() -> pl.Expr:
