@@ -265,9 +265,9 @@ def _refuse_owned(part: StarBatch, owned: BranchDayOwned) -> StarBatch:
         .otherwise("message"),
         rows_rejected=pl.when(is_refused).then("rows_read").otherwise("rows_rejected"),
         rows_loaded=pl.when(is_refused).then(0).otherwise("rows_loaded"),
-    ).drop("owners")
+    )
     kept = part.only(files.filter(~is_refused)["file_id"].to_list())
-    return replace(kept, files=files)
+    return replace(kept, files=files.drop("owners"))
 
 
 def _with_ledger_rows(prepared: _Prepared, context: _Context) -> StarBatch | None:

@@ -35,6 +35,7 @@ FIELDS = ("timestamp", "branch", "customer_name", "basket", "total", "payment_me
 BOM = b"\xef\xbb\xbf"
 PAYMENT_WORDS = ("CASH", "CARD")
 SAMPLE_ROWS = 200
+MAX_HEADER_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,12 @@ def read_export(data: bytes, source: str) -> RawExport:
     _require_text(data, source)
     lines = _line_count(data)
     table = _drop_blank_lines(_split_fields(data, lines))
-    headers = _leading_headers(table)
-    table = table.slice(headers)
     if table.height == 0:
-        raise FileRejected("empty_file", "the file has no sales rows", source=source)
+        raise FileRejected("empty_file", "the file has only blank lines", source=source)
+    headers = _leading_headers(table)
+    if headers > MAX_HEADER_ROWS or headers == table.height:
+        raise FileRejected("unrecognised_layout", _describe(table), source=source)
+    table = table.slice(headers)
     layout = _detect_layout(table, source)
     rows = table.rename(dict(zip(_POSITIONAL, layout.order, strict=True))).select(
         "line_no", *FIELDS, "line_problem"

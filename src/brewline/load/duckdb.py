@@ -46,7 +46,7 @@ class DuckDBWarehouse(SqlWarehouse):
         return self._con.execute(sql, list(params)).fetchall()
 
     def _frame(self, sql: str, params: Params = ()) -> pl.DataFrame:
-        return pl.from_arrow(self._con.execute(sql, list(params)).to_arrow_table())  # type: ignore[return-value]
+        return pl.from_arrow(self._con.sql(sql, params=list(params)).to_arrow_table())  # type: ignore[return-value]
 
     def _stage(self, name: str, frame: pl.DataFrame) -> None:
         self._con.register(name, frame.to_arrow())

@@ -17,7 +17,7 @@ from decimal import Decimal
 import polars as pl
 
 from brewline.errors import FileRejected
-from brewline.extract.layouts import Layout, RawExport
+from brewline.extract.layouts import FIELDS, Layout, RawExport
 from brewline.transform.parse import (
     BasketItems,
     basket_items,
@@ -32,6 +32,7 @@ __all__ = ["REASONS", "CheckedExport", "check_exports", "check_rows"]
 REASONS: dict[str, str] = {
     "unbalanced_quotes": "the line has an unclosed quote, so its fields cannot be told apart",
     "too_many_fields": "the line has more than the export's 7 fields",
+    "too_few_fields": "the line has fewer than 5 of the export's 7 fields filled",
     "missing_branch": "the branch field is empty",
     "bad_timestamp": "the timestamp is not a real day-first date and time",
     "bad_payment_method": "payment method is not CASH or CARD",
@@ -46,6 +47,7 @@ REASONS: dict[str, str] = {
 """Every reason a row can be rejected for, in the order rules are applied."""
 
 _RANK = {reason: rank for rank, reason in enumerate(REASONS)}
+_MIN_FIELDS = 5  # timestamp, branch, basket, total, payment: name and card may be empty
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def _typed(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
         total=per_distinct(rows["total"], money),
         card=pl.when(payment == "CARD").then(card_digits(pl.col("card_number"), layout)),
         has_basket=pl.col("basket").is_not_null(),
+        fields=pl.sum_horizontal(pl.col(FIELDS).is_not_null()),
     )
 
 
@@ -230,6 +233,7 @@ def _all_rules_pass() -> pl.Expr:
     """Cheap vectorised 'nothing wrong' test; reasons are named only for failing rows."""
     return pl.all_horizontal(
         pl.col("line_problem").is_null(),
+        pl.col("fields") >= _MIN_FIELDS,
         pl.col("branch").is_not_null(),
         pl.col("sold_at").is_not_null(),
         pl.col("payment_method").is_not_null(),
@@ -245,6 +249,7 @@ def _row_reason() -> pl.Expr:
     rank_to_reason = dict(enumerate(REASONS))
     checks = [
         (pl.col("line_problem").is_not_null(), pl.col("line_problem")),
+        (pl.col("fields") < _MIN_FIELDS, pl.lit("too_few_fields")),
         (pl.col("branch").is_null(), pl.lit("missing_branch")),
         (pl.col("sold_at").is_null(), pl.lit("bad_timestamp")),
         (pl.col("payment_method").is_null(), pl.lit("bad_payment_method")),
