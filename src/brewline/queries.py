@@ -1,0 +1,384 @@
+"""Read-only questions over the star schema and the ledger, answered as Polars frames.
+
+Every function takes an open :class:`~brewline.load.Warehouse` and runs portable
+SQL (the common subset of DuckDB and PostgreSQL, ``?`` placeholders), so the CLI,
+the dashboard and notebooks ask the same questions the same way::
+
+    >>> from brewline.load import open_warehouse
+    >>> with open_warehouse("brewline.duckdb", read_only=True) as wh:  # doctest: +SKIP
+    ...     check_schema(wh)
+    ...     best_sellers(wh, limit=3)
+
+Money comes back exact (``Decimal``, two places); only shares are floats. Sums
+are cast to fixed types in SQL so both engines return the same dtypes. Averages
+of money are divided in Python with ``Decimal`` because the two engines disagree
+on what ``/`` means for integers and decimals. Ledger views never contain row
+content: only file names, states, reasons, counts and times.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import polars as pl
+
+from brewline.errors import SchemaVersionError, WarehouseError
+from brewline.load import Warehouse
+from brewline.load.schema import SCHEMA_VERSION
+
+__all__ = [
+    "basket_stats",
+    "best_sellers",
+    "busiest_hours",
+    "check_schema",
+    "customer_mix",
+    "files_by_state",
+    "headline",
+    "payment_mix",
+    "recent_runs",
+    "rejected_files",
+    "rejects_by_reason",
+    "revenue_by_branch",
+    "revenue_by_day",
+    "sales_report",
+    "status_report",
+]
+
+_CENT = Decimal("0.01")
+_MONEY = "DECIMAL(18,2)"
+_SHARE = "CAST(COUNT(*) AS DOUBLE PRECISION) / CAST(SUM(COUNT(*)) OVER () AS DOUBLE PRECISION)"
+
+
+def check_schema(wh: Warehouse) -> None:
+    """Fail clearly when ``wh`` has no Brewline tables or a schema this Brewline cannot read.
+
+    Raises :class:`WarehouseError` (nothing loaded yet) or :class:`SchemaVersionError`.
+
+        >>> check_schema(wh)  # doctest: +SKIP
+    """
+    found = wh.query(
+        "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = ?",
+        ("schema_version",),
+    )["n"][0]
+    if not found:
+        raise WarehouseError(
+            f"{wh.display_name} holds no Brewline warehouse yet; load it with `brewline run`"
+        )
+    version = wh.query("SELECT MAX(version) AS v FROM schema_version")["v"][0]
+    if version != SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"the warehouse has schema version {version}, this Brewline reads {SCHEMA_VERSION}"
+        )
+
+
+# -- sales -----------------------------------------------------------------------------
+
+
+def best_sellers(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
+    """Menu items by units sold: ``product, size, variant, units, revenue``.
+
+    Ties are broken by revenue, then by name, so the order is stable.
+
+        >>> best_sellers(wh, limit=1).row(0)  # doctest: +SKIP
+        ('Flavoured iced latte', 'Regular', 'Caramel', 1189, Decimal('3269.75'))
+    """
+    return wh.query(
+        f"""
+        SELECT p.product_name AS product, p.size, p.variant,
+               CAST(SUM(l.quantity) AS BIGINT) AS units,
+               CAST(SUM(l.line_amount) AS {_MONEY}) AS revenue
+        FROM fact_sale_line l JOIN dim_product p ON p.product_key = l.product_key
+        GROUP BY p.product_name, p.size, p.variant
+        ORDER BY units DESC, revenue DESC, product, p.size, p.variant NULLS FIRST
+        LIMIT ?
+        """,  # noqa: S608 - only constants are interpolated
+        (limit,),
+    )
+
+
+def revenue_by_branch(wh: Warehouse) -> pl.DataFrame:
+    """Sales and revenue per branch, largest first: ``branch, sales, revenue, share``.
+
+    ``share`` is the branch's fraction of all revenue (a float).
+
+        >>> revenue_by_branch(wh)["branch"][0]  # doctest: +SKIP
+        'london_brixton'
+    """
+    return wh.query(
+        f"""
+        SELECT b.branch_name AS branch, COUNT(*) AS sales,
+               CAST(SUM(s.total) AS {_MONEY}) AS revenue,
+               CAST(SUM(s.total) AS DOUBLE PRECISION)
+                 / CAST(SUM(SUM(s.total)) OVER () AS DOUBLE PRECISION) AS share
+        FROM fact_sale s JOIN dim_branch b ON b.branch_key = s.branch_key
+        GROUP BY b.branch_name
+        ORDER BY revenue DESC, branch
+        """  # noqa: S608
+    )
+
+
+def revenue_by_day(wh: Warehouse, days: int | None = None) -> pl.DataFrame:
+    """Sales and revenue per trading day, oldest first: ``date, sales, revenue``.
+
+    ``days`` keeps only the latest that many dates with sales (all when None).
+
+        >>> revenue_by_day(wh, days=14).columns  # doctest: +SKIP
+        ['date', 'sales', 'revenue']
+    """
+    latest = "" if days is None else "ORDER BY d.date DESC LIMIT ?"
+    return wh.query(
+        f"""
+        SELECT * FROM (
+            SELECT d.date AS date, COUNT(*) AS sales,
+                   CAST(SUM(s.total) AS {_MONEY}) AS revenue
+            FROM fact_sale s JOIN dim_date d ON d.date_key = s.date_key
+            GROUP BY d.date {latest}
+        ) AS per_day
+        ORDER BY date
+        """,  # noqa: S608
+        () if days is None else (days,),
+    )
+
+
+def busiest_hours(wh: Warehouse) -> pl.DataFrame:
+    """Sales per hour of the (branch-local) day, busiest first: ``hour, sales, revenue``.
+
+        >>> busiest_hours(wh)["hour"][0]  # doctest: +SKIP
+        9
+    """
+    return wh.query(
+        f"""
+        SELECT CAST(EXTRACT(HOUR FROM sold_at) AS INTEGER) AS hour, COUNT(*) AS sales,
+               CAST(SUM(total) AS {_MONEY}) AS revenue
+        FROM fact_sale
+        GROUP BY CAST(EXTRACT(HOUR FROM sold_at) AS INTEGER)
+        ORDER BY sales DESC, hour
+        """  # noqa: S608
+    )
+
+
+def payment_mix(wh: Warehouse) -> pl.DataFrame:
+    """Sales by payment method: ``method, sales, share, revenue`` (share of sales, a float).
+
+        >>> payment_mix(wh).filter(pl.col("method") == "CARD")["share"][0]  # doctest: +SKIP
+        0.58
+    """
+    return wh.query(
+        f"""
+        SELECT payment_method AS method, COUNT(*) AS sales, {_SHARE} AS share,
+               CAST(SUM(total) AS {_MONEY}) AS revenue
+        FROM fact_sale
+        GROUP BY payment_method
+        ORDER BY sales DESC, method
+        """  # noqa: S608
+    )
+
+
+def basket_stats(wh: Warehouse) -> pl.DataFrame:
+    """One row: ``sales, revenue, units, avg_basket, avg_items``.
+
+    ``avg_basket`` is revenue per sale rounded half-up to the penny (a Decimal);
+    ``avg_items`` is units per sale (a float). Both are null when there are no sales.
+
+        >>> basket_stats(wh).row(0)  # doctest: +SKIP
+        (10163, Decimal('63758.75'), 28107, Decimal('6.27'), 2.77)
+    """
+    sums = wh.query(
+        f"""
+        SELECT COUNT(*) AS sales, CAST(SUM(total) AS {_MONEY}) AS revenue,
+               CAST(SUM(items) AS BIGINT) AS units
+        FROM fact_sale
+        """  # noqa: S608
+    )
+    sales, revenue, units = sums.row(0)
+    avg_basket = (revenue / sales).quantize(_CENT, ROUND_HALF_UP) if sales else None
+    return sums.with_columns(
+        pl.Series("avg_basket", [avg_basket], dtype=pl.Decimal(18, 2)),
+        pl.Series("avg_items", [units / sales if sales else None], dtype=pl.Float64),
+    )
+
+
+def customer_mix(wh: Warehouse) -> pl.DataFrame:
+    """Sales by new vs returning customers: ``customer, sales, share, revenue``.
+
+    Only sales with a customer token count (card sales loaded with a PII key); a
+    sale is ``new`` when it is that customer's first by ``sold_at`` (ties broken
+    by sale key), ``returning`` otherwise. ``share`` is of tokenised sales. The
+    frame is empty when no sale has a token.
+
+        >>> customer_mix(wh)["customer"].to_list()  # doctest: +SKIP
+        ['new', 'returning']
+    """
+    return wh.query(
+        f"""
+        SELECT CASE WHEN visit = 1 THEN 'new' ELSE 'returning' END AS customer,
+               COUNT(*) AS sales, {_SHARE} AS share,
+               CAST(SUM(total) AS {_MONEY}) AS revenue
+        FROM (
+            SELECT total, ROW_NUMBER() OVER (
+                PARTITION BY customer_key ORDER BY sold_at, sale_key) AS visit
+            FROM fact_sale WHERE customer_key IS NOT NULL
+        ) AS visits
+        GROUP BY CASE WHEN visit = 1 THEN 'new' ELSE 'returning' END
+        ORDER BY customer
+        """  # noqa: S608
+    )
+
+
+# -- ledger ----------------------------------------------------------------------------
+
+
+def recent_runs(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
+    """The latest runs, newest first, with their totals and any run-level error.
+
+        >>> recent_runs(wh, limit=1)["status"][0]  # doctest: +SKIP
+        'succeeded'
+    """
+    return wh.query(
+        """
+        SELECT run_id, started_at, finished_at, status, files_loaded, files_skipped,
+               files_replaced, files_rejected, rows_read, rows_loaded, rows_rejected,
+               seconds, error
+        FROM etl_run ORDER BY started_at DESC, run_id DESC LIMIT ?
+        """,
+        (limit,),
+    )
+
+
+def files_by_state(wh: Warehouse) -> pl.DataFrame:
+    """File versions per ledger state: ``state, files, rows_read, rows_loaded, rows_rejected``.
+
+        >>> files_by_state(wh).to_dicts()[0]["state"]  # doctest: +SKIP
+        'loaded'
+    """
+    return wh.query(
+        """
+        SELECT state, COUNT(*) AS files, CAST(SUM(rows_read) AS BIGINT) AS rows_read,
+               CAST(SUM(rows_loaded) AS BIGINT) AS rows_loaded,
+               CAST(SUM(rows_rejected) AS BIGINT) AS rows_rejected
+        FROM etl_file
+        GROUP BY state
+        ORDER BY CASE state WHEN 'loaded' THEN 1 WHEN 'skipped' THEN 2
+                 WHEN 'replaced' THEN 3 WHEN 'rejected' THEN 4 ELSE 5 END, state
+        """
+    )
+
+
+def rejects_by_reason(wh: Warehouse) -> pl.DataFrame:
+    """Why rows were kept out of the warehouse: ``level, reason, rows_rejected, files``.
+
+    ``level`` is ``row`` (single rows rejected from a loaded file) or ``file``
+    (a whole file rejected). Versions that were later replaced are not counted:
+    this is what is missing from the warehouse now.
+
+        >>> rejects_by_reason(wh).columns  # doctest: +SKIP
+        ['level', 'reason', 'rows_rejected', 'files']
+    """
+    return wh.query(
+        """
+        SELECT level, reason, rows_rejected, files FROM (
+            SELECT 'row' AS level, r.reason, COUNT(*) AS rows_rejected,
+                   COUNT(DISTINCT r.file_id) AS files
+            FROM etl_rejected_row r JOIN etl_file f ON f.file_id = r.file_id
+            WHERE f.state <> 'replaced'
+            GROUP BY r.reason
+            UNION ALL
+            SELECT 'file' AS level, reason, CAST(SUM(rows_rejected) AS BIGINT) AS rows_rejected,
+                   COUNT(*) AS files
+            FROM etl_file WHERE state = 'rejected'
+            GROUP BY reason
+        ) AS rejects
+        ORDER BY rows_rejected DESC, level, reason
+        """
+    )
+
+
+def rejected_files(wh: Warehouse, limit: int = 20) -> pl.DataFrame:
+    """The latest whole-file rejections: ``source_name, reason, message, recorded_at``.
+
+        >>> rejected_files(wh)["reason"].to_list()  # doctest: +SKIP
+        ['unrecognised_layout']
+    """
+    return wh.query(
+        """
+        SELECT source_name, reason, message, recorded_at FROM etl_file
+        WHERE state = 'rejected'
+        ORDER BY recorded_at DESC, source_name LIMIT ?
+        """,
+        (limit,),
+    )
+
+
+# -- bundles for clients ---------------------------------------------------------------
+
+
+def sales_report(wh: Warehouse, *, limit: int = 10, days: int = 14) -> dict[str, pl.DataFrame]:
+    """Every sales view a report shows, after :func:`check_schema`.
+
+        >>> sorted(sales_report(wh))  # doctest: +SKIP
+        ['basket', 'best_sellers', 'busiest_hours', 'payment_mix', ...]
+    """
+    check_schema(wh)
+    return {
+        "best_sellers": best_sellers(wh, limit),
+        "revenue_by_branch": revenue_by_branch(wh),
+        "revenue_by_day": revenue_by_day(wh, days),
+        "busiest_hours": busiest_hours(wh),
+        "payment_mix": payment_mix(wh),
+        "customer_mix": customer_mix(wh),
+        "basket": basket_stats(wh),
+    }
+
+
+def status_report(wh: Warehouse, *, limit: int = 10) -> dict[str, pl.DataFrame]:
+    """Every ledger view a status shows, after :func:`check_schema`.
+
+        >>> sorted(status_report(wh))  # doctest: +SKIP
+        ['files_by_state', 'recent_runs', 'rejected_files', 'rejects_by_reason']
+    """
+    check_schema(wh)
+    return {
+        "recent_runs": recent_runs(wh, limit),
+        "files_by_state": files_by_state(wh),
+        "rejects_by_reason": rejects_by_reason(wh),
+        "rejected_files": rejected_files(wh, limit),
+    }
+
+
+def headline(wh: Warehouse) -> dict[str, Any]:
+    """A handful of figures for a one-screen summary (``None`` where there is no data).
+
+    Keys: ``sales, revenue, avg_basket, best_seller`` (product, size, variant),
+    ``busiest_hour, top_branch, card_share, returning_share`` (None without tokens).
+
+        >>> headline(wh)["sales"]  # doctest: +SKIP
+        10163
+    """
+    check_schema(wh)
+    basket = basket_stats(wh).row(0, named=True)
+    top = best_sellers(wh, 1)
+    hours = busiest_hours(wh)
+    branches = revenue_by_branch(wh)
+    cards = payment_mix(wh).filter(pl.col("method") == "CARD")
+    customers = customer_mix(wh)
+    return {
+        "sales": basket["sales"],
+        "revenue": basket["revenue"],
+        "avg_basket": basket["avg_basket"],
+        "best_seller": top.select("product", "size", "variant").row(0) if top.height else None,
+        "busiest_hour": hours["hour"][0] if hours.height else None,
+        "top_branch": branches["branch"][0] if branches.height else None,
+        "card_share": _first(cards, "share", 0.0 if basket["sales"] else None),
+        "returning_share": _returning_share(customers),
+    }
+
+
+def _returning_share(mix: pl.DataFrame) -> float | None:
+    if mix.is_empty():
+        return None
+    return _first(mix.filter(pl.col("customer") == "returning"), "share", 0.0)
+
+
+def _first(frame: pl.DataFrame, column: str, default: Any) -> Any:
+    return frame[column][0] if frame.height else default
