@@ -1,0 +1,38 @@
+# One task runner, used the same way locally and in CI.
+#   make demo   install, generate a month of sales for 12 branches, load it, print a report
+#   make test   install and run the whole test suite
+#   make lint   ruff (lint + format check) and mypy
+#   make bench  throughput and memory benchmarks (not part of the tests)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: install
+	$(VENV)/bin/brewline demo
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) benchmarks/bench_load.py
+
+clean:
+	rm -rf $(VENV) demo brewline.duckdb brewline.duckdb.wal bench-data
