@@ -1,0 +1,108 @@
+"""Throughput and memory of landing -> DuckDB star schema (run by `make bench`).
+
+Generates 1,000,000 sales in 200 branch files (~140 MB) once into ./bench-data,
+then measures, each in a fresh process so peak RSS is the process's own:
+
+- bare ``polars.read_csv`` of every file (the floor: reading bytes into frames);
+- the full pipeline into a new DuckDB file, without and with a PII key;
+- the pipeline on the first 50, 100 and 200 files, to show memory stays flat.
+
+Targets (issue 2, on a 2-core machine): <= 2 s end to end (>= 500k sales/s),
+<= 10x the bare read, peak RSS <= 1 GiB, memory flat in the number of files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench-data" / "landing-1m"
+FILES, SALES_PER_FILE = 200, 5000
+
+_BARE = """
+import glob, json, resource, sys, time
+import polars as pl
+files = sorted(glob.glob(sys.argv[1] + "/*.csv"))
+started = time.perf_counter()
+rows = sum(pl.read_csv(f, has_header=False, infer_schema=False).height for f in files)
+print(json.dumps({"seconds": time.perf_counter() - started, "rows": rows,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_PIPELINE = """
+import json, resource, shutil, sys, time
+from pathlib import Path
+from brewline.config import Settings
+from brewline.extract import discover
+from brewline.pipeline import run
+source, warehouse, limit, key = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] or None
+paths = [f.path for f in discover([Path(source)])][:limit]
+settings = Settings(landing=Path(source), warehouse=warehouse, quarantine=Path(warehouse + ".q"),
+                    pii_key=key)
+started = time.perf_counter()
+report = run(settings, paths)
+print(json.dumps({"seconds": time.perf_counter() - started, "rows": report.rows_loaded,
+                  "files": report.count("loaded"),
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def ensure_data() -> None:
+    if DATA.is_dir() and len(list(DATA.glob("*.csv"))) == FILES:
+        return
+    from brewline.synth import SynthSpec, generate_landing
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    generate_landing(DATA, SynthSpec(branches=FILES, days=1, sales_per_branch_day=SALES_PER_FILE))
+
+
+def measure(script: str, *args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", script, *args], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def pipeline(limit: int, key: str = "") -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        return measure(_PIPELINE, str(DATA), str(Path(tmp) / "bench.duckdb"), str(limit), key)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    ensure_data()
+    size_mb = sum(f.stat().st_size for f in DATA.glob("*.csv")) / 1e6
+    bare = measure(_BARE, str(DATA))
+    plain = pipeline(FILES)
+    keyed = pipeline(FILES, key="benchmark-key-0123456789")
+    scaling = {n: pipeline(n)["rss_mb"] for n in (50, 100, 200)}
+    results = {
+        "cores": os.cpu_count(),
+        "input_mb": round(size_mb, 1),
+        "sales": plain["rows"],
+        "bare_read_csv_s": round(bare["seconds"], 3),
+        "pipeline_s": round(plain["seconds"], 3),
+        "pipeline_sales_per_s": round(plain["rows"] / plain["seconds"]),
+        "pipeline_vs_bare_read": round(plain["seconds"] / bare["seconds"], 2),
+        "pipeline_peak_rss_mb": round(plain["rss_mb"]),
+        "pipeline_with_pii_key_s": round(keyed["seconds"], 3),
+        "pipeline_with_pii_key_sales_per_s": round(keyed["rows"] / keyed["seconds"]),
+        "peak_rss_mb_by_files": {n: round(v) for n, v in scaling.items()},
+    }
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    width = max(len(k) for k in results)
+    for name, value in results.items():
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
