@@ -1,0 +1,533 @@
+"""The ``brewline`` command line: a thin layer over the library.
+
+Each command parses its options into :class:`~brewline.config.Settings`, calls
+one library function (:func:`brewline.pipeline.run`, :mod:`brewline.queries`,
+:func:`brewline.synth.generate_landing`) and renders the result with Rich. Brewline
+errors become one line on stderr and exit code 1; usage errors exit 2.
+
+    $ brewline run landing/ --warehouse sales.duckdb
+    $ brewline report --json | jq .best_sellers[0]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+from rich import box
+from rich.console import Console, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from brewline import __version__, queries
+from brewline.config import Settings, load_settings
+from brewline.errors import BrewlineError, WarehouseError
+from brewline.load import Warehouse, open_warehouse
+from brewline.load.open import is_postgres, redact
+from brewline.pipeline import run as run_pipeline
+from brewline.report import FileReport, RunReport
+from brewline.synth import SynthSpec, generate_landing
+
+__all__ = ["app"]
+
+APP_HELP = """\
+Brewline: branch till exports -> a private, query-ready sales warehouse.
+
+Settings come from (highest first) command-line options, BREWLINE_* environment
+variables, ./brewline.toml (or the file BREWLINE_CONFIG names), then defaults.
+The customer-token secret is only ever read from BREWLINE_PII_KEY or the TOML.
+
+Exit codes: 0 = every file loaded, skipped or replaced; 1 = a file was rejected
+or failed, or an error (bad setting, warehouse busy or unreadable) stopped the
+command; 2 = usage error (unknown option, bad option value).
+"""
+
+MAX_FILE_ROWS = 40
+"""Above this many files, ``run`` summarises by state instead of listing every file."""
+
+DEMO_PII_KEY = "brewline-demo-key-NOT-FOR-REAL-DATA"
+"""A fixed key so the demo can show returning customers. Public, hence demo-only."""
+
+_DEMO_MARK = ("created_by", "brewline demo")
+_BAD_STATES = ("rejected", "failed")
+_STATE_STYLE = {"loaded": "green", "skipped": "dim", "replaced": "cyan", "rejected": "red",
+                "failed": "bold red"}
+
+app = typer.Typer(
+    name="brewline",
+    help=APP_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    # Locals in a traceback could hold row content or the PII key: never show them.
+    pretty_exceptions_show_locals=False,
+)
+
+
+class Redelivery(str, Enum):
+    """What to do with a second file covering an already loaded (branch, trading day)."""
+
+    replace = "replace"
+    reject = "reject"
+
+
+def _check_warehouse(value: str | None) -> str | None:
+    """Reject warehouse locations no engine can open, without echoing a password."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise typer.BadParameter("must not be empty")
+    if "://" in value and not is_postgres(value):
+        scheme = value.split("://", 1)[0]
+        raise typer.BadParameter(
+            f"unsupported scheme {scheme}://; give a DuckDB file path or a postgresql:// URL"
+        )
+    if not is_postgres(value) and Path(value).is_dir():
+        raise typer.BadParameter(f"{value} is a folder; give a DuckDB file path")
+    return value
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"brewline {__version__}")
+        raise typer.Exit()
+
+
+WarehouseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse",
+        "-w",
+        metavar="LOCATION",
+        help="DuckDB file path or postgresql:// URL [default: BREWLINE_WAREHOUSE, "
+        "brewline.toml, else ./brewline.duckdb].",
+        callback=_check_warehouse,
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print JSON on stdout instead of tables (money as strings)."),
+]
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_show_version,
+                     is_eager=True),
+    ] = False,
+) -> None:
+    """Brewline: branch till exports -> a private, query-ready sales warehouse."""
+
+
+# -- run -------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Files or folders to process [default: the landing folder].",
+            metavar="PATH...",
+            exists=True,
+            show_default=False,
+        ),
+    ] = None,
+    warehouse: WarehouseOption = None,
+    landing: Annotated[
+        Path | None,
+        typer.Option(help="Landing folder read when no PATHS are given [default: ./landing].",
+                     exists=True, file_okay=False, show_default=False),
+    ] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(help="Folder for raw rejected lines (may hold personal data) "
+                     "[default: <landing>/_quarantine].", file_okay=False, show_default=False),
+    ] = None,
+    redelivery: Annotated[
+        Redelivery | None,
+        typer.Option(help="A second file for an already loaded branch-day: 'replace' lets the "
+                     "later delivery win, 'reject' keeps the first [default: replace].",
+                     show_default=False),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load new and changed branch exports into the warehouse.
+
+    Files already loaded with the same content are skipped, a corrected file
+    replaces its earlier version, and a file that cannot be understood is
+    rejected with a reason. Exits 0 when every file ended loaded, skipped or
+    replaced, 1 when any was rejected or failed or an error stopped the run.
+    """
+    with _exit_on_error(as_json):
+        settings = load_settings(warehouse=warehouse, landing=landing, quarantine=quarantine,
+                             redelivery=redelivery.value if redelivery else None)
+        report = _run_with_progress(settings, paths)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        _render_run(report, Console())
+    raise typer.Exit(report.exit_code)
+
+
+@contextmanager
+def _exit_on_error(as_json: bool = False) -> Iterator[None]:
+    """Turn a Brewline or OS error into one line on stderr (and JSON on stdout) and exit 1."""
+    try:
+        yield
+    except (BrewlineError, OSError) as exc:
+        if as_json:
+            _print_json({"status": "failed", "exit_code": 1, "error": str(exc)})
+        typer.echo(f"brewline: error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _run_with_progress(settings: Settings, paths: Sequence[Path] | None) -> RunReport:
+    """Run the pipeline with a progress bar on stderr (shown only on a terminal)."""
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        task = progress.add_task("Loading files", total=None)
+        return run_pipeline(
+            settings,
+            list(paths) if paths else None,
+            on_start=lambda n: progress.update(task, total=n),
+            on_file=lambda _: progress.advance(task),
+        )
+
+
+def _render_run(report: RunReport, console: Console) -> None:
+    if not report.files:
+        console.print("No files to process.")
+    elif len(report.files) <= MAX_FILE_ROWS:
+        console.print(_files_table(report.files, "Files"))
+    else:
+        console.print(_states_table(report))
+        bad = [f for f in report.files if f.state in _BAD_STATES]
+        if bad:
+            console.print(_files_table(bad, "Rejected or failed files"))
+    console.print(_totals_line(report))
+
+
+def _files_table(files: Sequence[FileReport], title: str) -> Table:
+    table = _table(title, ["file", "state", "read", "loaded", "rejected", "note"], numeric=(2, 3, 4))
+    for f in files:
+        state = Text(f.state, style=_STATE_STYLE.get(f.state, ""))
+        counts = (f"{f.rows_read:,}", f"{f.rows_loaded:,}", f"{f.rows_rejected:,}")
+        table.add_row(Text(f.source_name), state, *counts, Text(_note(f)))
+    return table
+
+
+def _note(f: FileReport) -> str:
+    """Why a file ended as it did: reason and message, replaced files, quarantine file."""
+    notes = []
+    if f.reason:
+        notes.append(f"{f.reason}: {f.message}" if f.message else f.reason)
+    if f.replaced:
+        notes.append("replaced " + ", ".join(f.replaced))
+    if f.quarantine is not None:
+        notes.append(f"rejected lines in {f.quarantine}")
+    return "; ".join(notes)
+
+
+def _states_table(report: RunReport) -> Table:
+    table = _table("Files by state", ["state", "files", "read", "loaded", "rejected"],
+                   numeric=(1, 2, 3, 4))
+    for state in sorted({f.state for f in report.files}):
+        files = [f for f in report.files if f.state == state]
+        sums = [sum(getattr(f, n) for f in files) for n in ("rows_read", "rows_loaded",
+                                                             "rows_rejected")]
+        table.add_row(Text(state, style=_STATE_STYLE.get(state, "")), f"{len(files):,}",
+                      *(f"{n:,}" for n in sums))
+    return table
+
+
+def _totals_line(report: RunReport) -> Text:
+    t = report.totals()
+    tokens = "on" if report.customer_tokens else "off (no BREWLINE_PII_KEY)"
+    return Text(
+        f"{len(report.files):,} files: {t['files_loaded']:,} loaded, "
+        f"{t['files_skipped']:,} skipped, {t['files_rejected']:,} rejected, "
+        f"{t['files_replaced']:,} earlier versions replaced. "
+        f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
+        f"{t['rows_rejected']:,} rejected. {t['seconds']:.2f}s into {report.warehouse} "
+        f"(run {report.run_id}; customer tokens {tokens}).",
+        style="bold red" if report.exit_code else "bold",
+    )
+
+
+# -- status and report -----------------------------------------------------------------
+
+
+@app.command()
+def status(
+    warehouse: WarehouseOption = None,
+    as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option(min=1, help="How many recent runs and rejected "
+                                       "files to show.")] = 10,
+) -> None:
+    """Show the ledger: recent runs, files by state, rejects by reason.
+
+    Also lists the latest whole-file rejections with their reasons.
+
+    Read-only. Exits 1 when the warehouse does not exist or cannot be read.
+    """
+    with _exit_on_error(as_json):
+        settings = load_settings(warehouse=warehouse)
+        with _open_existing(settings) as wh:
+            views = queries.status_report(wh, limit=limit)
+    if as_json:
+        _print_json({"warehouse": redact(settings.warehouse), **_records(views)})
+        return
+    runs = views["recent_runs"].select(
+        "run_id", "started_at", "status", "files_loaded", "files_skipped", "files_rejected",
+        "rows_loaded", "rows_rejected", "seconds",
+    )
+    _print_frames(
+        f"Warehouse {redact(settings.warehouse)}",
+        {"Recent runs (UTC)": runs, "Files by state": views["files_by_state"],
+         "Rejects by reason": views["rejects_by_reason"],
+         "Rejected files": views["rejected_files"].drop("recorded_at")},
+    )
+
+
+@app.command()
+def report(
+    warehouse: WarehouseOption = None,
+    as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option(min=1, help="How many best sellers to show.")] = 10,
+    days: Annotated[int, typer.Option(min=1, help="How many of the latest trading days to "
+                                      "show revenue for.")] = 14,
+) -> None:
+    """Show sales: best sellers, revenue, busiest hours, payments, baskets.
+
+    Revenue is shown by branch and by day (the latest DAYS trading days); new vs
+    returning customers appear when sales carry customer tokens.
+
+    Read-only. Exits 1 when the warehouse does not exist or cannot be read.
+    """
+    with _exit_on_error(as_json):
+        settings = load_settings(warehouse=warehouse)
+        with _open_existing(settings) as wh:
+            views = queries.sales_report(wh, limit=limit, days=days)
+    if as_json:
+        _print_json({"warehouse": redact(settings.warehouse), **_records(views)})
+        return
+    titles = {"best_sellers": f"Best sellers (top {limit})",
+              "revenue_by_branch": "Revenue by branch",
+              "revenue_by_day": f"Revenue by day (latest {days} trading days)",
+              "busiest_hours": "Busiest hours (branch local time)", "payment_mix": "Payment mix",
+              "customer_mix": "New vs returning customers (card sales with a token)",
+              "basket": "Average basket"}
+    shown = {titles[k]: v for k, v in views.items() if not (k == "customer_mix" and v.is_empty())}
+    _print_frames(f"Warehouse {redact(settings.warehouse)}", shown)
+
+
+@contextmanager
+def _open_existing(settings: Settings) -> Iterator[Warehouse]:
+    """Open a warehouse read-only; a missing DuckDB file is an error, not a new warehouse."""
+    location = settings.warehouse
+    if not is_postgres(location) and location != ":memory:" and not Path(location).exists():
+        raise WarehouseError(f"no warehouse at {location}; load one with `brewline run`")
+    with open_warehouse(location, read_only=True, lock_timeout=settings.lock_timeout) as wh:
+        yield wh
+
+
+def _print_frames(heading: str, frames: dict[str, pl.DataFrame]) -> None:
+    console = Console()
+    console.print(Text(heading, style="bold"))
+    for title, frame in frames.items():
+        console.print(_frame_table(title, frame))
+
+
+def _frame_table(title: str, frame: pl.DataFrame) -> Table:
+    numeric = tuple(i for i, dtype in enumerate(frame.dtypes) if dtype.is_numeric())
+    table = _table(title, frame.columns, numeric=numeric)
+    for row in frame.iter_rows():
+        table.add_row(*(_cell(value, name) for value, name in zip(row, frame.columns, strict=True)))
+    if frame.is_empty():
+        table.caption = "(none)"
+    return table
+
+
+def _table(title: str, columns: Sequence[str], *, numeric: Sequence[int] = ()) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
+    for i, name in enumerate(columns):
+        table.add_column(name.replace("_", " "), justify="right" if i in numeric else "left")
+    return table
+
+
+_FORMATS: dict[str, Callable[[Any], str]] = {
+    "share": lambda v: f"{v:.1%}",
+    "hour": lambda v: f"{v:02d}:00",
+}
+
+
+def _cell(value: object, column: str) -> RenderableType:
+    """Format one value; Text (not markup) so file names and messages print as they are."""
+    if value is None:
+        return Text("-", style="dim")
+    if column in _FORMATS:
+        return Text(_FORMATS[column](value))
+    if isinstance(value, Decimal | float):
+        return Text(f"{value:,.2f}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Text(f"{value:,}")
+    if isinstance(value, dt.datetime):
+        return Text(value.isoformat(sep=" ", timespec="seconds"))
+    return Text(str(value))
+
+
+def _records(frames: dict[str, pl.DataFrame]) -> dict[str, list[dict[str, Any]]]:
+    return {name: frame.to_dicts() for name, frame in frames.items()}
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=_json_value))
+
+
+def _json_value(value: object) -> str:
+    """Money stays exact as a string; dates and times are ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot turn {type(value).__name__} into JSON")
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where the demo's landing and quarantine "
+                                         "folders go.", file_okay=False)] = Path("demo"),
+    warehouse: Annotated[
+        str,
+        typer.Option("--warehouse", "-w", callback=_check_warehouse, metavar="LOCATION",
+                     help="Warehouse to load. Not read from BREWLINE_WAREHOUSE or the TOML, "
+                     "so the demo never writes into your real warehouse by accident."),
+    ] = "brewline.duckdb",
+    branches: Annotated[int, typer.Option(min=1, max=40, help="Number of branches.")] = 12,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Trading days from 1 Nov 2024.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 7,
+) -> None:
+    """Generate a realistic month of exports, load it, show headlines.
+
+    Writes synthetic exports (fake names and cards) into FOLDER/landing, loads
+    them into the warehouse with quarantine in FOLDER/quarantine and prints a
+    headline report. Without BREWLINE_PII_KEY, a fixed demo-only key makes
+    customer tokens so returning customers show, but only in a warehouse the
+    demo made itself. Running it again skips the files already loaded.
+    """
+    with _exit_on_error():
+        spec = SynthSpec(branches=branches, days=days, seed=seed)
+        landing = folder / "landing"
+        with Console(stderr=True).status("Generating till exports..."):
+            generate_landing(landing, spec)
+        settings, key_note = _demo_settings(folder, warehouse)
+        result = _run_with_progress(settings, [landing])
+        with _open_existing(settings) as wh:
+            figures = queries.headline(wh)
+    _render_demo(spec, result, figures, key_note)
+    raise typer.Exit(result.exit_code)
+
+
+def _demo_settings(folder: Path, warehouse: str) -> tuple[Settings, str]:
+    """Settings for the demo, with the demo key when no key is set and the warehouse is its own."""
+    base = {"landing": folder / "landing", "quarantine": folder / "quarantine",
+            "warehouse": warehouse}
+    settings = load_settings(**base)
+    if settings.pii_key is not None:
+        return settings, "customer tokens: on, made with your BREWLINE_PII_KEY"
+    if not _is_demo_warehouse(warehouse, settings.lock_timeout):
+        return settings, (f"customer tokens: off (BREWLINE_PII_KEY is not set and "
+                          f"{redact(warehouse)} was not made by the demo, so the demo key "
+                          "was not used)")
+    _claim_demo_warehouse(warehouse, settings.lock_timeout)
+    return load_settings(**base, pii_key=DEMO_PII_KEY), (
+        "customer tokens: on, made with Brewline's built-in DEMO key (demo-only, public: "
+        "never use it for real data; set BREWLINE_PII_KEY for that)"
+    )
+
+
+def _is_demo_warehouse(location: str, lock_timeout: float) -> bool:
+    """A DuckDB file that does not exist yet, or one an earlier demo made."""
+    if is_postgres(location):
+        return False
+    if not Path(location).exists():
+        return True
+    with open_warehouse(location, read_only=True, lock_timeout=lock_timeout) as wh:
+        try:
+            queries.check_schema(wh)
+        except WarehouseError:
+            return False
+        return wh.get_meta(_DEMO_MARK[0]) == _DEMO_MARK[1]
+
+
+def _claim_demo_warehouse(location: str, lock_timeout: float) -> None:
+    """Mark the warehouse as the demo's before loading, so a rerun may use the demo key."""
+    with open_warehouse(location, lock_timeout=lock_timeout) as wh:
+        wh.ensure_schema()
+        wh.set_meta(*_DEMO_MARK)
+
+
+def _render_demo(spec: SynthSpec, result: RunReport, figures: dict[str, Any],
+                 key_note: str) -> None:
+    console = Console()
+    console.print(Text(f"Brewline demo: {spec.branches} branches x {spec.days} days from "
+                       f"{spec.start:%d %b %Y} (seed {spec.seed}), synthetic data", style="bold"))
+    console.print(_totals_line(result))
+    console.print(_headline_table(figures))
+    console.print(Text(key_note, style="dim"))
+    console.print(f"Next: brewline report --warehouse {redact(result.warehouse)}")
+
+
+def _headline_table(f: dict[str, Any]) -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 2))
+    rows = {
+        "Sales": f"{f['sales']:,}",
+        "Revenue": _money(f["revenue"]),
+        "Average basket": _money(f["avg_basket"]),
+        "Best seller": _item(f["best_seller"]),
+        "Busiest hour": "-" if f["busiest_hour"] is None else
+        f"{f['busiest_hour']:02d}:00-{f['busiest_hour'] + 1:02d}:00",
+        "Top branch (revenue)": f["top_branch"] or "-",
+        "Card share of sales": _share(f["card_share"]),
+        "Returning customers": "- (no customer tokens)" if f["returning_share"] is None
+        else f"{_share(f['returning_share'])} of card sales",
+    }
+    for label, value in rows.items():
+        table.add_row(Text(label, style="bold"), Text(value))
+    return table
+
+
+def _money(value: Decimal | None) -> str:
+    return "-" if value is None else f"£{value:,.2f}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _item(best: tuple[str, str | None, str | None] | None) -> str:
+    if best is None:
+        return "-"
+    product, size, variant = best
+    name = f"{size} {product}" if size else product
+    return f"{name} - {variant}" if variant else name
+
