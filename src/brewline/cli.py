@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,8 +59,13 @@ DEMO_PII_KEY = "brewline-demo-key-NOT-FOR-REAL-DATA"
 
 _DEMO_MARK = ("created_by", "brewline demo")
 _BAD_STATES = ("rejected", "failed")
-_STATE_STYLE = {"loaded": "green", "skipped": "dim", "replaced": "cyan", "rejected": "red",
-                "failed": "bold red"}
+_STATE_STYLE = {
+    "loaded": "green",
+    "skipped": "dim",
+    "replaced": "cyan",
+    "rejected": "red",
+    "failed": "bold red",
+}
 
 app = typer.Typer(
     name="brewline",
@@ -73,11 +78,11 @@ app = typer.Typer(
 )
 
 
-class Redelivery(str, Enum):
+class Redelivery(StrEnum):
     """What to do with a second file covering an already loaded (branch, trading day)."""
 
-    replace = "replace"
-    reject = "reject"
+    REPLACE = "replace"
+    REJECT = "reject"
 
 
 def _check_warehouse(value: str | None) -> str | None:
@@ -124,8 +129,9 @@ JsonOption = Annotated[
 def main(
     version: Annotated[
         bool,
-        typer.Option("--version", help="Print the version and exit.", callback=_show_version,
-                     is_eager=True),
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_show_version, is_eager=True
+        ),
     ] = False,
 ) -> None:
     """Brewline: branch till exports -> a private, query-ready sales warehouse."""
@@ -140,27 +146,38 @@ def run(
         list[Path] | None,
         typer.Argument(
             help="Files or folders to process [default: the landing folder].",
-            metavar="PATH...",
+            metavar="PATH",
             exists=True,
             show_default=False,
         ),
     ] = None,
+    *,
     warehouse: WarehouseOption = None,
     landing: Annotated[
         Path | None,
-        typer.Option(help="Landing folder read when no PATHS are given [default: ./landing].",
-                     exists=True, file_okay=False, show_default=False),
+        typer.Option(
+            help="Landing folder read when no PATHS are given [default: ./landing].",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
     ] = None,
     quarantine: Annotated[
         Path | None,
-        typer.Option(help="Folder for raw rejected lines (may hold personal data) "
-                     "[default: <landing>/_quarantine].", file_okay=False, show_default=False),
+        typer.Option(
+            help="Folder for raw rejected lines (may hold personal data) "
+            "[default: <landing>/_quarantine].",
+            file_okay=False,
+            show_default=False,
+        ),
     ] = None,
     redelivery: Annotated[
         Redelivery | None,
-        typer.Option(help="A second file for an already loaded branch-day: 'replace' lets the "
-                     "later delivery win, 'reject' keeps the first [default: replace].",
-                     show_default=False),
+        typer.Option(
+            help="A second file for an already loaded branch-day: 'replace' lets the "
+            "later delivery win, 'reject' keeps the first [default: replace].",
+            show_default=False,
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -172,8 +189,12 @@ def run(
     replaced, 1 when any was rejected or failed or an error stopped the run.
     """
     with _exit_on_error(as_json):
-        settings = load_settings(warehouse=warehouse, landing=landing, quarantine=quarantine,
-                             redelivery=redelivery.value if redelivery else None)
+        settings = load_settings(
+            warehouse=warehouse,
+            landing=landing,
+            quarantine=quarantine,
+            redelivery=redelivery.value if redelivery else None,
+        )
         report = _run_with_progress(settings, paths)
     if as_json:
         _print_json(report.to_dict())
@@ -197,10 +218,15 @@ def _exit_on_error(as_json: bool = False) -> Iterator[None]:
 def _run_with_progress(settings: Settings, paths: Sequence[Path] | None) -> RunReport:
     """Run the pipeline with a progress bar on stderr (shown only on a terminal)."""
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True,
-                  disable=not console.is_terminal) as progress:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as progress:
         task = progress.add_task("Loading files", total=None)
         return run_pipeline(
             settings,
@@ -214,58 +240,69 @@ def _render_run(report: RunReport, console: Console) -> None:
     if not report.files:
         console.print("No files to process.")
     elif len(report.files) <= MAX_FILE_ROWS:
-        console.print(_files_table(report.files, "Files"))
+        _print_files(report.files, "Files", console)
     else:
         console.print(_states_table(report))
         bad = [f for f in report.files if f.state in _BAD_STATES]
         if bad:
-            console.print(_files_table(bad, "Rejected or failed files"))
+            _print_files(bad, "Rejected or failed files", console)
     console.print(_totals_line(report))
 
 
-def _files_table(files: Sequence[FileReport], title: str) -> Table:
-    table = _table(title, ["file", "state", "read", "loaded", "rejected", "note"], numeric=(2, 3, 4))
+def _print_files(files: Sequence[FileReport], title: str, console: Console) -> None:
+    """A table of files, then one line per file that has more to say than its reason."""
+    table = _table(
+        title, ["file", "state", "read", "loaded", "rejected", "reason"], numeric=(2, 3, 4)
+    )
     for f in files:
         state = Text(f.state, style=_STATE_STYLE.get(f.state, ""))
         counts = (f"{f.rows_read:,}", f"{f.rows_loaded:,}", f"{f.rows_rejected:,}")
-        table.add_row(Text(f.source_name), state, *counts, Text(_note(f)))
-    return table
+        table.add_row(Text(f.source_name), state, *counts, Text(f.reason or ""))
+    console.print(table)
+    for f in files:
+        note = _note(f)
+        if note:
+            console.print(Text(f"{f.source_name}: {note}"))
 
 
 def _note(f: FileReport) -> str:
-    """Why a file ended as it did: reason and message, replaced files, quarantine file."""
+    """What a person may need to act on: the message, replaced files, the quarantine file."""
     notes = []
-    if f.reason:
-        notes.append(f"{f.reason}: {f.message}" if f.message else f.reason)
+    if f.message and f.reason != "unchanged":
+        notes.append(f.message)
     if f.replaced:
         notes.append("replaced " + ", ".join(f.replaced))
     if f.quarantine is not None:
-        notes.append(f"rejected lines in {f.quarantine}")
+        notes.append(f"{f.rows_rejected:,} rejected lines kept in {f.quarantine}")
     return "; ".join(notes)
 
 
 def _states_table(report: RunReport) -> Table:
-    table = _table("Files by state", ["state", "files", "read", "loaded", "rejected"],
-                   numeric=(1, 2, 3, 4))
+    table = _table(
+        "Files by state", ["state", "files", "read", "loaded", "rejected"], numeric=(1, 2, 3, 4)
+    )
     for state in sorted({f.state for f in report.files}):
         files = [f for f in report.files if f.state == state]
-        sums = [sum(getattr(f, n) for f in files) for n in ("rows_read", "rows_loaded",
-                                                             "rows_rejected")]
-        table.add_row(Text(state, style=_STATE_STYLE.get(state, "")), f"{len(files):,}",
-                      *(f"{n:,}" for n in sums))
+        sums = [
+            sum(getattr(f, n) for f in files) for n in ("rows_read", "rows_loaded", "rows_rejected")
+        ]
+        table.add_row(
+            Text(state, style=_STATE_STYLE.get(state, "")),
+            f"{len(files):,}",
+            *(f"{n:,}" for n in sums),
+        )
     return table
 
 
 def _totals_line(report: RunReport) -> Text:
     t = report.totals()
-    tokens = "on" if report.customer_tokens else "off (no BREWLINE_PII_KEY)"
+    tokens = "on" if report.customer_tokens else "off (BREWLINE_PII_KEY not set)"
     return Text(
-        f"{len(report.files):,} files: {t['files_loaded']:,} loaded, "
-        f"{t['files_skipped']:,} skipped, {t['files_rejected']:,} rejected, "
-        f"{t['files_replaced']:,} earlier versions replaced. "
-        f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
-        f"{t['rows_rejected']:,} rejected. {t['seconds']:.2f}s into {report.warehouse} "
-        f"(run {report.run_id}; customer tokens {tokens}).",
+        f"{len(report.files):,} files: {t['files_loaded']:,} loaded, {t['files_skipped']:,} "
+        f"skipped, {t['files_rejected']:,} rejected; {t['files_replaced']:,} earlier versions "
+        f"replaced.\nRows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
+        f"{t['rows_rejected']:,} rejected in {t['seconds']:.2f}s.\n"
+        f"Warehouse {report.warehouse}, run {report.run_id}, customer tokens {tokens}.",
         style="bold red" if report.exit_code else "bold",
     )
 
@@ -277,8 +314,9 @@ def _totals_line(report: RunReport) -> Text:
 def status(
     warehouse: WarehouseOption = None,
     as_json: JsonOption = False,
-    limit: Annotated[int, typer.Option(min=1, help="How many recent runs and rejected "
-                                       "files to show.")] = 10,
+    limit: Annotated[
+        int, typer.Option(min=1, help="How many recent runs and rejected files to show.")
+    ] = 10,
 ) -> None:
     """Show the ledger: recent runs, files by state, rejects by reason.
 
@@ -294,14 +332,22 @@ def status(
         _print_json({"warehouse": redact(settings.warehouse), **_records(views)})
         return
     runs = views["recent_runs"].select(
-        "run_id", "started_at", "status", "files_loaded", "files_skipped", "files_rejected",
-        "rows_loaded", "rows_rejected", "seconds",
+        pl.col("started_at").dt.strftime("%d %b %H:%M").alias("started"),
+        "status",
+        pl.col("files_loaded").alias("loaded"),
+        pl.col("files_skipped").alias("skipped"),
+        pl.col("files_rejected").alias("rejected"),
+        pl.col("rows_loaded").alias("rows"),
+        "seconds",
     )
     _print_frames(
         f"Warehouse {redact(settings.warehouse)}",
-        {"Recent runs (UTC)": runs, "Files by state": views["files_by_state"],
-         "Rejects by reason": views["rejects_by_reason"],
-         "Rejected files": views["rejected_files"].drop("recorded_at")},
+        {
+            "Recent runs (UTC; files loaded, skipped, rejected; rows loaded)": runs,
+            "Files by state": views["files_by_state"],
+            "Rejects by reason": views["rejects_by_reason"],
+            "Rejected files": views["rejected_files"].drop("recorded_at"),
+        },
     )
 
 
@@ -310,8 +356,9 @@ def report(
     warehouse: WarehouseOption = None,
     as_json: JsonOption = False,
     limit: Annotated[int, typer.Option(min=1, help="How many best sellers to show.")] = 10,
-    days: Annotated[int, typer.Option(min=1, help="How many of the latest trading days to "
-                                      "show revenue for.")] = 14,
+    days: Annotated[
+        int, typer.Option(min=1, help="How many of the latest trading days to show revenue for.")
+    ] = 14,
 ) -> None:
     """Show sales: best sellers, revenue, busiest hours, payments, baskets.
 
@@ -327,12 +374,15 @@ def report(
     if as_json:
         _print_json({"warehouse": redact(settings.warehouse), **_records(views)})
         return
-    titles = {"best_sellers": f"Best sellers (top {limit})",
-              "revenue_by_branch": "Revenue by branch",
-              "revenue_by_day": f"Revenue by day (latest {days} trading days)",
-              "busiest_hours": "Busiest hours (branch local time)", "payment_mix": "Payment mix",
-              "customer_mix": "New vs returning customers (card sales with a token)",
-              "basket": "Average basket"}
+    titles = {
+        "best_sellers": f"Best sellers (top {limit})",
+        "revenue_by_branch": "Revenue by branch",
+        "revenue_by_day": f"Revenue by day (latest {days} trading days)",
+        "busiest_hours": "Busiest hours (branch local time)",
+        "payment_mix": "Payment mix",
+        "customer_mix": "New vs returning customers (card sales with a token)",
+        "basket": "Average basket",
+    }
     shown = {titles[k]: v for k, v in views.items() if not (k == "customer_mix" and v.is_empty())}
     _print_frames(f"Warehouse {redact(settings.warehouse)}", shown)
 
@@ -351,12 +401,14 @@ def _print_frames(heading: str, frames: dict[str, pl.DataFrame]) -> None:
     console = Console()
     console.print(Text(heading, style="bold"))
     for title, frame in frames.items():
-        console.print(_frame_table(title, frame))
+        console.print()
+        console.print(Text(title, style="bold"))
+        console.print(_frame_table(frame))
 
 
-def _frame_table(title: str, frame: pl.DataFrame) -> Table:
+def _frame_table(frame: pl.DataFrame) -> Table:
     numeric = tuple(i for i, dtype in enumerate(frame.dtypes) if dtype.is_numeric())
-    table = _table(title, frame.columns, numeric=numeric)
+    table = _table(None, frame.columns, numeric=numeric)
     for row in frame.iter_rows():
         table.add_row(*(_cell(value, name) for value, name in zip(row, frame.columns, strict=True)))
     if frame.is_empty():
@@ -364,10 +416,19 @@ def _frame_table(title: str, frame: pl.DataFrame) -> Table:
     return table
 
 
-def _table(title: str, columns: Sequence[str], *, numeric: Sequence[int] = ()) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD)
+def _table(title: str | None, columns: Sequence[str], *, numeric: Sequence[int] = ()) -> Table:
+    """A plain table; text folds rather than being cut, so file names stay whole."""
+    table = Table(
+        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
+    )
     for i, name in enumerate(columns):
-        table.add_column(name.replace("_", " "), justify="right" if i in numeric else "left")
+        right = i in numeric
+        table.add_column(
+            name.replace("_", " "),
+            justify="right" if right else "left",
+            no_wrap=right,
+            overflow="fold",
+        )
     return table
 
 
@@ -414,13 +475,20 @@ def _json_value(value: object) -> str:
 
 @app.command()
 def demo(
-    folder: Annotated[Path, typer.Option(help="Where the demo's landing and quarantine "
-                                         "folders go.", file_okay=False)] = Path("demo"),
+    folder: Annotated[
+        Path,
+        typer.Option(help="Where the demo's landing and quarantine folders go.", file_okay=False),
+    ] = Path("demo"),
     warehouse: Annotated[
         str,
-        typer.Option("--warehouse", "-w", callback=_check_warehouse, metavar="LOCATION",
-                     help="Warehouse to load. Not read from BREWLINE_WAREHOUSE or the TOML, "
-                     "so the demo never writes into your real warehouse by accident."),
+        typer.Option(
+            "--warehouse",
+            "-w",
+            callback=_check_warehouse,
+            metavar="LOCATION",
+            help="Warehouse to load. Not read from BREWLINE_WAREHOUSE or the TOML, "
+            "so the demo never writes into your real warehouse by accident.",
+        ),
     ] = "brewline.duckdb",
     branches: Annotated[int, typer.Option(min=1, max=40, help="Number of branches.")] = 12,
     days: Annotated[int, typer.Option(min=1, max=366, help="Trading days from 1 Nov 2024.")] = 30,
@@ -449,15 +517,20 @@ def demo(
 
 def _demo_settings(folder: Path, warehouse: str) -> tuple[Settings, str]:
     """Settings for the demo, with the demo key when no key is set and the warehouse is its own."""
-    base = {"landing": folder / "landing", "quarantine": folder / "quarantine",
-            "warehouse": warehouse}
+    base = {
+        "landing": folder / "landing",
+        "quarantine": folder / "quarantine",
+        "warehouse": warehouse,
+    }
     settings = load_settings(**base)
     if settings.pii_key is not None:
         return settings, "customer tokens: on, made with your BREWLINE_PII_KEY"
     if not _is_demo_warehouse(warehouse, settings.lock_timeout):
-        return settings, (f"customer tokens: off (BREWLINE_PII_KEY is not set and "
-                          f"{redact(warehouse)} was not made by the demo, so the demo key "
-                          "was not used)")
+        return settings, (
+            f"customer tokens: off (BREWLINE_PII_KEY is not set and "
+            f"{redact(warehouse)} was not made by the demo, so the demo key "
+            "was not used)"
+        )
     _claim_demo_warehouse(warehouse, settings.lock_timeout)
     return load_settings(**base, pii_key=DEMO_PII_KEY), (
         "customer tokens: on, made with Brewline's built-in DEMO key (demo-only, public: "
@@ -486,11 +559,17 @@ def _claim_demo_warehouse(location: str, lock_timeout: float) -> None:
         wh.set_meta(*_DEMO_MARK)
 
 
-def _render_demo(spec: SynthSpec, result: RunReport, figures: dict[str, Any],
-                 key_note: str) -> None:
+def _render_demo(
+    spec: SynthSpec, result: RunReport, figures: dict[str, Any], key_note: str
+) -> None:
     console = Console()
-    console.print(Text(f"Brewline demo: {spec.branches} branches x {spec.days} days from "
-                       f"{spec.start:%d %b %Y} (seed {spec.seed}), synthetic data", style="bold"))
+    console.print(
+        Text(
+            f"Brewline demo: {spec.branches} branches x {spec.days} days from "
+            f"{spec.start:%d %b %Y} (seed {spec.seed}), synthetic data",
+            style="bold",
+        )
+    )
     console.print(_totals_line(result))
     console.print(_headline_table(figures))
     console.print(Text(key_note, style="dim"))
@@ -504,11 +583,13 @@ def _headline_table(f: dict[str, Any]) -> Table:
         "Revenue": _money(f["revenue"]),
         "Average basket": _money(f["avg_basket"]),
         "Best seller": _item(f["best_seller"]),
-        "Busiest hour": "-" if f["busiest_hour"] is None else
-        f"{f['busiest_hour']:02d}:00-{f['busiest_hour'] + 1:02d}:00",
+        "Busiest hour": "-"
+        if f["busiest_hour"] is None
+        else f"{f['busiest_hour']:02d}:00-{f['busiest_hour'] + 1:02d}:00",
         "Top branch (revenue)": f["top_branch"] or "-",
         "Card share of sales": _share(f["card_share"]),
-        "Returning customers": "- (no customer tokens)" if f["returning_share"] is None
+        "Returning customers": "- (no customer tokens)"
+        if f["returning_share"] is None
         else f"{_share(f['returning_share'])} of card sales",
     }
     for label, value in rows.items():
@@ -530,4 +611,3 @@ def _item(best: tuple[str, str | None, str | None] | None) -> str:
     product, size, variant = best
     name = f"{size} {product}" if size else product
     return f"{name} - {variant}" if variant else name
-

@@ -17,6 +17,7 @@ whatever the number of files.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -27,14 +28,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
 from brewline.config import Settings
-from brewline.errors import BrewlineError, ConfigError, FileRejected
+from brewline.errors import BrewlineError, ConfigError, FileRejected, TransientError
 from brewline.extract import SourceFile, discover, fingerprint, read_export
 from brewline.extract.layouts import RawExport
-from brewline.load import BranchDayOwned, Warehouse, open_warehouse
+from brewline.load import AlreadyLoaded, BranchDayOwned, Warehouse, open_warehouse
 from brewline.load.open import redact
 from brewline.report import FileReport, RunReport
 from brewline.transform.keys import LINE_SPACE
@@ -87,7 +89,10 @@ def run(
             raise
         finally:
             report.finished_at = _utcnow()
-            warehouse.finish_run(report.run_id, report.status, report.totals())
+            _retrying(
+                warehouse,
+                lambda: warehouse.finish_run(report.run_id, report.status, report.totals()),
+            )
             log.info("run %s %s in %.2fs", report.run_id, report.status, report.seconds)
     return report
 
@@ -239,12 +244,49 @@ class _Loaded:
 
 
 def _load(part: StarBatch, warehouse: Warehouse, context: _Context) -> _Loaded:
-    redelivery = context.settings.redelivery
-    try:
-        return _Loaded(part.files, warehouse.load(part, redelivery=redelivery))
-    except BranchDayOwned as owned:
-        part = _refuse_owned(part, owned)
-        return _Loaded(part.files, warehouse.load(part, redelivery=redelivery))
+    """Commit one batch; adapt it when the warehouse says some files cannot go in as they are.
+
+    Each signal removes or rewrites files, so the loop ends within a few attempts.
+    """
+    skipped = pl.DataFrame(schema=part.files.schema)
+    while True:
+        try:
+            replaced = _retrying(
+                warehouse, lambda: warehouse.load(part, redelivery=context.settings.redelivery)
+            )
+            return _Loaded(pl.concat([part.files, skipped]), replaced)
+        except BranchDayOwned as owned:
+            part = _refuse_owned(part, owned)
+        except AlreadyLoaded as done:
+            taken = part.files.filter(pl.col("file_id").is_in(list(done.file_ids)))
+            skipped = pl.concat([skipped, taken.with_columns(
+                state=pl.lit("skipped"), reason=pl.lit("unchanged"),
+                message=pl.lit("committed by another runner"), rows_loaded=0, rows_rejected=0,
+                rows_read=0,
+            )])
+            part = part.only(part.files.filter(~pl.col("file_id").is_in(list(done.file_ids)))
+                             ["file_id"].to_list())
+            if part.files.is_empty():
+                return _Loaded(skipped, {})
+
+
+def _retrying(warehouse: Warehouse, action: Callable[[], _T]) -> _T:
+    """Run ``action``; on a transient error reconnect and retry with bounded backoff."""
+    for delay in (*_BACKOFF, None):
+        try:
+            return action()
+        except TransientError as exc:
+            if delay is None:
+                raise
+            log.warning("transient warehouse error, retrying in %.1fs: %s", delay, exc)
+            time.sleep(delay)
+            with contextlib.suppress(TransientError):
+                warehouse.reconnect()
+    raise AssertionError("unreachable")
+
+
+_T = TypeVar("_T")
+_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _refuse_owned(part: StarBatch, owned: BranchDayOwned) -> StarBatch:

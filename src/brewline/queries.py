@@ -92,7 +92,7 @@ def best_sellers(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
         GROUP BY p.product_name, p.size, p.variant
         ORDER BY units DESC, revenue DESC, product, p.size, p.variant NULLS FIRST
         LIMIT ?
-        """,  # noqa: S608 - only constants are interpolated
+        """,
         (limit,),
     )
 
@@ -114,7 +114,7 @@ def revenue_by_branch(wh: Warehouse) -> pl.DataFrame:
         FROM fact_sale s JOIN dim_branch b ON b.branch_key = s.branch_key
         GROUP BY b.branch_name
         ORDER BY revenue DESC, branch
-        """  # noqa: S608
+        """
     )
 
 
@@ -136,7 +136,7 @@ def revenue_by_day(wh: Warehouse, days: int | None = None) -> pl.DataFrame:
             GROUP BY d.date {latest}
         ) AS per_day
         ORDER BY date
-        """,  # noqa: S608
+        """,
         () if days is None else (days,),
     )
 
@@ -144,8 +144,8 @@ def revenue_by_day(wh: Warehouse, days: int | None = None) -> pl.DataFrame:
 def busiest_hours(wh: Warehouse) -> pl.DataFrame:
     """Sales per hour of the (branch-local) day, busiest first: ``hour, sales, revenue``.
 
-        >>> busiest_hours(wh)["hour"][0]  # doctest: +SKIP
-        9
+    >>> busiest_hours(wh)["hour"][0]  # doctest: +SKIP
+    9
     """
     return wh.query(
         f"""
@@ -154,15 +154,15 @@ def busiest_hours(wh: Warehouse) -> pl.DataFrame:
         FROM fact_sale
         GROUP BY CAST(EXTRACT(HOUR FROM sold_at) AS INTEGER)
         ORDER BY sales DESC, hour
-        """  # noqa: S608
+        """
     )
 
 
 def payment_mix(wh: Warehouse) -> pl.DataFrame:
     """Sales by payment method: ``method, sales, share, revenue`` (share of sales, a float).
 
-        >>> payment_mix(wh).filter(pl.col("method") == "CARD")["share"][0]  # doctest: +SKIP
-        0.58
+    >>> payment_mix(wh).filter(pl.col("method") == "CARD")["share"][0]  # doctest: +SKIP
+    0.58
     """
     return wh.query(
         f"""
@@ -171,7 +171,7 @@ def payment_mix(wh: Warehouse) -> pl.DataFrame:
         FROM fact_sale
         GROUP BY payment_method
         ORDER BY sales DESC, method
-        """  # noqa: S608
+        """
     )
 
 
@@ -189,7 +189,7 @@ def basket_stats(wh: Warehouse) -> pl.DataFrame:
         SELECT COUNT(*) AS sales, CAST(SUM(total) AS {_MONEY}) AS revenue,
                CAST(SUM(items) AS BIGINT) AS units
         FROM fact_sale
-        """  # noqa: S608
+        """
     )
     sales, revenue, units = sums.row(0)
     avg_basket = (revenue / sales).quantize(_CENT, ROUND_HALF_UP) if sales else None
@@ -222,7 +222,7 @@ def customer_mix(wh: Warehouse) -> pl.DataFrame:
         ) AS visits
         GROUP BY CASE WHEN visit = 1 THEN 'new' ELSE 'returning' END
         ORDER BY customer
-        """  # noqa: S608
+        """
     )
 
 
@@ -232,8 +232,8 @@ def customer_mix(wh: Warehouse) -> pl.DataFrame:
 def recent_runs(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
     """The latest runs, newest first, with their totals and any run-level error.
 
-        >>> recent_runs(wh, limit=1)["status"][0]  # doctest: +SKIP
-        'succeeded'
+    >>> recent_runs(wh, limit=1)["status"][0]  # doctest: +SKIP
+    'succeeded'
     """
     return wh.query(
         """
@@ -249,8 +249,8 @@ def recent_runs(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
 def files_by_state(wh: Warehouse) -> pl.DataFrame:
     """File versions per ledger state: ``state, files, rows_read, rows_loaded, rows_rejected``.
 
-        >>> files_by_state(wh).to_dicts()[0]["state"]  # doctest: +SKIP
-        'loaded'
+    >>> files_by_state(wh).to_dicts()[0]["state"]  # doctest: +SKIP
+    'loaded'
     """
     return wh.query(
         """
@@ -297,8 +297,8 @@ def rejects_by_reason(wh: Warehouse) -> pl.DataFrame:
 def rejected_files(wh: Warehouse, limit: int = 20) -> pl.DataFrame:
     """The latest whole-file rejections: ``source_name, reason, message, recorded_at``.
 
-        >>> rejected_files(wh)["reason"].to_list()  # doctest: +SKIP
-        ['unrecognised_layout']
+    >>> rejected_files(wh)["reason"].to_list()  # doctest: +SKIP
+    ['unrecognised_layout']
     """
     return wh.query(
         """
@@ -316,8 +316,8 @@ def rejected_files(wh: Warehouse, limit: int = 20) -> pl.DataFrame:
 def sales_report(wh: Warehouse, *, limit: int = 10, days: int = 14) -> dict[str, pl.DataFrame]:
     """Every sales view a report shows, after :func:`check_schema`.
 
-        >>> sorted(sales_report(wh))  # doctest: +SKIP
-        ['basket', 'best_sellers', 'busiest_hours', 'payment_mix', ...]
+    >>> sorted(sales_report(wh))  # doctest: +SKIP
+    ['basket', 'best_sellers', 'busiest_hours', 'payment_mix', ...]
     """
     check_schema(wh)
     return {
@@ -334,8 +334,8 @@ def sales_report(wh: Warehouse, *, limit: int = 10, days: int = 14) -> dict[str,
 def status_report(wh: Warehouse, *, limit: int = 10) -> dict[str, pl.DataFrame]:
     """Every ledger view a status shows, after :func:`check_schema`.
 
-        >>> sorted(status_report(wh))  # doctest: +SKIP
-        ['files_by_state', 'recent_runs', 'rejected_files', 'rejects_by_reason']
+    >>> sorted(status_report(wh))  # doctest: +SKIP
+    ['files_by_state', 'recent_runs', 'rejected_files', 'rejects_by_reason']
     """
     check_schema(wh)
     return {
@@ -377,7 +377,7 @@ def headline(wh: Warehouse) -> dict[str, Any]:
 def _returning_share(mix: pl.DataFrame) -> float | None:
     if mix.is_empty():
         return None
-    return _first(mix.filter(pl.col("customer") == "returning"), "share", 0.0)
+    return float(_first(mix.filter(pl.col("customer") == "returning"), "share", 0.0))
 
 
 def _first(frame: pl.DataFrame, column: str, default: Any) -> Any:

@@ -4,6 +4,6 @@
 """
 
 from brewline.load.open import open_warehouse
-from brewline.load.warehouse import BranchDayOwned, SqlWarehouse, Warehouse
+from brewline.load.warehouse import AlreadyLoaded, BranchDayOwned, SqlWarehouse, Warehouse
 
-__all__ = ["BranchDayOwned", "SqlWarehouse", "Warehouse", "open_warehouse"]
+__all__ = ["AlreadyLoaded", "BranchDayOwned", "SqlWarehouse", "Warehouse", "open_warehouse"]

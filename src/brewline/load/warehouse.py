@@ -26,7 +26,7 @@ from brewline.errors import SchemaVersionError
 from brewline.load.schema import SCHEMA_VERSION, ddl
 from brewline.transform.star import StarBatch
 
-__all__ = ["BranchDayOwned", "SqlWarehouse", "Warehouse"]
+__all__ = ["AlreadyLoaded", "BranchDayOwned", "SqlWarehouse", "Warehouse"]
 
 Params = Sequence[Any]
 
@@ -40,6 +40,14 @@ class BranchDayOwned(Exception):  # noqa: N818 - a signal inside the loader, not
     def __init__(self, owners: dict[int, list[str]]):
         self.owners = owners
         super().__init__(f"{len(owners)} files cover branch-days already loaded")
+
+
+class AlreadyLoaded(Exception):  # noqa: N818 - a signal inside the loader
+    """Another runner committed these file versions first; nothing changed."""
+
+    def __init__(self, file_ids: set[int]):
+        self.file_ids = file_ids
+        super().__init__(f"{len(file_ids)} files were committed by another runner")
 
 
 class Warehouse(ABC):
@@ -73,6 +81,9 @@ class Warehouse(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def reconnect(self) -> None:
+        """Re-open a lost connection (after a server restart); embedded engines need not."""
 
     def __enter__(self) -> Warehouse:
         return self
@@ -167,8 +178,12 @@ class SqlWarehouse(Warehouse):
         already owns a branch-day that a file of the batch covers.
         """
         with self._transaction():
+            self._lock_loader()
             for name in _STAGED:
                 self._stage(f"stage_{name}", getattr(batch, name))
+            done = self._fetch(_ALREADY_CURRENT)
+            if done:
+                raise AlreadyLoaded({row[0] for row in done})
             previous = self._fetch(_PREVIOUS_VERSIONS)
             owners = self._fetch(_BRANCH_DAY_OWNERS)
             if owners and redelivery == "reject":
@@ -189,6 +204,9 @@ class SqlWarehouse(Warehouse):
         for _, name, by in [*previous, *owners]:
             replaced.setdefault(by, []).append(name)
         return replaced
+
+    def _lock_loader(self) -> None:
+        """Serialise committers across processes; DuckDB's file lock already does."""
 
     def _forget_staged_versions(self) -> None:
         """Drop what an earlier load of these exact versions left (they are being redone)."""
@@ -228,6 +246,10 @@ class SqlWarehouse(Warehouse):
 _STAGED = ("files", "sales", "lines", "branch_days", "rejects", "branches", "products", "dates",
            "customers")
 
+_ALREADY_CURRENT = (
+    "SELECT s.file_id FROM stage_files s JOIN etl_file e ON e.file_id = s.file_id "
+    "WHERE e.state <> 'replaced'"
+)
 _PREVIOUS_VERSIONS = (
     "SELECT e.file_id, e.source_name, s.file_id FROM etl_file e "
     "JOIN stage_files s ON e.source_name = s.source_name "

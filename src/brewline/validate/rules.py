@@ -184,7 +184,7 @@ def _per_sale(items: pl.DataFrame, menu: pl.DataFrame) -> pl.DataFrame:
         item_sum=pl.col("price").sum(),
         items=pl.len().cast(pl.Int32),
     )
-    return per_sale.with_columns(conflicting=pl.col("row").is_in(_conflicting_rows(items, menu)))
+    return per_sale.with_columns(conflicting=pl.col("row").is_in(_conflicting_rows(items, menu).implode()))
 
 
 def _conflicting_rows(items: pl.DataFrame, menu: pl.DataFrame) -> pl.Series:

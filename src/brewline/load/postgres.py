@@ -1,0 +1,124 @@
+"""The server warehouse: PostgreSQL through psycopg 3, bulk COPY, set-based SQL.
+
+Frames are staged with ``COPY ... FROM STDIN`` (CSV written by Polars in one
+vectorised pass) into temporary tables dropped at commit; the loading SQL is
+the same as DuckDB's (:class:`~brewline.load.warehouse.SqlWarehouse`).
+
+Runners on the same server serialise their *commits* on an advisory lock
+while parsing in parallel; a file another runner committed meanwhile is
+reported as skipped, never loaded twice. Connection failures are transient
+and retried with bounded backoff by the pipeline; the URL's password is never
+printed (see :func:`brewline.load.open.redact`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import polars as pl
+import psycopg
+
+from brewline.errors import TransientError, WarehouseError
+from brewline.load.open import redact
+from brewline.load.warehouse import Params, SqlWarehouse
+
+__all__ = ["PostgresWarehouse"]
+
+_LOADER_LOCK = 0x42726577  # "Brew": one committer at a time per server
+
+
+class PostgresWarehouse(SqlWarehouse):
+    """A warehouse in a PostgreSQL database (``postgresql://user:pass@host:port/db``)."""
+
+    def __init__(self, url: str, *, read_only: bool = False):
+        self.display_name = redact(url)
+        self._url = url
+        self._read_only = read_only
+        self._con = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            con = psycopg.connect(
+                self._url, autocommit=True, connect_timeout=10, application_name="brewline"
+            )
+        except psycopg.OperationalError as exc:
+            raise TransientError(
+                f"cannot reach PostgreSQL at {self.display_name}: {_first_line(exc)}"
+            ) from None
+        con.read_only = self._read_only
+        return con
+
+    def close(self) -> None:
+        self._con.close()
+
+    def reconnect(self) -> None:
+        self._con.close()
+        self._con = self._connect()
+
+    def _execute(self, sql: str, params: Params = ()) -> None:
+        with _errors(self.display_name):
+            self._con.execute(_pg(sql), list(params) or None)
+
+    def _fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        with _errors(self.display_name):
+            return self._con.execute(_pg(sql), list(params) or None).fetchall()
+
+    def _frame(self, sql: str, params: Params = ()) -> pl.DataFrame:
+        with _errors(self.display_name):
+            cursor = self._con.execute(_pg(sql), list(params) or None)
+            names = [column.name for column in cursor.description or []]
+            return pl.DataFrame(cursor.fetchall(), schema=names, orient="row", infer_schema_length=None)
+
+    def _stage(self, name: str, frame: pl.DataFrame) -> None:
+        columns = ", ".join(f"{c} {_pg_type(t)}" for c, t in frame.schema.items())
+        buffer = io.BytesIO()
+        frame.write_csv(buffer, include_header=False, null_value="", datetime_format="%Y-%m-%d %H:%M:%S%.f")
+        with _errors(self.display_name):
+            self._con.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
+            with self._con.cursor().copy(f"COPY {name} FROM STDIN (FORMAT csv)") as copy:
+                copy.write(buffer.getbuffer())
+
+    def _lock_loader(self) -> None:
+        self._execute(f"SELECT pg_advisory_xact_lock({_LOADER_LOCK})")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:  # type: ignore[override]
+        with _errors(self.display_name), self._con.transaction():
+            yield
+
+
+def _pg(sql: str) -> str:
+    """Brewline's portable SQL uses ``?`` placeholders; psycopg wants ``%s``."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _pg_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Decimal):
+        return f"NUMERIC({dtype.precision}, {dtype.scale})"
+    names = {
+        pl.Int64: "BIGINT", pl.UInt32: "BIGINT", pl.Int32: "INTEGER", pl.Int16: "SMALLINT",
+        pl.String: "TEXT", pl.Boolean: "BOOLEAN", pl.Float64: "DOUBLE PRECISION",
+        pl.Date: "DATE", pl.Datetime: "TIMESTAMP", pl.Null: "TEXT",
+    }
+    for kind, sql_type in names.items():
+        if dtype == kind:
+            return sql_type
+    raise WarehouseError(f"no PostgreSQL type for staged column type {dtype}")
+
+
+@contextmanager
+def _errors(where: str) -> Iterator[None]:
+    """Map psycopg errors onto Brewline's tree: lost connections are transient."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
+        raise TransientError(f"PostgreSQL at {where}: {_first_line(exc)}") from None
+    except psycopg.Error as exc:
+        raise WarehouseError(f"PostgreSQL at {where}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
