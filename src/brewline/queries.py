@@ -9,15 +9,17 @@ the dashboard and notebooks ask the same questions the same way::
     ...     check_schema(wh)
     ...     best_sellers(wh, limit=3)
 
-Money comes back exact (``Decimal``, two places); only shares are floats. Sums
-are cast to fixed types in SQL so both engines return the same dtypes. Averages
-of money are divided in Python with ``Decimal`` because the two engines disagree
-on what ``/`` means for integers and decimals. Ledger views never contain row
-content: only file names, states, reasons, counts and times.
+Money comes back exact (``Decimal``, dtype :data:`MONEY`); only shares and
+averages of counts are floats. Every frame is cast to a fixed schema, so both
+engines return the same dtypes, empty results included. Averages of money are
+divided in Python with ``Decimal`` because the two engines disagree on what
+``/`` means for integers and decimals. Ledger views never hold row content:
+only file names, states, reasons, counts and times.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -26,8 +28,10 @@ import polars as pl
 from brewline.errors import SchemaVersionError, WarehouseError
 from brewline.load import Warehouse
 from brewline.load.schema import SCHEMA_VERSION
+from brewline.load.warehouse import Params
 
 __all__ = [
+    "MONEY",
     "basket_stats",
     "best_sellers",
     "busiest_hours",
@@ -45,9 +49,20 @@ __all__ = [
     "status_report",
 ]
 
+MONEY = pl.Decimal(18, 2)
+"""The dtype of every money column: exact, two decimal places."""
+
 _CENT = Decimal("0.01")
-_MONEY = "DECIMAL(18,2)"
+_SQL_MONEY = "DECIMAL(18,2)"
 _SHARE = "CAST(COUNT(*) AS DOUBLE PRECISION) / CAST(SUM(COUNT(*)) OVER () AS DOUBLE PRECISION)"
+_TIME = pl.Datetime("us")
+
+Schema = Mapping[str, pl.DataType]
+
+
+def _ask(wh: Warehouse, sql: str, schema: Schema, params: Params = ()) -> pl.DataFrame:
+    """Run ``sql`` and cast the answer to ``schema`` (engines differ in result types)."""
+    return wh.query(sql, params).cast(pl.Schema(schema))
 
 
 def check_schema(wh: Warehouse) -> None:
@@ -74,6 +89,14 @@ def check_schema(wh: Warehouse) -> None:
 
 # -- sales -----------------------------------------------------------------------------
 
+_BEST_SELLERS = {
+    "product": pl.String(),
+    "size": pl.String(),
+    "variant": pl.String(),
+    "units": pl.Int64(),
+    "revenue": MONEY,
+}
+
 
 def best_sellers(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
     """Menu items by units sold: ``product, size, variant, units, revenue``.
@@ -83,18 +106,19 @@ def best_sellers(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
         >>> best_sellers(wh, limit=1).row(0)  # doctest: +SKIP
         ('Flavoured iced latte', 'Regular', 'Caramel', 1189, Decimal('3269.75'))
     """
-    return wh.query(
-        f"""
+    sql = f"""
         SELECT p.product_name AS product, p.size, p.variant,
                CAST(SUM(l.quantity) AS BIGINT) AS units,
-               CAST(SUM(l.line_amount) AS {_MONEY}) AS revenue
+               CAST(SUM(l.line_amount) AS {_SQL_MONEY}) AS revenue
         FROM fact_sale_line l JOIN dim_product p ON p.product_key = l.product_key
         GROUP BY p.product_name, p.size, p.variant
         ORDER BY units DESC, revenue DESC, product, p.size, p.variant NULLS FIRST
         LIMIT ?
-        """,
-        (limit,),
-    )
+    """
+    return _ask(wh, sql, _BEST_SELLERS, (limit,))
+
+
+_BY_BRANCH = {"branch": pl.String(), "sales": pl.Int64(), "revenue": MONEY, "share": pl.Float64()}
 
 
 def revenue_by_branch(wh: Warehouse) -> pl.DataFrame:
@@ -103,19 +127,21 @@ def revenue_by_branch(wh: Warehouse) -> pl.DataFrame:
     ``share`` is the branch's fraction of all revenue (a float).
 
         >>> revenue_by_branch(wh)["branch"][0]  # doctest: +SKIP
-        'london_brixton'
+        'Chesterfield'
     """
-    return wh.query(
-        f"""
+    sql = f"""
         SELECT b.branch_name AS branch, COUNT(*) AS sales,
-               CAST(SUM(s.total) AS {_MONEY}) AS revenue,
+               CAST(SUM(s.total) AS {_SQL_MONEY}) AS revenue,
                CAST(SUM(s.total) AS DOUBLE PRECISION)
                  / CAST(SUM(SUM(s.total)) OVER () AS DOUBLE PRECISION) AS share
         FROM fact_sale s JOIN dim_branch b ON b.branch_key = s.branch_key
         GROUP BY b.branch_name
         ORDER BY revenue DESC, branch
-        """
-    )
+    """
+    return _ask(wh, sql, _BY_BRANCH)
+
+
+_BY_DAY = {"date": pl.Date(), "sales": pl.Int64(), "revenue": MONEY}
 
 
 def revenue_by_day(wh: Warehouse, days: int | None = None) -> pl.DataFrame:
@@ -127,52 +153,57 @@ def revenue_by_day(wh: Warehouse, days: int | None = None) -> pl.DataFrame:
         ['date', 'sales', 'revenue']
     """
     latest = "" if days is None else "ORDER BY d.date DESC LIMIT ?"
-    return wh.query(
-        f"""
+    sql = f"""
         SELECT * FROM (
             SELECT d.date AS date, COUNT(*) AS sales,
-                   CAST(SUM(s.total) AS {_MONEY}) AS revenue
+                   CAST(SUM(s.total) AS {_SQL_MONEY}) AS revenue
             FROM fact_sale s JOIN dim_date d ON d.date_key = s.date_key
             GROUP BY d.date {latest}
         ) AS per_day
         ORDER BY date
-        """,
-        () if days is None else (days,),
-    )
+    """
+    return _ask(wh, sql, _BY_DAY, () if days is None else (days,))
+
+
+_BY_HOUR = {"hour": pl.Int32(), "sales": pl.Int64(), "revenue": MONEY}
 
 
 def busiest_hours(wh: Warehouse) -> pl.DataFrame:
     """Sales per hour of the (branch-local) day, busiest first: ``hour, sales, revenue``.
 
     >>> busiest_hours(wh)["hour"][0]  # doctest: +SKIP
-    9
+    14
     """
-    return wh.query(
-        f"""
+    sql = f"""
         SELECT CAST(EXTRACT(HOUR FROM sold_at) AS INTEGER) AS hour, COUNT(*) AS sales,
-               CAST(SUM(total) AS {_MONEY}) AS revenue
+               CAST(SUM(total) AS {_SQL_MONEY}) AS revenue
         FROM fact_sale
         GROUP BY CAST(EXTRACT(HOUR FROM sold_at) AS INTEGER)
         ORDER BY sales DESC, hour
-        """
-    )
+    """
+    return _ask(wh, sql, _BY_HOUR)
+
+
+_PAYMENTS = {"method": pl.String(), "sales": pl.Int64(), "share": pl.Float64(), "revenue": MONEY}
 
 
 def payment_mix(wh: Warehouse) -> pl.DataFrame:
     """Sales by payment method: ``method, sales, share, revenue`` (share of sales, a float).
 
     >>> payment_mix(wh).filter(pl.col("method") == "CARD")["share"][0]  # doctest: +SKIP
-    0.58
+    0.714
     """
-    return wh.query(
-        f"""
+    sql = f"""
         SELECT payment_method AS method, COUNT(*) AS sales, {_SHARE} AS share,
-               CAST(SUM(total) AS {_MONEY}) AS revenue
+               CAST(SUM(total) AS {_SQL_MONEY}) AS revenue
         FROM fact_sale
         GROUP BY payment_method
         ORDER BY sales DESC, method
-        """
-    )
+    """
+    return _ask(wh, sql, _PAYMENTS)
+
+
+_BASKET_SUMS = {"sales": pl.Int64(), "revenue": MONEY, "units": pl.Int64()}
 
 
 def basket_stats(wh: Warehouse) -> pl.DataFrame:
@@ -182,21 +213,23 @@ def basket_stats(wh: Warehouse) -> pl.DataFrame:
     ``avg_items`` is units per sale (a float). Both are null when there are no sales.
 
         >>> basket_stats(wh).row(0)  # doctest: +SKIP
-        (10163, Decimal('63758.75'), 28107, Decimal('6.27'), 2.77)
+        (10163, Decimal('63758.75'), 28107, Decimal('6.27'), 2.765...)
     """
-    sums = wh.query(
-        f"""
-        SELECT COUNT(*) AS sales, CAST(SUM(total) AS {_MONEY}) AS revenue,
+    sql = f"""
+        SELECT COUNT(*) AS sales, CAST(SUM(total) AS {_SQL_MONEY}) AS revenue,
                CAST(SUM(items) AS BIGINT) AS units
         FROM fact_sale
-        """
-    )
+    """
+    sums = _ask(wh, sql, _BASKET_SUMS)
     sales, revenue, units = sums.row(0)
     avg_basket = (revenue / sales).quantize(_CENT, ROUND_HALF_UP) if sales else None
     return sums.with_columns(
-        pl.Series("avg_basket", [avg_basket], dtype=pl.Decimal(18, 2)),
+        pl.Series("avg_basket", [avg_basket], dtype=MONEY),
         pl.Series("avg_items", [units / sales if sales else None], dtype=pl.Float64),
     )
+
+
+_CUSTOMERS = {"customer": pl.String(), "sales": pl.Int64(), "share": pl.Float64(), "revenue": MONEY}
 
 
 def customer_mix(wh: Warehouse) -> pl.DataFrame:
@@ -210,50 +243,77 @@ def customer_mix(wh: Warehouse) -> pl.DataFrame:
         >>> customer_mix(wh)["customer"].to_list()  # doctest: +SKIP
         ['new', 'returning']
     """
-    return wh.query(
-        f"""
-        SELECT CASE WHEN visit = 1 THEN 'new' ELSE 'returning' END AS customer,
-               COUNT(*) AS sales, {_SHARE} AS share,
-               CAST(SUM(total) AS {_MONEY}) AS revenue
+    kind = "CASE WHEN visit = 1 THEN 'new' ELSE 'returning' END"
+    sql = f"""
+        SELECT {kind} AS customer, COUNT(*) AS sales, {_SHARE} AS share,
+               CAST(SUM(total) AS {_SQL_MONEY}) AS revenue
         FROM (
             SELECT total, ROW_NUMBER() OVER (
                 PARTITION BY customer_key ORDER BY sold_at, sale_key) AS visit
             FROM fact_sale WHERE customer_key IS NOT NULL
         ) AS visits
-        GROUP BY CASE WHEN visit = 1 THEN 'new' ELSE 'returning' END
+        GROUP BY {kind}
         ORDER BY customer
-        """
-    )
+    """
+    return _ask(wh, sql, _CUSTOMERS)
 
 
 # -- ledger ----------------------------------------------------------------------------
+
+_RUN_COUNTS = (
+    "files_loaded",
+    "files_skipped",
+    "files_replaced",
+    "files_rejected",
+    "rows_read",
+    "rows_loaded",
+    "rows_rejected",
+)
+_RUNS = {
+    "run_id": pl.String(),
+    "started_at": _TIME,
+    "finished_at": _TIME,
+    "status": pl.String(),
+    **dict.fromkeys(_RUN_COUNTS, pl.Int64()),
+    "seconds": pl.Float64(),
+    "error": pl.String(),
+}
 
 
 def recent_runs(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
     """The latest runs, newest first, with their totals and any run-level error.
 
-    >>> recent_runs(wh, limit=1)["status"][0]  # doctest: +SKIP
-    'succeeded'
+    Times are UTC. Columns: ``run_id, started_at, finished_at, status``, the
+    file and row counts of :meth:`brewline.report.RunReport.totals`, ``seconds, error``.
+
+        >>> recent_runs(wh, limit=1)["status"][0]  # doctest: +SKIP
+        'succeeded'
     """
-    return wh.query(
-        """
-        SELECT run_id, started_at, finished_at, status, files_loaded, files_skipped,
-               files_replaced, files_rejected, rows_read, rows_loaded, rows_rejected,
-               seconds, error
+    sql = f"""
+        SELECT {", ".join(_RUNS)}
         FROM etl_run ORDER BY started_at DESC, run_id DESC LIMIT ?
-        """,
-        (limit,),
-    )
+    """
+    return _ask(wh, sql, _RUNS, (limit,))
+
+
+_STATES = {
+    "state": pl.String(),
+    "files": pl.Int64(),
+    "rows_read": pl.Int64(),
+    "rows_loaded": pl.Int64(),
+    "rows_rejected": pl.Int64(),
+}
 
 
 def files_by_state(wh: Warehouse) -> pl.DataFrame:
     """File versions per ledger state: ``state, files, rows_read, rows_loaded, rows_rejected``.
 
-    >>> files_by_state(wh).to_dicts()[0]["state"]  # doctest: +SKIP
-    'loaded'
+    States come in the order loaded, skipped, replaced, rejected.
+
+        >>> files_by_state(wh)["state"].to_list()  # doctest: +SKIP
+        ['loaded', 'skipped']
     """
-    return wh.query(
-        """
+    sql = """
         SELECT state, COUNT(*) AS files, CAST(SUM(rows_read) AS BIGINT) AS rows_read,
                CAST(SUM(rows_loaded) AS BIGINT) AS rows_loaded,
                CAST(SUM(rows_rejected) AS BIGINT) AS rows_rejected
@@ -261,8 +321,16 @@ def files_by_state(wh: Warehouse) -> pl.DataFrame:
         GROUP BY state
         ORDER BY CASE state WHEN 'loaded' THEN 1 WHEN 'skipped' THEN 2
                  WHEN 'replaced' THEN 3 WHEN 'rejected' THEN 4 ELSE 5 END, state
-        """
-    )
+    """
+    return _ask(wh, sql, _STATES)
+
+
+_REJECTS = {
+    "level": pl.String(),
+    "reason": pl.String(),
+    "rows_rejected": pl.Int64(),
+    "files": pl.Int64(),
+}
 
 
 def rejects_by_reason(wh: Warehouse) -> pl.DataFrame:
@@ -275,8 +343,7 @@ def rejects_by_reason(wh: Warehouse) -> pl.DataFrame:
         >>> rejects_by_reason(wh).columns  # doctest: +SKIP
         ['level', 'reason', 'rows_rejected', 'files']
     """
-    return wh.query(
-        """
+    sql = """
         SELECT level, reason, rows_rejected, files FROM (
             SELECT 'row' AS level, r.reason, COUNT(*) AS rows_rejected,
                    COUNT(DISTINCT r.file_id) AS files
@@ -290,24 +357,30 @@ def rejects_by_reason(wh: Warehouse) -> pl.DataFrame:
             GROUP BY reason
         ) AS rejects
         ORDER BY rows_rejected DESC, level, reason
-        """
-    )
+    """
+    return _ask(wh, sql, _REJECTS)
+
+
+_REJECTED_FILES = {
+    "source_name": pl.String(),
+    "reason": pl.String(),
+    "message": pl.String(),
+    "recorded_at": _TIME,
+}
 
 
 def rejected_files(wh: Warehouse, limit: int = 20) -> pl.DataFrame:
-    """The latest whole-file rejections: ``source_name, reason, message, recorded_at``.
+    """The latest whole-file rejections: ``source_name, reason, message, recorded_at`` (UTC).
 
     >>> rejected_files(wh)["reason"].to_list()  # doctest: +SKIP
     ['unrecognised_layout']
     """
-    return wh.query(
-        """
+    sql = """
         SELECT source_name, reason, message, recorded_at FROM etl_file
         WHERE state = 'rejected'
         ORDER BY recorded_at DESC, source_name LIMIT ?
-        """,
-        (limit,),
-    )
+    """
+    return _ask(wh, sql, _REJECTED_FILES, (limit,))
 
 
 # -- bundles for clients ---------------------------------------------------------------
@@ -316,8 +389,10 @@ def rejected_files(wh: Warehouse, limit: int = 20) -> pl.DataFrame:
 def sales_report(wh: Warehouse, *, limit: int = 10, days: int = 14) -> dict[str, pl.DataFrame]:
     """Every sales view a report shows, after :func:`check_schema`.
 
-    >>> sorted(sales_report(wh))  # doctest: +SKIP
-    ['basket', 'best_sellers', 'busiest_hours', 'payment_mix', ...]
+    ``limit`` bounds the best sellers, ``days`` the latest trading days shown.
+
+        >>> list(sales_report(wh))  # doctest: +SKIP
+        ['best_sellers', 'revenue_by_branch', 'revenue_by_day', 'busiest_hours', ...]
     """
     check_schema(wh)
     return {
@@ -334,8 +409,8 @@ def sales_report(wh: Warehouse, *, limit: int = 10, days: int = 14) -> dict[str,
 def status_report(wh: Warehouse, *, limit: int = 10) -> dict[str, pl.DataFrame]:
     """Every ledger view a status shows, after :func:`check_schema`.
 
-    >>> sorted(status_report(wh))  # doctest: +SKIP
-    ['files_by_state', 'recent_runs', 'rejected_files', 'rejects_by_reason']
+    >>> list(status_report(wh))  # doctest: +SKIP
+    ['recent_runs', 'files_by_state', 'rejects_by_reason', 'rejected_files']
     """
     check_schema(wh)
     return {
@@ -350,7 +425,8 @@ def headline(wh: Warehouse) -> dict[str, Any]:
     """A handful of figures for a one-screen summary (``None`` where there is no data).
 
     Keys: ``sales, revenue, avg_basket, best_seller`` (product, size, variant),
-    ``busiest_hour, top_branch, card_share, returning_share`` (None without tokens).
+    ``busiest_hour, top_branch, card_share`` and ``returning_share`` (of tokenised
+    sales; None when no sale has a customer token).
 
         >>> headline(wh)["sales"]  # doctest: +SKIP
         10163
@@ -358,19 +434,16 @@ def headline(wh: Warehouse) -> dict[str, Any]:
     check_schema(wh)
     basket = basket_stats(wh).row(0, named=True)
     top = best_sellers(wh, 1)
-    hours = busiest_hours(wh)
-    branches = revenue_by_branch(wh)
     cards = payment_mix(wh).filter(pl.col("method") == "CARD")
-    customers = customer_mix(wh)
     return {
         "sales": basket["sales"],
         "revenue": basket["revenue"],
         "avg_basket": basket["avg_basket"],
         "best_seller": top.select("product", "size", "variant").row(0) if top.height else None,
-        "busiest_hour": hours["hour"][0] if hours.height else None,
-        "top_branch": branches["branch"][0] if branches.height else None,
+        "busiest_hour": _first(busiest_hours(wh), "hour", None),
+        "top_branch": _first(revenue_by_branch(wh), "branch", None),
         "card_share": _first(cards, "share", 0.0 if basket["sales"] else None),
-        "returning_share": _returning_share(customers),
+        "returning_share": _returning_share(customer_mix(wh)),
     }
 
 

@@ -31,6 +31,8 @@ _RETRY_EVERY = 0.2
 class DuckDBWarehouse(SqlWarehouse):
     """A warehouse in one DuckDB file (or ``:memory:``)."""
 
+    engine = "duckdb"
+
     def __init__(self, path: str | Path, *, read_only: bool = False, lock_timeout: float = 30.0):
         self.display_name = str(path)
         self._staged: list[str] = []

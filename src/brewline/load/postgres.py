@@ -33,6 +33,8 @@ _LOADER_LOCK = 0x42726577  # "Brew": one committer at a time per server
 class PostgresWarehouse(SqlWarehouse):
     """A warehouse in a PostgreSQL database (``postgresql://user:pass@host:port/db``)."""
 
+    engine = "postgres"
+
     def __init__(self, url: str, *, read_only: bool = False):
         self.display_name = redact(url)
         self._url = url

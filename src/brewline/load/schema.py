@@ -8,9 +8,7 @@ slow bulk appends; dimensions have primary keys so upserts are set-based.
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_VERSION", "TABLES", "ddl"]
-
-SCHEMA_VERSION = 1
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "TABLES", "ddl", "migrations"]
 
 TABLES: dict[str, str] = {
     "schema_version": """
@@ -113,3 +111,31 @@ owns each (branch, trading day): a later delivery of the same day replaces it.""
 def ddl() -> list[str]:
     """``CREATE TABLE IF NOT EXISTS`` statements for every table."""
     return [f"CREATE TABLE IF NOT EXISTS {name} ({columns}\n)" for name, columns in TABLES.items()]
+
+
+MIGRATIONS: dict[int, dict[str, list[str]]] = {
+    1: {"all": ddl()},
+    # Replacing a file deletes its rows by file_id; on a server a scan of the fact
+    # tables per correction would not scale. DuckDB's zone maps already prune by
+    # file_id (rows arrive file by file), and indexes there would slow bulk appends.
+    2: {
+        "postgres": [
+            "CREATE INDEX IF NOT EXISTS fact_sale_file_id ON fact_sale (file_id)",
+            "CREATE INDEX IF NOT EXISTS fact_sale_line_file_id ON fact_sale_line (file_id)",
+            "CREATE INDEX IF NOT EXISTS fact_sale_date_key ON fact_sale (date_key)",
+            "CREATE INDEX IF NOT EXISTS etl_rejected_row_file_id ON etl_rejected_row (file_id)",
+        ]
+    },
+}
+"""Schema version -> statements per engine (``all``, ``duckdb``, ``postgres``)."""
+
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def migrations(engine: str, after: int) -> list[tuple[int, list[str]]]:
+    """The statements that bring a warehouse at version ``after`` to :data:`SCHEMA_VERSION`."""
+    return [
+        (version, steps.get("all", []) + steps.get(engine, []))
+        for version, steps in sorted(MIGRATIONS.items())
+        if version > after
+    ]

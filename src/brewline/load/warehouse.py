@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from brewline.errors import SchemaVersionError
-from brewline.load.schema import SCHEMA_VERSION, ddl
+from brewline.load.schema import SCHEMA_VERSION, migrations
 from brewline.transform.star import StarBatch
 
 __all__ = ["AlreadyLoaded", "BranchDayOwned", "SqlWarehouse", "Warehouse"]
@@ -54,9 +54,10 @@ class Warehouse(ABC):
     """What the pipeline needs from a warehouse; see :class:`SqlWarehouse`."""
 
     display_name: str
+    engine: str
 
     @abstractmethod
-    def ensure_schema(self) -> None: ...
+    def ensure_schema(self, *, upgrade: bool = False) -> int: ...
 
     @abstractmethod
     def ledger(self) -> pl.DataFrame: ...
@@ -114,21 +115,42 @@ class SqlWarehouse(Warehouse):
         """Commit on success, roll back on error."""
 
     # -- schema and metadata ------------------------------------------------
-    def ensure_schema(self) -> None:
-        """Create missing tables; refuse a warehouse made by a newer Brewline."""
-        with self._transaction():
-            for statement in ddl():
-                self._execute(statement)
-            found = self._fetch("SELECT max(version) FROM schema_version")[0][0]
-            if found is None:
-                self._execute(
-                    "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, _now())
-                )
-            elif found > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"the warehouse has schema version {found}, newer than this Brewline's "
-                    f"{SCHEMA_VERSION}; upgrade Brewline"
-                )
+    def ensure_schema(self, *, upgrade: bool = False) -> int:
+        """Create the schema in an empty warehouse; check (or ``upgrade``) an existing one.
+
+        Returns the schema version now in place. An older schema is upgraded only
+        when asked (``brewline init``), so a run never changes a shared server's
+        schema behind an administrator's back.
+        """
+        found = self.schema_version()
+        if found is not None and found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the warehouse has schema version {found}, newer than this Brewline's "
+                f"{SCHEMA_VERSION}; upgrade Brewline"
+            )
+        if found is not None and found < SCHEMA_VERSION and not upgrade:
+            raise SchemaVersionError(
+                f"the warehouse has schema version {found}, this Brewline needs "
+                f"{SCHEMA_VERSION}: run `brewline init` to upgrade it"
+            )
+        for version, statements in migrations(self.engine, found or 0):
+            with self._transaction():
+                for statement in statements:
+                    self._execute(statement)
+                self._execute("INSERT INTO schema_version VALUES (?, ?)", (version, _now()))
+        return SCHEMA_VERSION
+
+    def schema_version(self) -> int | None:
+        """The applied schema version, or None for an empty warehouse."""
+        if not self._has_table("schema_version"):
+            return None
+        found = self._fetch("SELECT max(version) FROM schema_version")[0][0]
+        return None if found is None else int(found)
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self._fetch(
+            "SELECT 1 FROM information_schema.tables WHERE table_name = ?", (name,)
+        ))
 
     def get_meta(self, name: str) -> str | None:
         rows = self._fetch("SELECT value FROM etl_meta WHERE name = ?", (name,))
