@@ -307,6 +307,24 @@ def _totals_line(report: RunReport) -> Text:
     )
 
 
+# -- init ------------------------------------------------------------------------------
+
+
+@app.command()
+def init(warehouse: WarehouseOption = None) -> None:
+    """Create the warehouse schema, or upgrade an older one to this Brewline's.
+
+    `run` creates the schema of a new warehouse by itself but never upgrades an
+    existing one behind an administrator's back; this command does. Exits 1 when
+    the warehouse is newer than this Brewline or cannot be opened.
+    """
+    with _exit_on_error():
+        settings = load_settings(warehouse=warehouse)
+        with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as wh:
+            version = wh.ensure_schema(upgrade=True)
+    typer.echo(f"Warehouse {redact(settings.warehouse)} is at schema version {version}.")
+
+
 # -- status and report -----------------------------------------------------------------
 
 

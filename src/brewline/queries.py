@@ -81,9 +81,15 @@ def check_schema(wh: Warehouse) -> None:
             f"{wh.display_name} holds no Brewline warehouse yet; load it with `brewline run`"
         )
     version = wh.query("SELECT MAX(version) AS v FROM schema_version")["v"][0]
+    if version is not None and version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"the warehouse has schema version {version}, newer than this Brewline's "
+            f"{SCHEMA_VERSION}; upgrade Brewline"
+        )
     if version != SCHEMA_VERSION:
         raise SchemaVersionError(
-            f"the warehouse has schema version {version}, this Brewline reads {SCHEMA_VERSION}"
+            f"the warehouse has schema version {version}, this Brewline needs "
+            f"{SCHEMA_VERSION}: run `brewline init` to upgrade it"
         )
 
 

@@ -375,3 +375,11 @@ def test_check_exports_rows_and_products_are_unique_across_the_batch(names: list
     assert together.products["product_key"].is_unique().all()
     rows_per_file = together.sales.group_by("file_index").agg(pl.len()).sort("file_index")
     assert rows_per_file["len"].to_list() == [EXPECTED[name]["sales"] for name in names]
+
+
+def test_two_digit_year_row_is_a_bad_timestamp_not_a_sale_in_year_21() -> None:
+    checked = check_rows(
+        text_file(GOOD, "25/08/21 09:05,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,")
+    )
+    assert checked.sales["sold_at"].dt.year().to_list() == [2021]
+    assert_frame_equal(checked.rejects, rejects_frame([(2, "bad_timestamp")]))

@@ -24,6 +24,7 @@ import psycopg
 from brewline.errors import TransientError, WarehouseError
 from brewline.load.open import redact
 from brewline.load.warehouse import Params, SqlWarehouse
+from brewline.transform.keys import stable_key
 
 __all__ = ["PostgresWarehouse"]
 
@@ -39,6 +40,7 @@ class PostgresWarehouse(SqlWarehouse):
         self.display_name = redact(url)
         self._url = url
         self._read_only = read_only
+        self._run_lock: int | None = None
         self._con = self._connect()
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -59,6 +61,24 @@ class PostgresWarehouse(SqlWarehouse):
     def reconnect(self) -> None:
         self._con.close()
         self._con = self._connect()
+        if self._run_lock is not None:
+            self._execute("SELECT pg_advisory_lock(?)", (self._run_lock,))
+
+    def begin_run(self, run_id: str, host: str, pid: int) -> None:
+        """Hold a session lock for the run's lifetime: a dead runner's lock vanishes with it."""
+        self._run_lock = stable_key("run", run_id)
+        self._execute("SELECT pg_advisory_lock(?)", (self._run_lock,))
+        super().begin_run(run_id, host, pid)
+
+    def _abandon_stale_runs(self) -> None:
+        """A run is stale when nobody holds its lock any more (its process died)."""
+        for (run_id,) in self._fetch("SELECT run_id FROM etl_run WHERE status = 'running'"):
+            lock = stable_key("run", run_id)
+            if self._fetch("SELECT pg_try_advisory_lock(?)", (lock,))[0][0]:
+                self._execute("SELECT pg_advisory_unlock(?)", (lock,))
+                self._execute(
+                    "UPDATE etl_run SET status = 'abandoned' WHERE run_id = ?", (run_id,)
+                )
 
     def _execute(self, sql: str, params: Params = ()) -> None:
         with _errors(self.display_name):

@@ -86,6 +86,10 @@ class Warehouse(ABC):
     def reconnect(self) -> None:
         """Re-open a lost connection (after a server restart); embedded engines need not."""
 
+    @abstractmethod
+    def run_admin(self, statements: list[str]) -> None:
+        """Run administrative statements (grants, roles) in one transaction."""
+
     def __enter__(self) -> Warehouse:
         return self
 
@@ -163,6 +167,11 @@ class SqlWarehouse(Warehouse):
 
     def query(self, sql: str, params: Params = ()) -> pl.DataFrame:
         return self._frame(sql, params)
+
+    def run_admin(self, statements: list[str]) -> None:
+        with self._transaction():
+            for statement in statements:
+                self._execute(statement)
 
     # -- ledger ----------------------------------------------------------------
     def ledger(self) -> pl.DataFrame:

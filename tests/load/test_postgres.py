@@ -1,0 +1,138 @@
+"""PostgreSQL specifics on a real server: schema versions, roles, runners, faults."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from brewline.config import Settings
+from brewline.errors import SchemaVersionError, TransientError
+from brewline.load import open_warehouse
+from brewline.load.admin import grant_readonly, init_warehouse
+from brewline.load.schema import SCHEMA_VERSION, migrations
+from brewline.pipeline import run
+from brewline.synth import SynthSpec, generate_landing
+from tests.conftest import PostgresServer, copy_exports
+from tests.test_faults import RUNNER
+
+FILES, SALES = 24, 1500
+
+
+@pytest.fixture(scope="module")
+def pg_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("pg-landing")
+    generate_landing(folder, SynthSpec(branches=6, days=4, sales_per_branch_day=SALES, seed=11))
+    return folder
+
+
+def start(landing: Path, url: str, tmp_path: Path) -> subprocess.Popen[str]:
+    args = [sys.executable, "-c", RUNNER, str(landing), url, str(tmp_path / "q")]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def counts(url: str) -> tuple[int, int, list[tuple[str, int, int]]]:
+    with psycopg.connect(url) as con:
+        loaded = con.execute("SELECT count(*) FROM etl_file WHERE state = 'loaded'").fetchone()
+        sales = con.execute("SELECT count(*) FROM fact_sale").fetchone()
+        wrong = con.execute(
+            "SELECT f.source_name, f.rows_loaded, count(s.sale_key)::int FROM etl_file f "
+            "LEFT JOIN fact_sale s USING (file_id) WHERE f.state = 'loaded' "
+            "GROUP BY 1, 2 HAVING count(s.sale_key) <> f.rows_loaded"
+        ).fetchall()
+    assert loaded is not None and sales is not None
+    return loaded[0], sales[0], wrong
+
+
+def test_an_older_schema_is_refused_until_init_upgrades_it(postgres_url: str) -> None:
+    with open_warehouse(postgres_url) as wh:
+        for version, statements in migrations("postgres", 0)[:1]:
+            wh.run_admin([*statements, f"INSERT INTO schema_version VALUES ({version}, now())"])
+        with pytest.raises(SchemaVersionError, match="run `brewline init`"):
+            wh.ensure_schema()
+        assert init_warehouse(wh) == SCHEMA_VERSION
+        assert wh.schema_version() == SCHEMA_VERSION
+        indexes = wh.query("SELECT indexname FROM pg_indexes WHERE tablename = 'fact_sale'")
+    assert "fact_sale_file_id" in indexes["indexname"].to_list()
+
+
+def test_readonly_role_can_read_and_not_write(
+    postgres_url: str, landing: Path, shared_exports: Path, tmp_path: Path
+) -> None:
+    copy_exports(shared_exports, landing, ["leeds_09-05-2023_09-00-00_done.csv"])
+    run(Settings(landing=landing, warehouse=postgres_url, quarantine=tmp_path / "q"))
+    with open_warehouse(postgres_url) as wh:
+        grant_readonly(wh, "analyst")
+        grant_readonly(wh, "analyst")  # idempotent
+    as_analyst = postgres_url.replace("postgres@", "analyst@", 1)
+    with psycopg.connect(as_analyst) as con:
+        assert con.execute("SELECT count(*) FROM fact_sale").fetchone() == (50,)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            con.execute("DELETE FROM fact_sale")
+
+
+def test_concurrent_runners_load_every_file_exactly_once(
+    postgres_url: str, pg_landing: Path, tmp_path: Path
+) -> None:
+    runners = [start(pg_landing, postgres_url, tmp_path) for _ in range(3)]
+    reports = []
+    for runner in runners:
+        out, err = runner.communicate(timeout=180)
+        assert runner.returncode == 0, err
+        reports.append(json.loads(out.split("done ", 1)[1]))
+    assert sum(r["rows_loaded"] for r in reports) == FILES * SALES
+    assert sum(r["loaded"] for r in reports) == FILES
+    assert counts(postgres_url) == (FILES, FILES * SALES, [])
+
+
+@pytest.mark.parametrize("files_done", [0, 5])
+def test_sigkill_leaves_no_partial_file_and_the_next_run_completes(
+    postgres_url: str, pg_landing: Path, tmp_path: Path, files_done: int
+) -> None:
+    from tests.test_faults import kill_after
+
+    kill_after(start(pg_landing, postgres_url, tmp_path), files_done, 0.01)
+    loaded, _, wrong = counts(postgres_url)
+    assert wrong == [] and loaded < FILES
+    survivor = start(pg_landing, postgres_url, tmp_path)
+    _, err = survivor.communicate(timeout=180)
+    assert survivor.returncode == 0, err
+    assert counts(postgres_url) == (FILES, FILES * SALES, [])
+    with psycopg.connect(postgres_url) as con:
+        statuses = dict(con.execute("SELECT status, count(*) FROM etl_run GROUP BY 1").fetchall())
+    assert statuses == {"abandoned": 1, "succeeded": 1}
+
+
+def test_server_restart_mid_run_is_retried_and_the_run_completes(
+    postgres_server: PostgresServer | None, postgres_url: str, pg_landing: Path, tmp_path: Path
+) -> None:
+    if postgres_server is None:
+        pytest.skip("needs the suite's own server to restart it")
+    runner = start(pg_landing, postgres_url, tmp_path)
+    assert runner.stdout is not None
+    for line in runner.stdout:
+        if line.startswith("file"):
+            break
+    postgres_server.stop("fast")
+    time.sleep(1.0)
+    postgres_server.start()
+    out, err = runner.communicate(timeout=180)
+    assert runner.returncode == 0, err
+    assert "transient warehouse error, retrying" in err  # the restart was seen and survived
+    assert counts(postgres_url) == (FILES, FILES * SALES, [])
+
+
+def test_a_server_that_stays_down_is_a_clear_transient_error(tmp_path: Path) -> None:
+    url = "postgresql://brewline:secret-password@127.0.0.1:1/warehouse"
+    settings = Settings(landing=tmp_path, warehouse=url, quarantine=tmp_path / "q")
+    with pytest.raises(TransientError) as caught:
+        run(settings)
+    message = str(caught.value)
+    assert "cannot reach PostgreSQL" in message
+    assert "secret-password" not in message and "***" in message
