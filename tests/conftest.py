@@ -57,63 +57,12 @@ def copy_exports(source: Path, target: Path, names: list[str] | None = None) -> 
 
 # -- PostgreSQL: a throwaway cluster started by the suite ------------------------------------------
 
-import contextlib  # noqa: E402
-import glob  # noqa: E402
 import os  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import psycopg  # noqa: E402
-
-
-class PostgresServer:
-    """A real PostgreSQL cluster in a temp dir (run as ``postgres`` when we are root)."""
-
-    def __init__(self) -> None:
-        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        if not binaries:
-            pytest.fail("PostgreSQL server binaries not found; install the 'postgresql' package "
-                        "or set BREWLINE_TEST_POSTGRES_URL")
-        self.bin = Path(binaries[-1]).parent
-        self.root = Path(tempfile.mkdtemp(prefix="brewline-pg-"))
-        self.data = self.root / "data"
-        self.port = _free_port()
-        self.as_root = os.geteuid() == 0
-        if self.as_root:
-            subprocess.run(["chown", "-R", "postgres:postgres", str(self.root)], check=True)
-        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--no-sync")
-        self.start()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _pg(self, tool: str, *args: str) -> None:
-        command = [str(self.bin / tool), *args]
-        if self.as_root:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
-                 "-w", "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    def database(self) -> str:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.url, autocommit=True) as con:
-            con.execute(f"CREATE DATABASE {name}")
-        return self.url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.pgcluster import PostgresServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -126,9 +75,7 @@ def postgres_server() -> Iterator[PostgresServer | None]:
     try:
         yield server
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            server.stop("immediate")
-        subprocess.run(["rm", "-rf", str(server.root)], check=False)
+        server.remove()
 
 
 @pytest.fixture

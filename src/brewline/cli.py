@@ -296,7 +296,7 @@ def _states_table(report: RunReport) -> Table:
 
 def _totals_line(report: RunReport) -> Text:
     t = report.totals()
-    tokens = "on" if report.customer_tokens else "off (BREWLINE_PII_KEY not set)"
+    tokens = "on" if report.customer_tokens else "off (no PII key set)"
     return Text(
         f"{len(report.files):,} files: {t['files_loaded']:,} loaded, {t['files_skipped']:,} "
         f"skipped, {t['files_rejected']:,} rejected; {t['files_replaced']:,} earlier versions "
@@ -608,7 +608,7 @@ def _headline_table(f: dict[str, Any]) -> Table:
         "Card share of sales": _share(f["card_share"]),
         "Returning customers": "- (no customer tokens)"
         if f["returning_share"] is None
-        else f"{_share(f['returning_share'])} of card sales",
+        else f"{_share(f['returning_share'])} of card sales with a customer token",
     }
     for label, value in rows.items():
         table.add_row(Text(label, style="bold"), Text(value))

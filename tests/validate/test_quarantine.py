@@ -37,8 +37,10 @@ def test_quarantine_holds_line_reason_and_the_exact_raw_line(tmp_path: Path) -> 
     assert path.parent == tmp_path / "q"  # the source's folders do not become folders here
     assert sha[:12] in path.name
     lines = physical_lines(data)
-    expected = [[line, reason, lines[int(line) - 1]] for line, reason in
-                EXPECTED["bad_rows.csv"]["rejects"].items()]  # fmt: skip
+    expected = [
+        [line, reason, lines[int(line) - 1]]
+        for line, reason in EXPECTED["bad_rows.csv"]["rejects"].items()
+    ]
     assert read_quarantine(path) == [["line_no", "reason", "raw_line"], *expected]
     # the damaged lines survive CSV quoting byte for byte
     assert expected[0][2] == '05/12/2024 09:01,Leeds,Lou Invented,"Large Latte - 2.45,2.45,CASH,'

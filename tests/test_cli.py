@@ -1,0 +1,428 @@
+"""The ``brewline`` command line, end to end on real files and real warehouses.
+
+Most tests use Typer's CliRunner (same process); the exit codes are also checked
+on real subprocesses (``python -m brewline``). The shared sample exports are
+read-only: warehouses and quarantine always go to tmp_path.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from brewline import __version__
+from brewline.cli import DEMO_PII_KEY, app
+from brewline.synth import SynthSpec, generate_landing
+
+SHARED_EXPORTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "branch-exports"
+SAMPLE_ROWS = 10163
+# Row content of the sample (a customer and a card on the first line of a file):
+# it must never appear in anything the CLI prints.
+SAMPLE_PII = ("Richard Copeland", "5494173772652516")
+BROKEN = "not,a till export\nSecret Person,4111111111111111\n"
+
+
+def _env(tmp: Path) -> dict[str, str | None]:
+    """No settings leak in from the machine; wide output so file names are not folded."""
+    return {
+        "BREWLINE_CONFIG": str(tmp / "absent.toml"),
+        "BREWLINE_PII_KEY": None,
+        "BREWLINE_WAREHOUSE": None,
+        "BREWLINE_LANDING": None,
+        "BREWLINE_QUARANTINE": None,
+        "BREWLINE_REDELIVERY": None,
+        "COLUMNS": "200",
+    }
+
+
+def invoke(tmp: Path, args: Sequence[object], **env: str) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args], env={**_env(tmp), **env})
+
+
+def brewline(tmp: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m brewline`` in a real subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BREWLINE_")}
+    env["BREWLINE_CONFIG"] = str(tmp / "absent.toml")
+    return subprocess.run(
+        [sys.executable, "-m", "brewline", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def no_row_content(*outputs: str) -> bool:
+    return not any(secret in out for out in outputs for secret in (*SAMPLE_PII, "Secret Person"))
+
+
+# -- independent expectations from the raw files (csv module, no Brewline) ---------------
+
+
+def _raw_rows() -> list[list[str]]:
+    rows = []
+    for path in sorted(SHARED_EXPORTS.rglob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows += [row for row in csv.reader(handle) if row]
+    return rows
+
+
+def _item(text: str) -> tuple[str, str, str | None, Decimal]:
+    """``<Size> <Product>[ - <Variant>] - <Price>`` -> (product, size, variant, price)."""
+    name, price = text.rsplit(" - ", 1)
+    size, rest = name.split(" ", 1)
+    product, _, variant = rest.partition(" - ")
+    return product, size, variant or None, Decimal(price)
+
+
+def expected_top_seller() -> dict[str, Any]:
+    units: Counter[tuple[str, str, str | None]] = Counter()
+    revenue: dict[tuple[str, str, str | None], Decimal] = {}
+    for row in _raw_rows():
+        for text in row[3].split(", "):
+            product, size, variant, price = _item(text)
+            units[product, size, variant] += 1
+            revenue[product, size, variant] = revenue.get((product, size, variant), 0) + price
+    (top, count), (_, runner_up) = units.most_common(2)
+    assert count > runner_up, "the sample has a clear best seller"
+    product, size, variant = top
+    return {
+        "product": product,
+        "size": size,
+        "variant": variant,
+        "units": count,
+        "revenue": str(revenue[top]),
+    }
+
+
+def expected_totals() -> tuple[int, Decimal, str]:
+    """Sales, revenue and the branch with the most revenue."""
+    by_branch: dict[str, Decimal] = {}
+    for row in _raw_rows():
+        by_branch[row[1]] = by_branch.get(row[1], Decimal(0)) + Decimal(row[4])
+    return (
+        len(_raw_rows()),
+        sum(by_branch.values(), Decimal(0)),
+        max(by_branch, key=by_branch.__getitem__),
+    )
+
+
+# -- the sample exports, loaded twice by real subprocesses --------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    tmp: Path
+    warehouse: Path
+    first: subprocess.CompletedProcess[str]
+    second: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    tmp = tmp_path_factory.mktemp("cli-sample")
+    warehouse = tmp / "sample.duckdb"
+    args = ("run", SHARED_EXPORTS, "--warehouse", warehouse, "--quarantine", tmp / "q", "--json")
+    return Sample(tmp, warehouse, brewline(tmp, *args), brewline(tmp, *args))
+
+
+def test_run_loads_the_sample_exports_and_exits_0(sample: Sample) -> None:
+    assert sample.first.returncode == 0, sample.first.stderr
+    report = json.loads(sample.first.stdout)
+    assert (report["status"], report["exit_code"]) == ("succeeded", 0)
+    assert report["rows_loaded"] == report["rows_read"] == SAMPLE_ROWS
+    assert report["files_loaded"] == len(report["files"]) == 33
+    assert {f["state"] for f in report["files"]} == {"loaded"}
+    assert no_row_content(sample.first.stdout, sample.first.stderr)
+
+
+def test_a_second_run_skips_every_file_and_exits_0(sample: Sample) -> None:
+    assert sample.second.returncode == 0, sample.second.stderr
+    report = json.loads(sample.second.stdout)
+    assert {f["state"] for f in report["files"]} == {"skipped"}
+    assert (report["files_skipped"], report["rows_loaded"]) == (33, 0)
+
+
+def test_status_json(sample: Sample) -> None:
+    result = invoke(sample.tmp, ["status", "--warehouse", sample.warehouse, "--json"])
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert list(status) == [
+        "warehouse",
+        "recent_runs",
+        "files_by_state",
+        "rejects_by_reason",
+        "rejected_files",
+    ]
+    assert status["files_by_state"] == [
+        {
+            "state": "loaded",
+            "files": 33,
+            "rows_read": SAMPLE_ROWS,
+            "rows_loaded": SAMPLE_ROWS,
+            "rows_rejected": 0,
+        }
+    ]
+    newest, oldest = status["recent_runs"]
+    assert (newest["files_skipped"], oldest["rows_loaded"]) == (33, SAMPLE_ROWS)
+    assert (status["rejects_by_reason"], status["rejected_files"]) == ([], [])
+
+
+def test_report_json_matches_the_raw_files(sample: Sample) -> None:
+    result = invoke(sample.tmp, ["report", "-w", sample.warehouse, "--json", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert list(report) == [
+        "warehouse",
+        "best_sellers",
+        "revenue_by_branch",
+        "revenue_by_day",
+        "busiest_hours",
+        "payment_mix",
+        "customer_mix",
+        "basket",
+    ]
+    assert len(report["best_sellers"]) == 3
+    assert report["best_sellers"][0] == expected_top_seller()
+    sales, revenue, top_branch = expected_totals()
+    (basket,) = report["basket"]
+    assert (basket["sales"], Decimal(basket["revenue"])) == (sales, revenue)
+    assert report["revenue_by_branch"][0]["branch"] == top_branch
+    assert [d["date"] for d in report["revenue_by_day"]] == [
+        "2021-08-25",
+        "2023-05-09",
+        "2023-08-08",
+        "2024-12-18",
+    ]
+    assert sum(p["sales"] for p in report["payment_mix"]) == sales
+    assert report["customer_mix"] == []  # loaded without a PII key
+
+
+def test_report_and_status_tables(sample: Sample) -> None:
+    report = invoke(sample.tmp, ["report", "-w", sample.warehouse, "--days", "2"])
+    status = invoke(sample.tmp, ["status", "-w", sample.warehouse])
+    assert (report.exit_code, status.exit_code) == (0, 0)
+    top = expected_top_seller()
+    for text in (
+        "Best sellers",
+        top["product"],
+        "Revenue by day (latest 2 trading days)",
+        "2024-12-18",
+        "Average basket",
+        "Payment mix",
+    ):
+        assert text in report.stdout
+    assert "2021-08-25" not in report.stdout
+    for text in ("Recent runs", "Files by state", "loaded", "10,163"):
+        assert text in status.stdout
+
+
+# -- run: exit codes and output ------------------------------------------------------------
+
+
+def _landing_with_a_broken_file(tmp: Path) -> Path:
+    landing = tmp / "landing"
+    landing.mkdir()
+    source = SHARED_EXPORTS / "brews-brothers" / "leeds_09-05-2023_09-00-00_done.csv"
+    (landing / source.name).write_bytes(source.read_bytes())
+    (landing / "broken.csv").write_text(BROKEN, encoding="utf-8")
+    return landing
+
+
+def test_a_broken_file_is_rejected_with_a_reason_and_exits_1(tmp_path: Path) -> None:
+    landing = _landing_with_a_broken_file(tmp_path)
+    args = ["run", landing, "-w", tmp_path / "w.duckdb", "--quarantine", tmp_path / "q", "--json"]
+    result = invoke(tmp_path, args)
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    files = {f["source_name"]: f for f in report["files"]}
+    assert files["broken.csv"]["state"] == "rejected"
+    assert files["broken.csv"]["reason"]
+    assert files["leeds_09-05-2023_09-00-00_done.csv"]["state"] == "loaded"
+    assert (report["status"], report["files_rejected"]) == ("completed_with_rejects", 1)
+    assert no_row_content(result.stdout, result.stderr)
+
+
+def test_run_prints_a_table_and_totals(tmp_path: Path) -> None:
+    landing = _landing_with_a_broken_file(tmp_path)
+    (landing / "leeds_09-05-2023_09-00-00_done.csv").write_text(
+        "09/05/2023 09:00,Leeds,Secret Person,Regular Latte - 2.15,9.15,CASH,\n"
+        "09/05/2023 09:01,Leeds,Other Person,Regular Latte - 2.15,2.15,CASH,\n",
+        encoding="utf-8",
+    )
+    result = invoke(
+        tmp_path, ["run", landing, "-w", tmp_path / "w.duckdb", "--quarantine", tmp_path / "q"]
+    )
+    assert result.exit_code == 1
+    out = result.stdout
+    assert "broken.csv" in out
+    assert "rejected" in out
+    assert "1 rejected lines kept in " + str(tmp_path / "q") in out
+    assert "2 files: 1 loaded, 0 skipped, 1 rejected" in out
+    assert str(tmp_path / "w.duckdb") in out
+    assert no_row_content(result.stdout, result.stderr)
+
+
+def test_many_files_are_summarised_by_state(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    generate_landing(landing, SynthSpec(branches=41, days=1, sales_per_branch_day=2))
+    (landing / "broken.csv").write_text(BROKEN, encoding="utf-8")
+    result = invoke(tmp_path, ["run", landing, "-w", tmp_path / "w.duckdb"])
+    assert result.exit_code == 1
+    assert "Files by state" in result.stdout
+    assert "Rejected or failed files" in result.stdout
+    assert "broken.csv" in result.stdout
+    assert "chesterfield" not in result.stdout  # loaded files are counted, not listed
+    assert "42 files: 41 loaded, 0 skipped, 1 rejected" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--warehouse", "mysql://user:hunter2@db/sales"],
+        ["run", "--warehouse", ""],
+        ["run", "--warehouse"],
+        ["run", "--redelivery", "sometimes"],
+        ["run", "--bogus"],
+        ["run", "no/such/folder"],
+        ["report", "--limit", "0"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
+    result = invoke(tmp_path, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "hunter2" not in result.output
+
+
+def test_a_folder_as_warehouse_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke(tmp_path, ["status", "--warehouse", tmp_path])
+    assert result.exit_code == 2
+    assert "is a folder" in result.stderr
+
+
+def test_a_bad_setting_exits_1_with_one_line_and_no_secret(tmp_path: Path) -> None:
+    result = invoke(
+        tmp_path,
+        ["run", tmp_path, "-w", tmp_path / "w.duckdb", "--json"],
+        BREWLINE_PII_KEY="tooshort42",
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("brewline: error: invalid settings (pii_key")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert json.loads(result.stdout)["status"] == "failed"
+    assert "tooshort42" not in result.output
+
+
+def test_status_of_a_missing_warehouse_exits_1_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "w.duckdb"
+    result = invoke(tmp_path, ["status", "-w", missing])
+    assert result.exit_code == 1
+    assert "no warehouse at" in result.stderr
+    assert not missing.parent.exists()
+
+
+def test_exit_codes_on_real_processes(tmp_path: Path) -> None:
+    landing = _landing_with_a_broken_file(tmp_path)
+    broken = brewline(tmp_path, "run", landing, "-w", tmp_path / "w.duckdb", "--json")
+    assert broken.returncode == 1
+    assert json.loads(broken.stdout)["files_rejected"] == 1
+    usage = brewline(tmp_path, "run", "--warehouse", "ftp://x", "--json")
+    assert usage.returncode == 2
+    assert "Invalid value for '--warehouse'" in usage.stderr
+    assert brewline(tmp_path, "--version").stdout.strip() == f"brewline {__version__}"
+
+
+def test_help_documents_exit_codes_and_every_command(tmp_path: Path) -> None:
+    result = invoke(tmp_path, ["--help"])
+    assert result.exit_code == 0
+    assert "Exit codes: 0" in result.stdout
+    for command in ("run", "status", "report", "demo", "init"):
+        assert command in result.stdout
+        sub = invoke(tmp_path, [command, "--help"])
+        assert sub.exit_code == 0
+        assert "--warehouse" in sub.stdout
+
+
+def test_init_creates_and_reports_the_schema(tmp_path: Path) -> None:
+    result = invoke(tmp_path, ["init", "-w", tmp_path / "new.duckdb"])
+    assert result.exit_code == 0
+    assert "is at schema version" in result.stdout
+    status = invoke(tmp_path, ["status", "-w", tmp_path / "new.duckdb", "--json"])
+    assert json.loads(status.stdout)["recent_runs"] == []
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+def _demo(tmp: Path, warehouse: Path, **env: str) -> Result:
+    args = [
+        "demo",
+        "--folder",
+        tmp / "demo",
+        "--warehouse",
+        warehouse,
+        "--branches",
+        "3",
+        "--days",
+        "3",
+    ]
+    return invoke(tmp, args, **env)
+
+
+def test_demo_loads_a_small_month_and_prints_headlines(tmp_path: Path) -> None:
+    warehouse = tmp_path / "demo.duckdb"
+    result = _demo(tmp_path, warehouse)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in (
+        "Brewline demo: 3 branches x 3 days",
+        "9 files: 9 loaded",
+        "Sales",
+        "Revenue",
+        "Best seller",
+        "Busiest hour",
+        "Top branch",
+        "Card share",
+        "% of card sales",
+        "DEMO key (demo-only",
+    ):
+        assert text in out
+    assert DEMO_PII_KEY not in out
+    assert sorted(p.name for p in (tmp_path / "demo" / "landing").iterdir())[0].endswith(".csv")
+
+    again = _demo(tmp_path, warehouse)  # same seed, same files: nothing new, same key
+    assert again.exit_code == 0, again.output
+    assert "9 files: 0 loaded, 9 skipped" in again.stdout
+    assert "DEMO key" in again.stdout
+
+
+def test_demo_keeps_the_demo_key_out_of_other_warehouses(tmp_path: Path) -> None:
+    warehouse = tmp_path / "real.duckdb"
+    assert invoke(tmp_path, ["init", "-w", warehouse]).exit_code == 0
+    result = _demo(tmp_path, warehouse)
+    assert result.exit_code == 0, result.output
+    assert "customer tokens: off" in result.stdout
+    assert "was not made by the demo" in result.stdout
+    assert "- (no customer tokens)" in result.stdout
+
+
+def test_demo_uses_the_configured_key(tmp_path: Path) -> None:
+    result = _demo(tmp_path, tmp_path / "demo.duckdb", BREWLINE_PII_KEY="my-own-key-0123456789")
+    assert result.exit_code == 0, result.output
+    assert "made with your BREWLINE_PII_KEY" in result.stdout
+    assert "my-own-key-0123456789" not in result.stdout
