@@ -270,7 +270,7 @@ def test_run_prints_a_table_and_totals(tmp_path: Path) -> None:
     out = result.stdout
     assert "broken.csv" in out
     assert "rejected" in out
-    assert "1 rejected lines kept in " + str(tmp_path / "q") in out
+    assert "1 rejected line kept in " + str(tmp_path / "q") in out
     assert "2 files: 1 loaded, 0 skipped, 1 rejected" in out
     assert str(tmp_path / "w.duckdb") in out
     assert no_row_content(result.stdout, result.stderr)

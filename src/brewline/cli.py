@@ -273,7 +273,7 @@ def _note(f: FileReport) -> str:
     if f.replaced:
         notes.append("replaced " + ", ".join(f.replaced))
     if f.quarantine is not None:
-        notes.append(f"{f.rows_rejected:,} rejected lines kept in {f.quarantine}")
+        notes.append(f"{_count(f.rows_rejected, 'rejected line')} kept in {f.quarantine}")
     return "; ".join(notes)
 
 
@@ -297,14 +297,19 @@ def _states_table(report: RunReport) -> Table:
 def _totals_line(report: RunReport) -> Text:
     t = report.totals()
     tokens = "on" if report.customer_tokens else "off (no PII key set)"
+    replaced = _count(t["files_replaced"], "earlier version")
     return Text(
         f"{len(report.files):,} files: {t['files_loaded']:,} loaded, {t['files_skipped']:,} "
-        f"skipped, {t['files_rejected']:,} rejected; {t['files_replaced']:,} earlier versions "
-        f"replaced.\nRows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
+        f"skipped, {t['files_rejected']:,} rejected; {replaced} replaced.\n"
+        f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
         f"{t['rows_rejected']:,} rejected in {t['seconds']:.2f}s.\n"
         f"Warehouse {report.warehouse}, run {report.run_id}, customer tokens {tokens}.",
         style="bold red" if report.exit_code else "bold",
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 # -- init ------------------------------------------------------------------------------

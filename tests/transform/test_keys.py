@@ -22,8 +22,11 @@ from brewline.transform.keys import (
 
 FAST = settings(deadline=None, max_examples=200)
 INT64_MAX = 2**63 - 1
-# NUL stands for None and 0x1F separates parts inside stable_key; they are tested apart below.
-plain_text = st.text(alphabet=st.characters(blacklist_characters="\x00\x1f"), max_size=12)
+# Text a UTF-8 file can hold. NUL stands for None and 0x1F joins parts inside stable_key:
+# those two are tested apart below.
+plain_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00\x1f"), max_size=12
+)
 parts = st.lists(st.none() | plain_text, max_size=4).map(tuple)
 
 
@@ -90,7 +93,7 @@ def test_stable_key_is_a_keyed_blake2b_of_its_parts() -> None:
     )
 
 
-names = st.text(min_size=1, max_size=40)
+names = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40)
 lines = st.integers(min_value=1, max_value=LINE_SPACE - 1)
 
 

@@ -96,12 +96,26 @@ class PostgresWarehouse(SqlWarehouse):
 
     def _stage(self, name: str, frame: pl.DataFrame) -> None:
         columns = ", ".join(f"{c} {_pg_type(t)}" for c, t in frame.schema.items())
-        buffer = io.BytesIO()
-        frame.write_csv(buffer, include_header=False, null_value="", datetime_format="%Y-%m-%d %H:%M:%S%.f")
         with _errors(self.display_name):
             self._con.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
-            with self._con.cursor().copy(f"COPY {name} FROM STDIN (FORMAT csv)") as copy:
-                copy.write(buffer.getbuffer())
+        self._copy(name, frame)
+
+    def _append(self, table: str, frame: pl.DataFrame) -> None:
+        """COPY straight into the fact table: no staging copy for the big frames."""
+        self._copy(table, frame)
+
+    def _copy(self, table: str, frame: pl.DataFrame) -> None:
+        """One ``COPY ... FROM STDIN`` of CSV that Polars writes in a vectorised pass."""
+        if frame.is_empty():
+            return
+        buffer = io.BytesIO()
+        frame.write_csv(buffer, include_header=False, null_value="",
+                        datetime_format="%Y-%m-%d %H:%M:%S%.f")
+        columns = ", ".join(frame.columns)
+        with _errors(self.display_name), self._con.cursor().copy(
+            f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
+        ) as copy:
+            copy.write(buffer.getbuffer())
 
     def _lock_loader(self) -> None:
         self._execute(f"SELECT pg_advisory_xact_lock({_LOADER_LOCK})")

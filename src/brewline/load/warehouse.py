@@ -118,6 +118,14 @@ class SqlWarehouse(Warehouse):
     def _transaction(self) -> AbstractContextManager[None]:
         """Commit on success, roll back on error."""
 
+    def _append(self, table: str, frame: pl.DataFrame) -> None:
+        """Bulk-append ``frame`` (columns named as in ``table``) inside the transaction."""
+        self._stage(f"append_{table}", frame)
+        columns = ", ".join(frame.columns)
+        self._execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM append_{table}"  # noqa: S608
+        )
+
     # -- schema and metadata ------------------------------------------------
     def ensure_schema(self, *, upgrade: bool = False) -> int:
         """Create the schema in an empty warehouse; check (or ``upgrade``) an existing one.
@@ -231,6 +239,9 @@ class SqlWarehouse(Warehouse):
                 self._replace(victims)
             for statement in _INSERTS:
                 self._execute(statement)
+            for table, frame in (("fact_sale", batch.sales), ("fact_sale_line", batch.lines),
+                                 ("etl_rejected_row", batch.rejects)):
+                self._append(table, frame)
         replaced: dict[int, list[str]] = {}
         for _, name, by in [*previous, *owners]:
             replaced.setdefault(by, []).append(name)
@@ -274,8 +285,8 @@ class SqlWarehouse(Warehouse):
         )
 
 
-_STAGED = ("files", "sales", "lines", "branch_days", "rejects", "branches", "products", "dates",
-           "customers")
+_STAGED = ("files", "branch_days", "branches", "products", "dates", "customers")
+"""Small frames the loading SQL joins against; the facts are appended directly."""
 
 _ALREADY_CURRENT = (
     "SELECT s.file_id FROM stage_files s JOIN etl_file e ON e.file_id = s.file_id "
@@ -303,13 +314,8 @@ _INSERTS = (
     "INSERT INTO dim_customer SELECT customer_key, first_seen_at FROM stage_customers "
     "ON CONFLICT (customer_key) DO UPDATE SET "
     "first_seen_at = LEAST(dim_customer.first_seen_at, EXCLUDED.first_seen_at)",
-    "INSERT INTO fact_sale SELECT sale_key, file_id, source_line, branch_key, date_key, sold_at, "
-    "payment_method, total, items, customer_key FROM stage_sales",
-    "INSERT INTO fact_sale_line SELECT sale_key, product_key, file_id, branch_key, date_key, "
-    "quantity, unit_price, line_amount FROM stage_lines",
     "INSERT INTO etl_file_branch_day SELECT branch_key, date_key, file_id, sales "
     "FROM stage_branch_days",
-    "INSERT INTO etl_rejected_row SELECT file_id, line_no, reason FROM stage_rejects",
     "INSERT INTO etl_file (file_id, source_name, sha256, size_bytes, layout, state, reason, "
     "message, rows_read, rows_loaded, rows_rejected, skipped_lines, run_id, recorded_at, seconds) "
     "SELECT file_id, source_name, sha256, size_bytes, layout, state, reason, message, rows_read, "
