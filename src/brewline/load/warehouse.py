@@ -147,6 +147,9 @@ class SqlWarehouse(Warehouse):
             )
         for version, statements in migrations(self.engine, found or 0):
             with self._transaction():
+                self._lock_loader()  # runners starting together must not migrate twice
+                if (self.schema_version() or 0) >= version:
+                    continue
                 for statement in statements:
                     self._execute(statement)
                 self._execute("INSERT INTO schema_version VALUES (?, ?)", (version, _now()))
