@@ -35,6 +35,7 @@ import polars as pl
 from brewline.config import Settings
 from brewline.errors import BrewlineError, ConfigError, FileRejected, TransientError
 from brewline.extract import SourceFile, discover, fingerprint, read_export
+from brewline.extract.files import QUARANTINE_DIR_NAME
 from brewline.extract.layouts import RawExport
 from brewline.load import AlreadyLoaded, BranchDayOwned, Warehouse, open_warehouse
 from brewline.load.open import redact
@@ -80,21 +81,33 @@ def run(
         if on_start:
             on_start(len(sources))
         try:
-            context = _Context(settings, key, report.run_id, _Ledger(warehouse.ledger()))
+            context = _Context(settings, key, report.run_id, _Ledger(warehouse.ledger()),
+                               _quarantine_dir(settings, paths))
             for prepared in _prepared_ahead(_batches(sources, settings), context):
                 for result in _commit(prepared, warehouse, context):
                     _tell(report, result, on_file)
         except BrewlineError as exc:
+            # Files not committed stay pending for the next run; the report says how far we got.
             report.error = str(exc)
-            raise
-        finally:
-            report.finished_at = _utcnow()
+            log.error("run %s stopped: %s", report.run_id, exc)
+        report.finished_at = _utcnow()
+        try:
             _retrying(
                 warehouse,
                 lambda: warehouse.finish_run(report.run_id, report.status, report.totals()),
             )
-            log.info("run %s %s in %.2fs", report.run_id, report.status, report.seconds)
+        except TransientError as exc:
+            log.error("run %s could not be recorded in the ledger: %s", report.run_id, exc)
+        log.info("run %s %s in %.2fs", report.run_id, report.status, report.seconds)
     return report
+
+
+def _quarantine_dir(settings: Settings, paths: Sequence[Path] | None) -> Path:
+    """The configured quarantine, else beside the first landing path processed."""
+    if settings.quarantine is not None or not paths:
+        return settings.quarantine_dir
+    first = Path(paths[0])
+    return (first if first.is_dir() else first.parent) / QUARANTINE_DIR_NAME
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,7 @@ class _Context:
     key: bytes | None
     run_id: str
     ledger: _Ledger
+    quarantine: Path
 
 
 @dataclass
@@ -228,7 +242,7 @@ def _commit(prepared: _Prepared, warehouse: Warehouse, context: _Context) -> lis
     star = _with_ledger_rows(prepared, context)
     if star is None:
         return reports
-    quarantined = _quarantine(star, prepared, context.settings)
+    quarantined = _quarantine(star, prepared, context.quarantine)
     for part in _without_overlaps(star):
         replaced = _load(part, warehouse, context)
         reports += _file_reports(replaced.files, replaced.loaded, quarantined)
@@ -336,14 +350,14 @@ def _with_ledger_rows(prepared: _Prepared, context: _Context) -> StarBatch | Non
     return replace(star, files=files)
 
 
-def _quarantine(star: StarBatch, prepared: _Prepared, settings: Settings) -> dict[int, Path]:
+def _quarantine(star: StarBatch, prepared: _Prepared, folder: Path) -> dict[int, Path]:
     """Write raw rejected lines beside the landing area, before the commit that records them."""
     written: dict[int, Path] = {}
     if star.rejects.is_empty():
         return written
     for (fid,), rejects in star.rejects.partition_by("file_id", as_dict=True).items():
         row = star.files.filter(pl.col("file_id") == fid).row(0, named=True)
-        path = write_quarantine(settings.quarantine_dir, row["source_name"], row["sha256"],
+        path = write_quarantine(folder, row["source_name"], row["sha256"],
                                 prepared.data[int(fid)], rejects)  # type: ignore[call-overload]
         if path is not None:
             written[int(fid)] = path  # type: ignore[call-overload]
@@ -395,6 +409,14 @@ def _file_reports(
 
 
 def _tell(report: RunReport, result: FileReport, on_file: OnFile | None) -> None:
+    """Add a file's outcome; a file this run loaded and a later one replaced ends 'replaced'."""
+    if result.replaced:
+        superseded = set(result.replaced)
+        report.files = [
+            replace(f, state="replaced") if f.state == "loaded" and f.source_name in superseded
+            else f
+            for f in report.files
+        ]
     report.files.append(result)
     log.info(
         "file %s %s read=%d loaded=%d rejected=%d%s",

@@ -66,7 +66,7 @@ def test_redelivery_in_the_same_run_replaces_on_every_engine(
     os.utime(second, (time.time() + 5, time.time() + 5))
     report = run(make_settings(warehouse=warehouse_url))
     assert [(f.source_name, f.state) for f in report.files] == [
-        (first.name, "loaded"), (second.name, "loaded")
+        (first.name, "replaced"), (second.name, "loaded")
     ]
     assert report.files[1].replaced == (first.name,)
     assert summary(warehouse_url)["sales"] == 100

@@ -85,9 +85,7 @@ def test_stable_key_is_the_same_in_another_process() -> None:
 
 def test_stable_key_is_a_keyed_blake2b_of_its_parts() -> None:
     """Pinned value: changing the hash would silently re-key a loaded warehouse."""
-    digest = hashlib.blake2b(
-        "\x1f".join(["product", "Latte", "Large", "\x00"]).encode(), digest_size=8
-    ).digest()
+    digest = hashlib.blake2b(b"7:product|5:Latte|5:Large|-", digest_size=8).digest()
     assert (
         stable_key("product", "Latte", "Large", None) == int.from_bytes(digest, "big") & INT64_MAX
     )

@@ -26,6 +26,7 @@ MINIMAL_BAD_ROW = {
     "unbalanced_quotes": '25/08/2021 09:01,Leeds,Bob Example,"Large Latte - 2.45,2.45,CASH,',
     "too_many_fields": "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,,",
     "too_few_fields": "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 2.45",
+    "unreadable_line": '25/08/2021 09:01,Leeds,"Bob"Example,Large Latte - 2.45,2.45,CASH,',
     "missing_branch": "25/08/2021 09:01,,Bob Example,Large Latte - 2.45,2.45,CASH,",
     "bad_timestamp": "31/02/2021 09:01,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,",
     "bad_payment_method": "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 2.45,2.45,CHEQUE,",

@@ -57,7 +57,7 @@ STANDARD = Layout(
     name="standard",
     order=FIELDS,
     timestamp_format="%d/%m/%Y %H:%M",
-    timestamp_shape=r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}$",
+    timestamp_shape=r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$",
     basket="items",
 )
 LEGACY = Layout(
@@ -72,7 +72,7 @@ LEGACY = Layout(
         "card_number",
     ),
     timestamp_format="%Y-%m-%d %H:%M:%S",
-    timestamp_shape=r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}$",
+    timestamp_shape=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}$",
     basket="triples",
 )
 LAYOUTS = (STANDARD, LEGACY)
@@ -184,19 +184,47 @@ def _split_fields_carefully(data: bytes) -> pl.DataFrame:
         lines = lines.slice(0, lines.height - 1)
     lines = lines.with_columns(
         line_no=pl.col("line_no").cast(pl.Int32),
-        text=pl.col("text").str.strip_suffix("\r"),
+        text=_unpad_quotes(pl.col("text").str.strip_suffix("\r")),
     ).with_columns(line_problem=_line_problem(pl.col("text")))
-    good = lines.filter(pl.col("line_problem").is_null())
-    fields = _read_csv("\n".join(good["text"]).encode() + b"\n") if good.height else None
-    if fields is None or fields.height != good.height:
-        fields = pl.DataFrame(schema=dict.fromkeys(_POSITIONAL, pl.String)).clear(good.height)
-    parsed = _with_line_numbers(fields, good["line_no"])
+    parsed, unreadable = _read_lines(lines.filter(pl.col("line_problem").is_null()))
+    lines = lines.with_columns(
+        line_problem=pl.when(pl.col("line_no").is_in(unreadable.implode()))
+        .then(pl.lit("unreadable_line"))
+        .otherwise("line_problem")
+    )
     bad = lines.filter(pl.col("line_problem").is_not_null()).select(
         "line_no",
         *[pl.lit(None, dtype=pl.String).alias(c) for c in _POSITIONAL],
         "line_problem",
     )
     return pl.concat([parsed, bad.select(parsed.columns)]).sort("line_no")
+
+
+def _read_lines(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """Read ``lines`` (``line_no, text``) with Polars; bisect to find the lines it cannot read.
+
+    Returns the fields of the readable lines and the numbers of the others;
+    k bad lines cost O(k log n) reads, and no readable line is lost with them.
+    """
+    fields = _read_csv("\n".join(lines["text"]).encode() + b"\n") if lines.height else None
+    if fields is not None and fields.height == lines.height:
+        return _with_line_numbers(fields, lines["line_no"]), lines["line_no"].clear()
+    if lines.height <= 1:
+        empty = pl.DataFrame(schema=dict.fromkeys(_POSITIONAL, pl.String))
+        return _with_line_numbers(empty, lines["line_no"].clear()), lines["line_no"]
+    half = lines.height // 2
+    first, bad_first = _read_lines(lines.slice(0, half))
+    second, bad_second = _read_lines(lines.slice(half))
+    return pl.concat([first, second]), pl.concat([bad_first, bad_second])
+
+
+def _unpad_quotes(text: pl.Expr) -> pl.Expr:
+    """``a, "b, c", d`` (padding before a quoted field) -> ``a,"b, c", d``.
+
+    CSV only treats a quote as a field delimiter at the very start of a field;
+    Excel-padded exports put a space before it.
+    """
+    return text.str.replace_all(r'(^|,)[ \t]+"', '${1}"').str.replace_all(r'"[ \t]+(,|$)', '"${1}')
 
 
 def _line_problem(text: pl.Expr) -> pl.Expr:
@@ -214,14 +242,22 @@ def _line_problem(text: pl.Expr) -> pl.Expr:
 def _leading_headers(table: pl.DataFrame) -> int:
     """Count header rows at the top.
 
-    A data row has digits in its timestamp and its total (column 5 or 6 by
-    layout); a header row, whatever its column names, has none there.
+    A data row has a timestamp-like first field, or an amount or a payment word
+    where the total and payment go (columns 5-6 in either layout); a header row,
+    whatever its column names (``Column1``...), has none of these.
     """
     head = _stripped(table.head(SAMPLE_ROWS))
-    digit_columns = ("c0", "c4", "c5")
-    is_header = ~pl.any_horizontal(
-        pl.col(digit_columns).fill_null("").str.contains(r"\d")
-    ) & pl.col("line_problem").is_null()
+    timestamp_like = pl.any_horizontal(
+        pl.col("c0").str.contains(layout.timestamp_shape) for layout in LAYOUTS
+    )
+    value_like = pl.any_horizontal(
+        pl.col(c).str.contains(r"^-?[0-9]+(\.[0-9]+)?$")
+        | pl.col(c).str.to_uppercase().is_in(list(PAYMENT_WORDS))
+        for c in ("c4", "c5")
+    )
+    is_header = ~(timestamp_like.fill_null(False) | value_like.fill_null(False)) & pl.col(
+        "line_problem"
+    ).is_null()
     data_rows = head.select((~is_header).arg_true().alias("i"))["i"]
     return int(data_rows[0]) if data_rows.len() else head.height
 

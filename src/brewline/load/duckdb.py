@@ -42,13 +42,17 @@ class DuckDBWarehouse(SqlWarehouse):
         self._con.close()
 
     def _execute(self, sql: str, params: Params = ()) -> None:
-        self._con.execute(sql, list(params))
+        with _errors(self.display_name):
+            self._con.execute(sql, list(params))
 
     def _fetch(self, sql: str, params: Params = ()) -> list[tuple[object, ...]]:
-        return self._con.execute(sql, list(params)).fetchall()
+        with _errors(self.display_name):
+            return self._con.execute(sql, list(params)).fetchall()
 
     def _frame(self, sql: str, params: Params = ()) -> pl.DataFrame:
-        return pl.from_arrow(self._con.sql(sql, params=list(params)).to_arrow_table())  # type: ignore[return-value]
+        with _errors(self.display_name):
+            table = self._con.sql(sql, params=list(params)).to_arrow_table()
+        return pl.from_arrow(table)  # type: ignore[return-value]
 
     def _stage(self, name: str, frame: pl.DataFrame) -> None:
         self._con.register(name, frame.to_arrow())
@@ -70,8 +74,19 @@ class DuckDBWarehouse(SqlWarehouse):
             self._staged.clear()
 
 
+@contextmanager
+def _errors(where: str) -> Iterator[None]:
+    """DuckDB's own errors become Brewline's (terminal: DuckDB has no network to lose)."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise WarehouseError(f"DuckDB warehouse {where}: {str(exc).splitlines()[0]}") from None
+
+
 def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
-    if path != ":memory:":
+    if path != ":memory:" and read_only and not Path(path).exists():
+        raise WarehouseError(f"no warehouse at {path}; load one with `brewline run`")
+    if path != ":memory:" and not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout
     while True:

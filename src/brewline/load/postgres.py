@@ -91,8 +91,8 @@ class PostgresWarehouse(SqlWarehouse):
     def _frame(self, sql: str, params: Params = ()) -> pl.DataFrame:
         with _errors(self.display_name):
             cursor = self._con.execute(_pg(sql), list(params) or None)
-            names = [column.name for column in cursor.description or []]
-            return pl.DataFrame(cursor.fetchall(), schema=names, orient="row", infer_schema_length=None)
+            schema = {c.name: _polars_type(c) for c in cursor.description or []}
+            return pl.DataFrame(cursor.fetchall(), schema=schema, orient="row")
 
     def _stage(self, name: str, frame: pl.DataFrame) -> None:
         columns = ", ".join(f"{c} {_pg_type(t)}" for c, t in frame.schema.items())
@@ -129,6 +129,20 @@ class PostgresWarehouse(SqlWarehouse):
 def _pg(sql: str) -> str:
     """Brewline's portable SQL uses ``?`` placeholders; psycopg wants ``%s``."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+_POLARS_TYPES: dict[int, pl.DataType] = {
+    16: pl.Boolean(), 20: pl.Int64(), 21: pl.Int16(), 23: pl.Int32(), 25: pl.String(),
+    700: pl.Float32(), 701: pl.Float64(), 1043: pl.String(), 1082: pl.Date(),
+    1114: pl.Datetime("us"), 1184: pl.Datetime("us", "UTC"),
+}
+
+
+def _polars_type(column: Any) -> pl.DataType:
+    """Result column type from PostgreSQL's description, so empty results keep their types."""
+    if column.type_code == 1700:  # numeric: exact money stays Decimal
+        return pl.Decimal(38, column.scale if column.scale is not None else 2)
+    return _POLARS_TYPES.get(column.type_code, pl.String())
 
 
 def _pg_type(dtype: pl.DataType) -> str:

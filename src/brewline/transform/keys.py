@@ -27,9 +27,12 @@ _FILE_BITS = 62 - LINE_BITS
 
 
 def stable_key(namespace: str, *parts: str | None) -> int:
-    """A positive 63-bit key for a tuple of strings; None and "" are distinct."""
-    text = "\x1f".join([namespace, *("\x00" if p is None else p for p in parts)])
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    """A positive 63-bit key for a tuple of strings; None and "" are distinct.
+
+    Each part is length-prefixed, so no content can forge a part boundary.
+    """
+    encoded = [f"{len(p)}:{p}" if p is not None else "-" for p in (namespace, *parts)]
+    digest = hashlib.blake2b("|".join(encoded).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") & _MASK63
 
 

@@ -37,11 +37,11 @@ __all__ = [
 MONEY = pl.Decimal(10, 2)
 """Exact money type: pounds with two decimals. Never float."""
 
-_MONEY_SHAPE = r"^-?\d{1,7}(\.\d{1,2})?$"
+_MONEY_SHAPE = r"^-?[0-9]{1,7}(\.[0-9]{1,2})?$"
 _STANDARD_ITEM = r"^(?:(?<size>Regular|Large) )?(?<name>.+?) - (?<price>[^ ]+)$"
 _LEGACY_ITEM = r"^(?<size>[^,]*),(?<name>[^,]+),(?<price>[^,]+)$"
 _NAME = r"^(?<product>.+?)(?: - (?<variant>.+))?$"
-_CARD = r"^\s*\d{12,19}\s*$"
+_CARD = r"^\s*[0-9]{12,19}\s*$"
 
 
 def per_distinct(column: pl.Series, convert: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
@@ -65,10 +65,12 @@ def timestamps(text: pl.Expr, layout: Layout) -> pl.Expr:
     """
     text = text.str.strip_chars()
     fmt = layout.timestamp_format
-    return pl.coalesce(
-        text.str.to_datetime(fmt, strict=False, time_unit="us", cache=False),
+    parsed = pl.coalesce(
+        text.str.replace("T", " ").str.to_datetime(fmt, strict=False, time_unit="us", cache=False),
         text.str.to_datetime(f"{fmt}:%S", strict=False, time_unit="us", cache=False),
     )
+    # %Y alone would read "25/08/21" as the year 21: the shape insists on four digits.
+    return pl.when(text.str.contains(layout.timestamp_shape)).then(parsed)
 
 
 def card_digits(text: pl.Expr, layout: Layout) -> pl.Expr:

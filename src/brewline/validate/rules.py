@@ -33,6 +33,7 @@ REASONS: dict[str, str] = {
     "unbalanced_quotes": "the line has an unclosed quote, so its fields cannot be told apart",
     "too_many_fields": "the line has more than the export's 7 fields",
     "too_few_fields": "the line has fewer than 5 of the export's 7 fields filled",
+    "unreadable_line": "the line's quoting cannot be read as CSV (e.g. text after a closing quote)",
     "missing_branch": "the branch field is empty",
     "bad_timestamp": "the timestamp is not a real day-first date and time",
     "bad_payment_method": "payment method is not CASH or CARD",
@@ -86,21 +87,26 @@ def check_exports(
     Checking files together costs far less than one by one: the fixed cost of
     each frame operation is paid once per batch, not once per file.
     """
-    parts = [
-        _check_layout([(i, raw) for i, raw in enumerate(raws) if raw.layout is layout],
-                      max_item_price)
-        for layout in {raw.layout: None for raw in raws}
-    ]
+    parts = []
+    offset = 0  # `row` must stay unique across the layouts of one batch
+    for layout in {raw.layout: None for raw in raws}:
+        members = [(i, raw) for i, raw in enumerate(raws) if raw.layout is layout]
+        parts.append(_check_layout(members, max_item_price, offset))
+        offset += sum(raw.rows.height for _, raw in members)
     if len(parts) == 1:
         return parts[0]
     return CheckedExport(
-        *(pl.concat([getattr(p, name) for p in parts]) for name in
-          ("sales", "lines", "products", "rejects")),
+        sales=pl.concat([p.sales for p in parts]),
+        lines=pl.concat([p.lines for p in parts]),
+        products=pl.concat([p.products for p in parts]).unique("product_key"),
+        rejects=pl.concat([p.rejects for p in parts]),
         refused={k: v for p in parts for k, v in p.refused.items()},
     )
 
 
-def _check_layout(raws: list[tuple[int, RawExport]], max_item_price: Decimal) -> CheckedExport:
+def _check_layout(
+    raws: list[tuple[int, RawExport]], max_item_price: Decimal, row_offset: int
+) -> CheckedExport:
     layout = raws[0][1].layout
     rows = pl.concat(
         [raw.rows.with_columns(file_index=pl.lit(i, dtype=pl.Int32)) for i, raw in raws]
@@ -118,10 +124,12 @@ def _check_layout(raws: list[tuple[int, RawExport]], max_item_price: Decimal) ->
     products = basket.menu.filter(pl.col("product").is_not_null())
     return CheckedExport(
         sales=good_rows.select(
-            "row", "file_index", "line_no", "branch", "sold_at", "payment_method", "total",
+            pl.col("row") + row_offset, "file_index", "line_no", "branch", "sold_at", "payment_method", "total",
             "items", "card",
         ),
-        lines=_sale_lines(items.filter(good.gather(items["row"]))),
+        lines=_sale_lines(items.filter(good.gather(items["row"]))).with_columns(
+            pl.col("row") + row_offset
+        ),
         products=products.select("product_key", "size", "product", "variant").unique(
             "product_key"
         ),
@@ -145,7 +153,7 @@ def _typed(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
         payment_method=payment,
         total=per_distinct(rows["total"], money),
         card=pl.when(payment == "CARD").then(card_digits(pl.col("card_number"), layout)),
-        has_basket=pl.col("basket").is_not_null(),
+        has_basket=pl.col("basket").str.contains(r"[^\s]").fill_null(False),
         fields=pl.sum_horizontal(pl.col(FIELDS).is_not_null()),
     )
 
@@ -280,7 +288,7 @@ def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRe
     if layout.name != "standard" or failed.height == 0:
         return {}
     swapped = pl.col("timestamp").str.strip_chars().str.replace(
-        r"^(\d{1,2})/(\d{1,2})/", "${2}/${1}/"
+        r"^([0-9]{1,2})/([0-9]{1,2})/", "${2}/${1}/"
     )
     month_first = failed.filter(timestamps(swapped, layout).is_not_null())
     proven = typed.filter(pl.col("sold_at").dt.day() > 12)["file_index"].unique()
