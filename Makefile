@@ -24,7 +24,7 @@ demo: install
 	$(VENV)/bin/brewline demo
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -26,8 +26,10 @@ class PostgresServer:
     def __init__(self) -> None:
         binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not binaries:
-            raise RuntimeError("PostgreSQL server binaries not found; install the 'postgresql' "
-                               "package or set BREWLINE_TEST_POSTGRES_URL")
+            raise RuntimeError(
+                "PostgreSQL server binaries not found; install the 'postgresql' "
+                "package or set BREWLINE_TEST_POSTGRES_URL"
+            )
         self.bin = Path(binaries[-1]).parent
         self.root = Path(tempfile.mkdtemp(prefix="brewline-pg-"))
         self.data = self.root / "data"
@@ -35,8 +37,17 @@ class PostgresServer:
         self.as_root = os.geteuid() == 0
         if self.as_root:
             subprocess.run(["chown", "-R", "postgres:postgres", str(self.root)], check=True)
-        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--no-sync")
+        self._pg(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         self.start()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
@@ -48,8 +59,17 @@ class PostgresServer:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
-                 "-w", "start")
+        self._pg(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")

@@ -62,7 +62,8 @@ def consistent(warehouse: Path) -> tuple[int, int]:
     assert mismatched == []
     assert orphans == (0,)
     assert lines == (0,)
-    assert loaded is not None and sales is not None
+    assert loaded is not None
+    assert sales is not None
     return loaded[0], sales[0]
 
 
@@ -92,7 +93,7 @@ def test_sigkill_mid_run_leaves_whole_files_and_the_next_run_finishes(
     partial = consistent(warehouse)
     assert partial[0] < 40
     survivor = start(busy_landing, warehouse)
-    out, err = survivor.communicate(timeout=120)
+    _out, err = survivor.communicate(timeout=120)
     assert survivor.returncode == 0, err
     assert consistent(warehouse) == (40, 40 * 1500)
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from tests.conftest import PII_KEY, copy_exports
 
 from brewline.config import Settings
 from brewline.errors import ConfigError
 from brewline.pipeline import run
-from tests.conftest import PII_KEY, copy_exports
 
 FACT_TABLES = ("fact_sale", "fact_sale_line", "etl_file_branch_day", "etl_rejected_row")
 
@@ -36,11 +36,15 @@ def snapshot(warehouse: str) -> dict[str, list[tuple[object, ...]]]:
     volatile = {"recorded_at", "seconds", "run_id", "started_at", "finished_at", "applied_at"}
     out = {}
     with duckdb.connect(warehouse, read_only=True) as con:
-        tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables")
-                  .fetchall() if r[0] != "etl_run"]
+        tables = [
+            r[0]
+            for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+            if r[0] != "etl_run"
+        ]
         for table in tables:
-            columns = [c[0] for c in con.execute(f"DESCRIBE {table}").fetchall()
-                       if c[0] not in volatile]
+            columns = [
+                c[0] for c in con.execute(f"DESCRIBE {table}").fetchall() if c[0] not in volatile
+            ]
             out[table] = sorted(
                 con.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall(), key=repr
             )
@@ -91,8 +95,12 @@ def test_every_file_keeps_rows_read_equal_loaded_plus_rejected(
     copy_exports(shared_exports, landing, ["leeds_09-05-2023_09-00-00_done.csv"])
     good = (landing / "leeds_09-05-2023_09-00-00_done.csv").read_bytes().splitlines(keepends=True)
     good = [line.replace(b"Leeds", b"Leeds Central") for line in good]  # another branch-day
-    broken = [*good[:10], b"09/05/2023 10:00,Leeds,X Y,Large Latte - 2.45,9.99,CASH,\n",
-              b"not a row at all\n", *good[10:]]
+    broken = [
+        *good[:10],
+        b"09/05/2023 10:00,Leeds,X Y,Large Latte - 2.45,9.99,CASH,\n",
+        b"not a row at all\n",
+        *good[10:],
+    ]
     (landing / "leeds_broken_09-05-2023.csv").write_bytes(b"".join(broken))
     settings = make_settings()
     report = run(settings)
@@ -113,7 +121,7 @@ def test_every_file_keeps_rows_read_equal_loaded_plus_rejected(
     quarantined = list(settings.quarantine_dir.iterdir())
     assert len(quarantined) == 1
     assert quarantined[0].read_text().splitlines()[1:] == [
-        "11,total_mismatch,\"09/05/2023 10:00,Leeds,X Y,Large Latte - 2.45,9.99,CASH,\"",
+        '11,total_mismatch,"09/05/2023 10:00,Leeds,X Y,Large Latte - 2.45,9.99,CASH,"',
         "12,too_few_fields,not a row at all",
     ]
 
@@ -127,7 +135,8 @@ def test_second_run_changes_nothing(
     before = snapshot(settings.warehouse)
     again = run(settings)
     assert again.exit_code == 0
-    assert again.count("skipped") == 33 and again.rows_loaded == 0
+    assert again.count("skipped") == 33
+    assert again.rows_loaded == 0
     assert snapshot(settings.warehouse) == before
 
 
@@ -274,8 +283,10 @@ def test_no_name_or_card_reaches_the_warehouse_or_the_logs(
                 if row[6]:
                     secrets.add(row[6])
     broken = landing / "broken.csv"
-    broken.write_text("18/12/2024 09:00,Leeds,Zebedee Quartermain,Large Latte - 9.99,1.0,CARD,"
-                      "4111111111111111\nZebedee Quartermain,4111111111111111\n")
+    broken.write_text(
+        "18/12/2024 09:00,Leeds,Zebedee Quartermain,Large Latte - 9.99,1.0,CARD,"
+        "4111111111111111\nZebedee Quartermain,4111111111111111\n"
+    )
     secrets |= {"Zebedee", "Quartermain", "4111111111111111"}  # unique words: must not leak
     settings = make_settings(pii_key=PII_KEY)
     caplog.set_level(logging.DEBUG)
@@ -288,15 +299,17 @@ def test_no_name_or_card_reaches_the_warehouse_or_the_logs(
             "WHERE data_type = 'VARCHAR'"
         ).fetchall()
         for table, column in columns:
-            texts += [str(v[0]) for v in con.execute(f"SELECT DISTINCT {column} FROM {table}")
-                      .fetchall()]
+            texts += [
+                str(v[0]) for v in con.execute(f"SELECT DISTINCT {column} FROM {table}").fetchall()
+            ]
         bigints = con.execute(
             "SELECT table_name, column_name FROM information_schema.columns "
             "WHERE data_type = 'BIGINT'"
         ).fetchall()
         for table, column in bigints:
-            texts += [str(v[0]) for v in con.execute(f"SELECT DISTINCT {column} FROM {table}")
-                      .fetchall()]
+            texts += [
+                str(v[0]) for v in con.execute(f"SELECT DISTINCT {column} FROM {table}").fetchall()
+            ]
     blob = "\n".join(texts)
     leaked = sorted(s for s in secrets if s and s in blob)
     assert leaked == []

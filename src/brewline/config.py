@@ -36,7 +36,7 @@ class Settings(BaseSettings):
 
     landing: Path = Field(
         default=Path("landing"),
-        description="Folder the branch exports land in; `brewline run` reads it when given no paths.",
+        description="Folder the branch exports land in; `brewline run` reads it by default.",
     )
     warehouse: str = Field(
         default="brewline.duckdb",

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -81,8 +82,13 @@ def run(
         if on_start:
             on_start(len(sources))
         try:
-            context = _Context(settings, key, report.run_id, _Ledger(warehouse.ledger()),
-                               _quarantine_dir(settings, paths))
+            context = _Context(
+                settings,
+                key,
+                report.run_id,
+                _Ledger(warehouse.ledger()),
+                _quarantine_dir(settings, paths),
+            )
             for prepared in _prepared_ahead(_batches(sources, settings), context):
                 for result in _commit(prepared, warehouse, context):
                     _tell(report, result, on_file)
@@ -173,7 +179,9 @@ def _prepare(sources: list[SourceFile], context: _Context) -> _Prepared:
     if raws:
         checked = check_exports(raws, max_item_price=context.settings.max_item_price)
         for index, refusal in checked.refused.items():
-            _refuse(prepared, facts[index], refusal, _data_lines(prepared.data[facts[index].file_id]))
+            _refuse(
+                prepared, facts[index], refusal, _data_lines(prepared.data[facts[index].file_id])
+            )
         prepared.star = build_star(checked, facts, context.key)
         refused_ids = [facts[i].file_id for i in checked.refused]
         prepared.star = replace(
@@ -193,7 +201,7 @@ def _read(file: FileFacts, data: bytes, prepared: _Prepared, context: _Context) 
         return None
     twin = context.ledger.loaded_twin(file)
     if twin is not None:
-        _decide(prepared, file, "skipped", "duplicate_content", f"same bytes as {twin}", 0)
+        _decide(prepared, file, ("skipped", "duplicate_content", f"same bytes as {twin}"), 0)
         return None
     try:
         raw = read_export(data, file.source_name)
@@ -206,13 +214,15 @@ def _read(file: FileFacts, data: bytes, prepared: _Prepared, context: _Context) 
 
 
 def _refuse(prepared: _Prepared, file: FileFacts, refusal: FileRejected, rows: int) -> None:
-    _decide(prepared, file, "rejected", refusal.reason, refusal.message, rows)
+    _decide(prepared, file, ("rejected", refusal.reason, refusal.message), rows)
 
 
-def _decide(
-    prepared: _Prepared, file: FileFacts, state: str, reason: str, message: str, rows: int
-) -> None:
-    """Record a file that will not be loaded: a ledger row now, a report after commit."""
+def _decide(prepared: _Prepared, file: FileFacts, verdict: tuple[str, str, str], rows: int) -> None:
+    """Record a file that will not be loaded: a ledger row now, a report after commit.
+
+    ``verdict`` is (state, reason, message).
+    """
+    state, reason, message = verdict
     rejected = rows if state == "rejected" else 0
     prepared.ledger_rows.append(
         {
@@ -231,8 +241,14 @@ def _decide(
         }
     )
     prepared.verdicts.append(
-        FileReport(file.source_name, state, rows_read=rows, rows_rejected=rejected,
-                   reason=reason, message=message)
+        FileReport(
+            file.source_name,
+            state,
+            rows_read=rows,
+            rows_rejected=rejected,
+            reason=reason,
+            message=message,
+        )
     )
 
 
@@ -263,23 +279,33 @@ def _load(part: StarBatch, warehouse: Warehouse, context: _Context) -> _Loaded:
     Each signal removes or rewrites files, so the loop ends within a few attempts.
     """
     skipped = pl.DataFrame(schema=part.files.schema)
+    redelivery = context.settings.redelivery
     while True:
         try:
-            replaced = _retrying(
-                warehouse, lambda: warehouse.load(part, redelivery=context.settings.redelivery)
-            )
+            replaced = _retrying(warehouse, partial(warehouse.load, part, redelivery=redelivery))
             return _Loaded(pl.concat([part.files, skipped]), replaced)
         except BranchDayOwned as owned:
             part = _refuse_owned(part, owned)
         except AlreadyLoaded as done:
             taken = part.files.filter(pl.col("file_id").is_in(list(done.file_ids)))
-            skipped = pl.concat([skipped, taken.with_columns(
-                state=pl.lit("skipped"), reason=pl.lit("unchanged"),
-                message=pl.lit("committed by another runner"), rows_loaded=0, rows_rejected=0,
-                rows_read=0,
-            )])
-            part = part.only(part.files.filter(~pl.col("file_id").is_in(list(done.file_ids)))
-                             ["file_id"].to_list())
+            skipped = pl.concat(
+                [
+                    skipped,
+                    taken.with_columns(
+                        state=pl.lit("skipped"),
+                        reason=pl.lit("unchanged"),
+                        message=pl.lit("committed by another runner"),
+                        rows_loaded=0,
+                        rows_rejected=0,
+                        rows_read=0,
+                    ),
+                ]
+            )
+            part = part.only(
+                part.files.filter(~pl.col("file_id").is_in(list(done.file_ids)))[
+                    "file_id"
+                ].to_list()
+            )
             if part.files.is_empty():
                 return _Loaded(skipped, {})
 
@@ -316,8 +342,11 @@ def _refuse_owned(part: StarBatch, owned: BranchDayOwned) -> StarBatch:
         state=pl.when(is_refused).then(pl.lit("rejected")).otherwise("state"),
         reason=pl.when(is_refused).then(pl.lit("branch_day_owned")).otherwise("reason"),
         message=pl.when(is_refused)
-        .then(pl.lit("its branch-days are already loaded from ") + pl.col("owners")
-              + pl.lit("; set redelivery = 'replace' to let the later delivery win"))
+        .then(
+            pl.lit("its branch-days are already loaded from ")
+            + pl.col("owners")
+            + pl.lit("; set redelivery = 'replace' to let the later delivery win")
+        )
         .otherwise("message"),
         rows_rejected=pl.when(is_refused).then("rows_read").otherwise("rows_rejected"),
         rows_loaded=pl.when(is_refused).then(0).otherwise("rows_loaded"),
@@ -338,12 +367,18 @@ def _with_ledger_rows(prepared: _Prepared, context: _Context) -> StarBatch | Non
     extra = {"run_id": context.run_id, "recorded_at": now, "seconds": share}
     parts = []
     if loaded is not None:
-        parts.append(loaded.with_columns(
-            state=pl.lit("loaded"), reason=pl.lit(None, pl.String), message=pl.lit(None, pl.String)
-        ))
+        parts.append(
+            loaded.with_columns(
+                state=pl.lit("loaded"),
+                reason=pl.lit(None, pl.String),
+                message=pl.lit(None, pl.String),
+            )
+        )
     if prepared.ledger_rows:
         parts.append(pl.DataFrame(prepared.ledger_rows, schema=_LEDGER_SCHEMA))
-    files = pl.concat([p.select(_LEDGER_SCHEMA.keys()).cast(_LEDGER_SCHEMA) for p in parts])
+    files = pl.concat(
+        [p.select(_LEDGER_SCHEMA.keys()).cast(pl.Schema(_LEDGER_SCHEMA)) for p in parts]
+    )
     files = files.with_columns(**{k: pl.lit(v) for k, v in extra.items()})
     if star is None:
         return StarBatch(files=files, **{name: _EMPTY[name] for name in _EMPTY})
@@ -357,10 +392,11 @@ def _quarantine(star: StarBatch, prepared: _Prepared, folder: Path) -> dict[int,
         return written
     for (fid,), rejects in star.rejects.partition_by("file_id", as_dict=True).items():
         row = star.files.filter(pl.col("file_id") == fid).row(0, named=True)
-        path = write_quarantine(folder, row["source_name"], row["sha256"],
-                                prepared.data[int(fid)], rejects)  # type: ignore[call-overload]
+        path = write_quarantine(
+            folder, row["source_name"], row["sha256"], prepared.data[int(fid)], rejects
+        )
         if path is not None:
-            written[int(fid)] = path  # type: ignore[call-overload]
+            written[int(fid)] = path
     return written
 
 
@@ -413,7 +449,8 @@ def _tell(report: RunReport, result: FileReport, on_file: OnFile | None) -> None
     if result.replaced:
         superseded = set(result.replaced)
         report.files = [
-            replace(f, state="replaced") if f.state == "loaded" and f.source_name in superseded
+            replace(f, state="replaced")
+            if f.state == "loaded" and f.source_name in superseded
             else f
             for f in report.files
         ]
@@ -469,19 +506,19 @@ def _check_key(warehouse: Warehouse, key: bytes | None) -> None:
         )
 
 
-_LEDGER_SCHEMA = {
-    "file_id": pl.Int64,
-    "source_name": pl.String,
-    "sha256": pl.String,
-    "size_bytes": pl.Int64,
-    "layout": pl.String,
-    "skipped_lines": pl.Int32,
-    "rows_loaded": pl.Int32,
-    "rows_rejected": pl.Int32,
-    "rows_read": pl.Int32,
-    "state": pl.String,
-    "reason": pl.String,
-    "message": pl.String,
+_LEDGER_SCHEMA: dict[str, pl.DataType] = {
+    "file_id": pl.Int64(),
+    "source_name": pl.String(),
+    "sha256": pl.String(),
+    "size_bytes": pl.Int64(),
+    "layout": pl.String(),
+    "skipped_lines": pl.Int32(),
+    "rows_loaded": pl.Int32(),
+    "rows_rejected": pl.Int32(),
+    "rows_read": pl.Int32(),
+    "state": pl.String(),
+    "reason": pl.String(),
+    "message": pl.String(),
 }
 
 _EMPTY: dict[str, pl.DataFrame] = {}
@@ -494,8 +531,16 @@ def _empty_frames() -> None:
 
     sample = check_rows(_read(b"01/01/2024 09:00,X,Y,Large Latte - 1.00,1.0,CASH,\n", "-"))
     star = build_star(sample, [FileFacts("-", "0" * 64, 1, "standard", 0)])
-    for name in ("branches", "products", "dates", "customers", "sales", "lines", "branch_days",
-                 "rejects"):
+    for name in (
+        "branches",
+        "products",
+        "dates",
+        "customers",
+        "sales",
+        "lines",
+        "branch_days",
+        "rejects",
+    ):
         _EMPTY[name] = getattr(star, name).clear()
 
 

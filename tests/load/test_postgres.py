@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from tests.conftest import PostgresServer, copy_exports
+from tests.test_faults import RUNNER
 
 from brewline.config import Settings
 from brewline.errors import SchemaVersionError, TransientError
@@ -19,8 +20,6 @@ from brewline.load.admin import grant_readonly, init_warehouse
 from brewline.load.schema import SCHEMA_VERSION, migrations
 from brewline.pipeline import run
 from brewline.synth import SynthSpec, generate_landing
-from tests.conftest import PostgresServer, copy_exports
-from tests.test_faults import RUNNER
 
 FILES, SALES = 24, 1500
 
@@ -46,7 +45,8 @@ def counts(url: str) -> tuple[int, int, list[tuple[str, int, int]]]:
             "LEFT JOIN fact_sale s USING (file_id) WHERE f.state = 'loaded' "
             "GROUP BY 1, 2 HAVING count(s.sale_key) <> f.rows_loaded"
         ).fetchall()
-    assert loaded is not None and sales is not None
+    assert loaded is not None
+    assert sales is not None
     return loaded[0], sales[0], wrong
 
 
@@ -99,7 +99,8 @@ def test_sigkill_leaves_no_partial_file_and_the_next_run_completes(
 
     kill_after(start(pg_landing, postgres_url, tmp_path), files_done, 0.01)
     loaded, _, wrong = counts(postgres_url)
-    assert wrong == [] and loaded < FILES
+    assert wrong == []
+    assert loaded < FILES
     survivor = start(pg_landing, postgres_url, tmp_path)
     _, err = survivor.communicate(timeout=180)
     assert survivor.returncode == 0, err
@@ -122,7 +123,7 @@ def test_server_restart_mid_run_is_retried_and_the_run_completes(
     postgres_server.stop("fast")
     time.sleep(1.0)
     postgres_server.start()
-    out, err = runner.communicate(timeout=180)
+    _out, err = runner.communicate(timeout=180)
     assert runner.returncode == 0, err
     assert "transient warehouse error, retrying" in err  # the restart was seen and survived
     assert counts(postgres_url) == (FILES, FILES * SALES, [])
@@ -135,4 +136,5 @@ def test_a_server_that_stays_down_is_a_clear_transient_error(tmp_path: Path) -> 
         run(settings)
     message = str(caught.value)
     assert "cannot reach PostgreSQL" in message
-    assert "secret-password" not in message and "***" in message
+    assert "secret-password" not in message
+    assert "***" in message

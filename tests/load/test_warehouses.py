@@ -9,17 +9,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+from tests.conftest import PII_KEY, copy_exports
 
 from brewline.config import Settings
 from brewline.load import open_warehouse
 from brewline.pipeline import run
-from tests.conftest import PII_KEY, copy_exports
 
 SUMMARY = (
     "SELECT (SELECT count(*) FROM fact_sale) AS sales, (SELECT sum(total) FROM fact_sale) AS total,"
     " (SELECT sum(quantity) FROM fact_sale_line) AS units,"
     " (SELECT sum(line_amount) FROM fact_sale_line) AS amount,"
-    " (SELECT count(*) FROM dim_product) AS products, (SELECT count(*) FROM dim_branch) AS branches,"
+    " (SELECT count(*) FROM dim_product) AS products,"
+    " (SELECT count(*) FROM dim_branch) AS branches,"
     " (SELECT count(*) FROM dim_customer) AS customers, (SELECT count(*) FROM dim_date) AS dates"
 )
 
@@ -36,8 +37,12 @@ def test_real_exports_give_the_published_figures(
     assert (report.exit_code, report.rows_loaded) == (0, 10163)
     figures = summary(warehouse_url)
     assert {k: figures[k] for k in ("sales", "total", "units", "amount", "branches", "dates")} == {
-        "sales": 10163, "total": Decimal("63758.75"), "units": 28107,
-        "amount": Decimal("63758.75"), "branches": 30, "dates": 4,
+        "sales": 10163,
+        "total": Decimal("63758.75"),
+        "units": 28107,
+        "amount": Decimal("63758.75"),
+        "branches": 30,
+        "dates": 4,
     }
 
 
@@ -66,7 +71,8 @@ def test_redelivery_in_the_same_run_replaces_on_every_engine(
     os.utime(second, (time.time() + 5, time.time() + 5))
     report = run(make_settings(warehouse=warehouse_url))
     assert [(f.source_name, f.state) for f in report.files] == [
-        (first.name, "replaced"), (second.name, "loaded")
+        (first.name, "replaced"),
+        (second.name, "loaded"),
     ]
     assert report.files[1].replaced == (first.name,)
     assert summary(warehouse_url)["sales"] == 100
@@ -79,15 +85,19 @@ def test_duckdb_and_postgres_hold_identical_tables(
     for url in (duck, postgres_url):
         run(make_settings(landing=shared_exports, warehouse=url, pii_key=PII_KEY))
     tables = {
-        "fact_sale": "sale_key", "fact_sale_line": "sale_key, product_key",
-        "dim_product": "product_key", "dim_branch": "branch_key", "dim_date": "date_key",
-        "dim_customer": "customer_key", "etl_file_branch_day": "branch_key, date_key",
+        "fact_sale": "sale_key",
+        "fact_sale_line": "sale_key, product_key",
+        "dim_product": "product_key",
+        "dim_branch": "branch_key",
+        "dim_date": "date_key",
+        "dim_customer": "customer_key",
+        "etl_file_branch_day": "branch_key, date_key",
     }
     for table, order in tables.items():
         frames = []
         for url in (duck, postgres_url):
             with open_warehouse(url, read_only=True) as wh:
-                frames.append(wh.query(f"SELECT * FROM {table} ORDER BY {order}"))  # noqa: S608
+                frames.append(wh.query(f"SELECT * FROM {table} ORDER BY {order}"))
         duck_rows, pg_rows = (f.rows() for f in frames)
         assert duck_rows == pg_rows, table
     assert summary(duck) == summary(postgres_url)

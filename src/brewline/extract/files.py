@@ -1,8 +1,8 @@
 """Find branch exports in a landing area and fingerprint them.
 
-    >>> from pathlib import Path
-    >>> [f.name for f in discover([Path("landing")])]  # doctest: +SKIP
-    ['leeds_09-05-2023_09-00-00.csv', ...]
+>>> from pathlib import Path
+>>> [f.name for f in discover([Path("landing")])]  # doctest: +SKIP
+['leeds_09-05-2023_09-00-00.csv', ...]
 """
 
 from __future__ import annotations

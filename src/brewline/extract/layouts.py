@@ -29,7 +29,15 @@ from brewline.errors import FileRejected
 
 __all__ = ["FIELDS", "LAYOUTS", "Layout", "RawExport", "read_export"]
 
-FIELDS = ("timestamp", "branch", "customer_name", "basket", "total", "payment_method", "card_number")
+FIELDS = (
+    "timestamp",
+    "branch",
+    "customer_name",
+    "basket",
+    "total",
+    "payment_method",
+    "card_number",
+)
 """Canonical field names; every layout is renamed to these."""
 
 BOM = b"\xef\xbb\xbf"
@@ -177,9 +185,9 @@ def _with_line_numbers(frame: pl.DataFrame, line_no: pl.Expr | pl.Series) -> pl.
 
 
 def _split_fields_carefully(data: bytes) -> pl.DataFrame:
-    lines = pl.DataFrame(
-        {"text": data.decode("utf-8").split("\n")}
-    ).with_row_index("line_no", offset=1)
+    lines = pl.DataFrame({"text": data.decode("utf-8").split("\n")}).with_row_index(
+        "line_no", offset=1
+    )
     if data.endswith(b"\n"):
         lines = lines.slice(0, lines.height - 1)
     lines = lines.with_columns(
@@ -255,9 +263,10 @@ def _leading_headers(table: pl.DataFrame) -> int:
         | pl.col(c).str.to_uppercase().is_in(list(PAYMENT_WORDS))
         for c in ("c4", "c5")
     )
-    is_header = ~(timestamp_like.fill_null(False) | value_like.fill_null(False)) & pl.col(
-        "line_problem"
-    ).is_null()
+    is_header = (
+        ~(timestamp_like.fill_null(False) | value_like.fill_null(False))
+        & pl.col("line_problem").is_null()
+    )
     data_rows = head.select((~is_header).arg_true().alias("i"))["i"]
     return int(data_rows[0]) if data_rows.len() else head.height
 

@@ -1,9 +1,9 @@
 """Warehouse administration: create/upgrade the schema, grant read-only access.
 
-    >>> from brewline.load import open_warehouse
-    >>> with open_warehouse(":memory:") as wh:
-    ...     init_warehouse(wh)
-    2
+>>> from brewline.load import open_warehouse
+>>> with open_warehouse(":memory:") as wh:
+...     init_warehouse(wh)
+2
 """
 
 from __future__ import annotations

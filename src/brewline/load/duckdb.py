@@ -59,7 +59,7 @@ class DuckDBWarehouse(SqlWarehouse):
         self._staged.append(name)
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:  # type: ignore[override]
+    def _transaction(self) -> Iterator[None]:
         self._con.begin()
         try:
             yield

@@ -1,9 +1,9 @@
 """Pick a warehouse engine from a location: the one wiring place for engines.
 
-    >>> wh = open_warehouse(":memory:")
-    >>> type(wh).__name__
-    'DuckDBWarehouse'
-    >>> wh.close()
+>>> wh = open_warehouse(":memory:")
+>>> type(wh).__name__
+'DuckDBWarehouse'
+>>> wh.close()
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ def is_postgres(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def open_warehouse(location: str, *, read_only: bool = False, lock_timeout: float = 30.0) -> Warehouse:
+def open_warehouse(
+    location: str, *, read_only: bool = False, lock_timeout: float = 30.0
+) -> Warehouse:
     """A DuckDB path (default) or a ``postgresql://`` URL."""
     if is_postgres(location):
         from brewline.load.postgres import PostgresWarehouse

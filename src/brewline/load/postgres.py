@@ -76,9 +76,7 @@ class PostgresWarehouse(SqlWarehouse):
             lock = stable_key("run", run_id)
             if self._fetch("SELECT pg_try_advisory_lock(?)", (lock,))[0][0]:
                 self._execute("SELECT pg_advisory_unlock(?)", (lock,))
-                self._execute(
-                    "UPDATE etl_run SET status = 'abandoned' WHERE run_id = ?", (run_id,)
-                )
+                self._execute("UPDATE etl_run SET status = 'abandoned' WHERE run_id = ?", (run_id,))
 
     def _execute(self, sql: str, params: Params = ()) -> None:
         with _errors(self.display_name):
@@ -109,19 +107,21 @@ class PostgresWarehouse(SqlWarehouse):
         if frame.is_empty():
             return
         buffer = io.BytesIO()
-        frame.write_csv(buffer, include_header=False, null_value="",
-                        datetime_format="%Y-%m-%d %H:%M:%S%.f")
+        frame.write_csv(
+            buffer, include_header=False, null_value="", datetime_format="%Y-%m-%d %H:%M:%S%.f"
+        )
         columns = ", ".join(frame.columns)
-        with _errors(self.display_name), self._con.cursor().copy(
-            f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
-        ) as copy:
+        with (
+            _errors(self.display_name),
+            self._con.cursor().copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy,
+        ):
             copy.write(buffer.getbuffer())
 
     def _lock_loader(self) -> None:
         self._execute(f"SELECT pg_advisory_xact_lock({_LOADER_LOCK})")
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:  # type: ignore[override]
+    def _transaction(self) -> Iterator[None]:
         with _errors(self.display_name), self._con.transaction():
             yield
 
@@ -132,9 +132,17 @@ def _pg(sql: str) -> str:
 
 
 _POLARS_TYPES: dict[int, pl.DataType] = {
-    16: pl.Boolean(), 20: pl.Int64(), 21: pl.Int16(), 23: pl.Int32(), 25: pl.String(),
-    700: pl.Float32(), 701: pl.Float64(), 1043: pl.String(), 1082: pl.Date(),
-    1114: pl.Datetime("us"), 1184: pl.Datetime("us", "UTC"),
+    16: pl.Boolean(),
+    20: pl.Int64(),
+    21: pl.Int16(),
+    23: pl.Int32(),
+    25: pl.String(),
+    700: pl.Float32(),
+    701: pl.Float64(),
+    1043: pl.String(),
+    1082: pl.Date(),
+    1114: pl.Datetime("us"),
+    1184: pl.Datetime("us", "UTC"),
 }
 
 
@@ -149,9 +157,16 @@ def _pg_type(dtype: pl.DataType) -> str:
     if isinstance(dtype, pl.Decimal):
         return f"NUMERIC({dtype.precision}, {dtype.scale})"
     names = {
-        pl.Int64: "BIGINT", pl.UInt32: "BIGINT", pl.Int32: "INTEGER", pl.Int16: "SMALLINT",
-        pl.String: "TEXT", pl.Boolean: "BOOLEAN", pl.Float64: "DOUBLE PRECISION",
-        pl.Date: "DATE", pl.Datetime: "TIMESTAMP", pl.Null: "TEXT",
+        pl.Int64: "BIGINT",
+        pl.UInt32: "BIGINT",
+        pl.Int32: "INTEGER",
+        pl.Int16: "SMALLINT",
+        pl.String: "TEXT",
+        pl.Boolean: "BOOLEAN",
+        pl.Float64: "DOUBLE PRECISION",
+        pl.Date: "DATE",
+        pl.Datetime: "TIMESTAMP",
+        pl.Null: "TEXT",
     }
     for kind, sql_type in names.items():
         if dtype == kind:

@@ -31,7 +31,7 @@ __all__ = ["AlreadyLoaded", "BranchDayOwned", "SqlWarehouse", "Warehouse"]
 Params = Sequence[Any]
 
 
-class BranchDayOwned(Exception):  # noqa: N818 - a signal inside the loader, not a Brewline error
+class BranchDayOwned(Exception):
     """Raised inside a load when policy ``reject`` meets an already loaded branch-day.
 
     ``owners`` maps each refused file id to the names of the files owning its days.
@@ -42,7 +42,7 @@ class BranchDayOwned(Exception):  # noqa: N818 - a signal inside the loader, not
         super().__init__(f"{len(owners)} files cover branch-days already loaded")
 
 
-class AlreadyLoaded(Exception):  # noqa: N818 - a signal inside the loader
+class AlreadyLoaded(Exception):
     """Another runner committed these file versions first; nothing changed."""
 
     def __init__(self, file_ids: set[int]):
@@ -83,7 +83,7 @@ class Warehouse(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def reconnect(self) -> None:
+    def reconnect(self) -> None:  # noqa: B027 - deliberately a no-op unless overridden
         """Re-open a lost connection (after a server restart); embedded engines need not."""
 
     @abstractmethod
@@ -122,9 +122,7 @@ class SqlWarehouse(Warehouse):
         """Bulk-append ``frame`` (columns named as in ``table``) inside the transaction."""
         self._stage(f"append_{table}", frame)
         columns = ", ".join(frame.columns)
-        self._execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM append_{table}"  # noqa: S608
-        )
+        self._execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM append_{table}")
 
     # -- schema and metadata ------------------------------------------------
     def ensure_schema(self, *, upgrade: bool = False) -> int:
@@ -163,9 +161,9 @@ class SqlWarehouse(Warehouse):
         return None if found is None else int(found)
 
     def _has_table(self, name: str) -> bool:
-        return bool(self._fetch(
-            "SELECT 1 FROM information_schema.tables WHERE table_name = ?", (name,)
-        ))
+        return bool(
+            self._fetch("SELECT 1 FROM information_schema.tables WHERE table_name = ?", (name,))
+        )
 
     def get_meta(self, name: str) -> str | None:
         rows = self._fetch("SELECT value FROM etl_meta WHERE name = ?", (name,))
@@ -206,7 +204,7 @@ class SqlWarehouse(Warehouse):
         columns = ", ".join(f"{name} = ?" for name in totals)
         with self._transaction():
             self._execute(
-                f"UPDATE etl_run SET finished_at = ?, status = ?, {columns} WHERE run_id = ?",  # noqa: S608 - column names are ours
+                f"UPDATE etl_run SET finished_at = ?, status = ?, {columns} WHERE run_id = ?",
                 (_now(), status, *totals.values(), run_id),
             )
 
@@ -233,8 +231,9 @@ class SqlWarehouse(Warehouse):
                 for _, name, by in owners:
                     refused.setdefault(by, []).append(name)
                 raise BranchDayOwned(refused)
-            if self._fetch("SELECT 1 FROM etl_file WHERE file_id IN "
-                           "(SELECT file_id FROM stage_files) LIMIT 1"):
+            if self._fetch(
+                "SELECT 1 FROM etl_file WHERE file_id IN (SELECT file_id FROM stage_files) LIMIT 1"
+            ):
                 self._forget_staged_versions()
             victims = [(fid, by, True) for fid, _, by in previous]
             victims += [(fid, by, False) for fid, _, by in owners]
@@ -242,8 +241,11 @@ class SqlWarehouse(Warehouse):
                 self._replace(victims)
             for statement in _INSERTS:
                 self._execute(statement)
-            for table, frame in (("fact_sale", batch.sales), ("fact_sale_line", batch.lines),
-                                 ("etl_rejected_row", batch.rejects)):
+            for table, frame in (
+                ("fact_sale", batch.sales),
+                ("fact_sale_line", batch.lines),
+                ("etl_rejected_row", batch.rejects),
+            ):
                 self._append(table, frame)
         replaced: dict[int, list[str]] = {}
         for _, name, by in [*previous, *owners]:
@@ -255,11 +257,14 @@ class SqlWarehouse(Warehouse):
 
     def _forget_staged_versions(self) -> None:
         """Drop what an earlier load of these exact versions left (they are being redone)."""
-        for table in ("fact_sale", "fact_sale_line", "etl_file_branch_day", "etl_rejected_row",
-                      "etl_file"):
-            self._execute(
-                f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM stage_files)"  # noqa: S608
-            )
+        for table in (
+            "fact_sale",
+            "fact_sale_line",
+            "etl_file_branch_day",
+            "etl_rejected_row",
+            "etl_file",
+        ):
+            self._execute(f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM stage_files)")
 
     def _replace(self, victims: list[tuple[int, int, bool]]) -> None:
         """Delete what newer deliveries supersede and mark it in the ledger.
@@ -267,13 +272,16 @@ class SqlWarehouse(Warehouse):
         ``whole`` victims are earlier versions of a staged file (all their rows
         go); the others lose only the branch-days a staged file covers.
         """
-        frame = pl.DataFrame(victims, schema={"file_id": pl.Int64, "replaced_by": pl.Int64,
-                                              "whole": pl.Boolean}, orient="row")
+        frame = pl.DataFrame(
+            victims,
+            schema={"file_id": pl.Int64, "replaced_by": pl.Int64, "whole": pl.Boolean},
+            orient="row",
+        )
         self._stage("stage_victims", frame)
         same_day = "(branch_key, date_key) IN (SELECT branch_key, date_key FROM stage_branch_days)"
         for table in ("fact_sale", "fact_sale_line", "etl_file_branch_day"):
             self._execute(
-                f"DELETE FROM {table} WHERE file_id IN "  # noqa: S608
+                f"DELETE FROM {table} WHERE file_id IN "
                 f"(SELECT file_id FROM stage_victims WHERE whole) OR (file_id IN "
                 f"(SELECT file_id FROM stage_victims WHERE NOT whole) AND {same_day})"
             )
@@ -324,7 +332,6 @@ _INSERTS = (
     "SELECT file_id, source_name, sha256, size_bytes, layout, state, reason, message, rows_read, "
     "rows_loaded, rows_rejected, skipped_lines, run_id, recorded_at, seconds FROM stage_files",
 )
-
 
 
 def _now() -> dt.datetime:

@@ -5,7 +5,7 @@ worker computes the same key without asking the database and a re-run
 produces the same keys. A sale's natural key is (source file, line): its key
 packs the file's key and the line number, so no hashing per row is needed.
 
-    >>> stable_key("product", "Latte", "Large", None) == stable_key("product", "Latte", "Large", None)
+    >>> stable_key("branch", "Leeds") == stable_key("branch", "Leeds")
     True
     >>> sale_key_base("leeds_09-05-2023.csv") % LINE_SPACE
     0

@@ -138,7 +138,9 @@ def _parse_items(distinct: pl.Series, layout: Layout) -> pl.DataFrame:
             price=money(pl.col("price")),
         )
     )
-    keys = [stable_key("product", *row) for row in parts.select("product", "size", "variant").rows()]
+    keys = [
+        stable_key("product", *row) for row in parts.select("product", "size", "variant").rows()
+    ]
     return parts.with_columns(product_key=pl.Series(keys, dtype=pl.Int64)).with_columns(
         product_index=pl.col("product_key").rank("dense").cast(pl.Int64) - 1
     )

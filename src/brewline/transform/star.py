@@ -134,14 +134,24 @@ def build_star(
 
 def _file_table(files: list[FileFacts]) -> pl.DataFrame:
     rows = [
-        (i, f.file_id, f.source_name, f.sha256, f.size_bytes, f.layout, f.skipped_lines,
-         sale_key_base(f.source_name))
+        (
+            i,
+            f.file_id,
+            f.source_name,
+            f.sha256,
+            f.size_bytes,
+            f.layout,
+            f.skipped_lines,
+            sale_key_base(f.source_name),
+        )
         for i, f in enumerate(files)
     ]
     return pl.DataFrame(rows, schema=FILE_COLUMNS, orient="row")
 
 
-def _file_counts(file_table: pl.DataFrame, sales: pl.DataFrame, rejects: pl.DataFrame) -> pl.DataFrame:
+def _file_counts(
+    file_table: pl.DataFrame, sales: pl.DataFrame, rejects: pl.DataFrame
+) -> pl.DataFrame:
     loaded = sales.group_by("file_id").agg(rows_loaded=pl.len().cast(pl.Int32))
     rejected = rejects.group_by("file_id").agg(rows_rejected=pl.len().cast(pl.Int32))
     return (
@@ -188,8 +198,9 @@ def _branch_key(branch: pl.Expr) -> pl.Expr:
 
 def _date_key(day: pl.Expr) -> pl.Expr:
     """``yyyymmdd`` as an integer: readable, sortable and deterministic."""
-    year, month, date = (part.cast(pl.Int32) for part in (day.dt.year(), day.dt.month(),
-                                                             day.dt.day()))
+    year, month, date = (
+        part.cast(pl.Int32) for part in (day.dt.year(), day.dt.month(), day.dt.day())
+    )
     return year * 10000 + month * 100 + date
 
 

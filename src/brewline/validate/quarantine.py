@@ -24,8 +24,9 @@ def quarantine_path(folder: Path, source_name: str, sha256: str) -> Path:
     return folder / f"{safe}.{sha256[:12]}.rejected.csv"
 
 
-def write_quarantine(folder: Path, source_name: str, sha256: str, data: bytes,
-                     rejects: pl.DataFrame) -> Path | None:
+def write_quarantine(
+    folder: Path, source_name: str, sha256: str, data: bytes, rejects: pl.DataFrame
+) -> Path | None:
     """Write ``line_no, reason, raw_line`` for each reject; atomic (temp file + rename).
 
     Returns the path, or None when there is nothing to quarantine.

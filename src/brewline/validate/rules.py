@@ -115,24 +115,28 @@ def _check_layout(
     refused = _refuse_month_first(typed, layout)
     basket = basket_items(rows, layout)
     items = _priced_items(basket, max_item_price)
-    checked = typed.join(
-        _per_sale(items, basket.menu), on="row", how="left", maintain_order="left"
-    )
-    good = checked.select(_all_rules_pass() & ~pl.col("file_index").is_in(list(refused)))
-    good = good.to_series()
+    checked = typed.join(_per_sale(items, basket.menu), on="row", how="left", maintain_order="left")
+    good = checked.select(
+        _all_rules_pass() & ~pl.col("file_index").is_in(list(refused))
+    ).to_series()
     good_rows = checked.filter(good)
     products = basket.menu.filter(pl.col("product").is_not_null())
     return CheckedExport(
         sales=good_rows.select(
-            pl.col("row") + row_offset, "file_index", "line_no", "branch", "sold_at", "payment_method", "total",
-            "items", "card",
+            pl.col("row") + row_offset,
+            "file_index",
+            "line_no",
+            "branch",
+            "sold_at",
+            "payment_method",
+            "total",
+            "items",
+            "card",
         ),
         lines=_sale_lines(items.filter(good.gather(items["row"]))).with_columns(
             pl.col("row") + row_offset
         ),
-        products=products.select("product_key", "size", "product", "variant").unique(
-            "product_key"
-        ),
+        products=products.select("product_key", "size", "product", "variant").unique("product_key"),
         rejects=checked.filter(~good & ~pl.col("file_index").is_in(list(refused))).select(
             "file_index", "line_no", reason=_row_reason()
         ),
@@ -192,7 +196,9 @@ def _per_sale(items: pl.DataFrame, menu: pl.DataFrame) -> pl.DataFrame:
         item_sum=pl.col("price").sum(),
         items=pl.len().cast(pl.Int32),
     )
-    return per_sale.with_columns(conflicting=pl.col("row").is_in(_conflicting_rows(items, menu).implode()))
+    return per_sale.with_columns(
+        conflicting=pl.col("row").is_in(_conflicting_rows(items, menu).implode())
+    )
 
 
 def _conflicting_rows(items: pl.DataFrame, menu: pl.DataFrame) -> pl.Series:
@@ -201,8 +207,10 @@ def _conflicting_rows(items: pl.DataFrame, menu: pl.DataFrame) -> pl.Series:
     Only possible for products the menu lists at several prices, so usually
     nothing is scanned at all.
     """
-    priced = menu.filter(pl.col("product").is_not_null()).group_by("product_key").agg(
-        prices=pl.col("price").n_unique()
+    priced = (
+        menu.filter(pl.col("product").is_not_null())
+        .group_by("product_key")
+        .agg(prices=pl.col("price").n_unique())
     )
     ambiguous = priced.filter(pl.col("prices") > 1)["product_key"]
     if ambiguous.is_empty():
@@ -270,10 +278,10 @@ def _row_reason() -> pl.Expr:
         (pl.col("conflicting"), pl.lit("conflicting_prices")),
         (pl.col("item_sum") != pl.col("total"), pl.lit("total_mismatch")),
     ]
-    expr = pl.when(checks[0][0]).then(checks[0][1])
-    for condition, reason in checks[1:]:
-        expr = expr.when(condition).then(reason)
-    return expr.otherwise(pl.lit(None, dtype=pl.String))
+    expr: pl.Expr = pl.lit(None, dtype=pl.String)
+    for condition, reason in reversed(checks):  # built inside-out: the first check wins
+        expr = pl.when(condition).then(reason).otherwise(expr)
+    return expr
 
 
 def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRejected]:
@@ -287,8 +295,10 @@ def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRe
     failed = typed.filter(pl.col("sold_at").is_null() & pl.col("timestamp").is_not_null())
     if layout.name != "standard" or failed.height == 0:
         return {}
-    swapped = pl.col("timestamp").str.strip_chars().str.replace(
-        r"^([0-9]{1,2})/([0-9]{1,2})/", "${2}/${1}/"
+    swapped = (
+        pl.col("timestamp")
+        .str.strip_chars()
+        .str.replace(r"^([0-9]{1,2})/([0-9]{1,2})/", "${2}/${1}/")
     )
     month_first = failed.filter(timestamps(swapped, layout).is_not_null())
     proven = typed.filter(pl.col("sold_at").dt.day() > 12)["file_index"].unique()
