@@ -24,6 +24,7 @@ demo: install
 	$(VENV)/bin/brewline demo
 
 test: install
+	scripts/ensure-system-deps.sh
 	$(PY) -m pytest -n 2
 
 lint: install
