@@ -19,6 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import polars as pl
 import typer
@@ -31,7 +32,8 @@ from rich.text import Text
 from brewline import __version__, queries
 from brewline.config import Settings, load_settings
 from brewline.errors import BrewlineError, WarehouseError
-from brewline.load import Warehouse, open_warehouse
+from brewline.load import Warehouse, admin, open_warehouse
+from brewline.load.admin import readonly_sql
 from brewline.load.open import is_postgres, redact
 from brewline.pipeline import run as run_pipeline
 from brewline.report import FileReport, RunReport
@@ -328,6 +330,30 @@ def init(warehouse: WarehouseOption = None) -> None:
         with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as wh:
             version = wh.ensure_schema(upgrade=True)
     typer.echo(f"Warehouse {redact(settings.warehouse)} is at schema version {version}.")
+
+
+@app.command("grant-readonly")
+def grant_readonly(
+    role: Annotated[str, typer.Argument(help="Role for dashboards and analysts, e.g. analyst.")],
+    warehouse: WarehouseOption = None,
+    show_sql: Annotated[
+        bool, typer.Option("--show-sql", help="Print the SQL instead of running it.")
+    ] = False,
+) -> None:
+    """Create a read-only PostgreSQL role (LOGIN, SELECT only) for dashboards and analysts.
+
+    Idempotent. Give the role a password yourself (ALTER ROLE ... PASSWORD);
+    Brewline never handles it. Exits 1 for a DuckDB warehouse or a bad role name.
+    """
+    with _exit_on_error():
+        settings = load_settings(warehouse=warehouse)
+        if show_sql:
+            database = urlsplit(settings.warehouse).path.lstrip("/") or "postgres"
+            typer.echo(";\n".join(readonly_sql(role, database)) + ";")
+            return
+        with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as wh:
+            admin.grant_readonly(wh, role)
+    typer.echo(f"Role {role} can now read {redact(settings.warehouse)} (and nothing else).")
 
 
 # -- status and report -----------------------------------------------------------------

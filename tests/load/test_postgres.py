@@ -138,3 +138,21 @@ def test_a_server_that_stays_down_is_a_clear_transient_error(tmp_path: Path) -> 
     assert "cannot reach PostgreSQL" in message
     assert "secret-password" not in message
     assert "***" in message
+
+
+def test_grant_readonly_command(postgres_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from brewline.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "-w", postgres_url]).exit_code == 0
+    done = runner.invoke(app, ["grant-readonly", "dashboards", "-w", postgres_url])
+    assert done.exit_code == 0, done.output
+    with psycopg.connect(postgres_url.replace("postgres@", "dashboards@", 1)) as con:
+        assert con.execute("SELECT count(*) FROM etl_file").fetchone() == (0,)
+    shown = runner.invoke(app, ["grant-readonly", "dashboards", "--show-sql", "-w", postgres_url])
+    assert "GRANT SELECT ON ALL TABLES IN SCHEMA public TO dashboards" in shown.output
+    bad = runner.invoke(app, ["grant-readonly", "Robert'); DROP", "-w", postgres_url])
+    assert bad.exit_code == 1
+    assert "role name" in bad.output
