@@ -5,10 +5,13 @@ then measures, each in a fresh process so peak RSS is the process's own:
 
 - bare ``polars.read_csv`` of every file (the floor: reading bytes into frames);
 - the full pipeline into a new DuckDB file, without and with a PII key;
-- the pipeline on the first 50, 100 and 200 files, to show memory stays flat.
+- the pipeline on the first 50, 100 and 200 files, to show memory stays flat;
+- the pipeline into a throwaway PostgreSQL cluster, beside a bare ``COPY`` of the
+  same fact rows (``fact_sale`` + ``fact_sale_line``) into the same tables.
 
-Targets (issue 2, on a 2-core machine): <= 2 s end to end (>= 500k sales/s),
-<= 10x the bare read, peak RSS <= 1 GiB, memory flat in the number of files.
+Targets (on a 2-core machine): DuckDB <= 2 s end to end (>= 500k sales/s),
+<= 10x the bare read, peak RSS <= 1 GiB, memory flat in the number of files;
+PostgreSQL >= 200k sales/s and within 3x of the bare COPY.
 """
 
 from __future__ import annotations
@@ -69,9 +72,58 @@ def measure(script: str, *args: str) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def pipeline(limit: int, key: str = "") -> dict[str, float]:
+def pipeline(limit: int, key: str = "", warehouse: str = "") -> dict[str, float]:
+    if warehouse:
+        return measure(_PIPELINE, str(DATA), warehouse, str(limit), key)
     with tempfile.TemporaryDirectory() as tmp:
         return measure(_PIPELINE, str(DATA), str(Path(tmp) / "bench.duckdb"), str(limit), key)
+
+
+_BARE_COPY = """
+import io, json, sys, time
+import duckdb, polars as pl, psycopg
+from brewline.load.schema import TABLES
+source, url = sys.argv[1], sys.argv[2]
+with duckdb.connect(source, read_only=True) as con:
+    frames = {t: pl.from_arrow(con.sql(f"SELECT * FROM {t}").to_arrow_table())
+              for t in ("fact_sale", "fact_sale_line")}
+with psycopg.connect(url, autocommit=True) as pg:
+    pg.execute("CREATE SCHEMA bare")
+    for table in frames:
+        pg.execute(f"CREATE TABLE bare.{table} ({TABLES[table]})")
+    started = time.perf_counter()
+    with pg.transaction():
+        for table, frame in frames.items():
+            buffer = io.BytesIO()
+            frame.write_csv(buffer, include_header=False, null_value="",
+                            datetime_format="%Y-%m-%d %H:%M:%S%.f")
+            with pg.cursor().copy(f"COPY bare.{table} FROM STDIN (FORMAT csv)") as copy:
+                copy.write(buffer.getbuffer())
+    print(json.dumps({"seconds": time.perf_counter() - started,
+                      "rows": sum(f.height for f in frames.values())}))
+"""
+
+
+def postgres_figures() -> dict[str, object]:
+    """Pipeline into PostgreSQL vs a bare COPY of the same fact rows (same server, fsync off)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.pgcluster import PostgresServer
+
+    server = PostgresServer()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            duck = str(Path(tmp) / "facts.duckdb")
+            pipeline(FILES, warehouse=duck)
+            bare = measure(_BARE_COPY, duck, server.database())
+        loaded = pipeline(FILES, warehouse=server.database())
+    finally:
+        server.remove()
+    return {
+        "postgres_pipeline_s": round(loaded["seconds"], 3),
+        "postgres_sales_per_s": round(loaded["rows"] / loaded["seconds"]),
+        "postgres_bare_copy_of_fact_rows_s": round(bare["seconds"], 3),
+        "postgres_pipeline_vs_bare_copy": round(loaded["seconds"] / bare["seconds"], 2),
+    }
 
 
 def main() -> None:
@@ -96,6 +148,7 @@ def main() -> None:
         "pipeline_with_pii_key_s": round(keyed["seconds"], 3),
         "pipeline_with_pii_key_sales_per_s": round(keyed["rows"] / keyed["seconds"]),
         "peak_rss_mb_by_files": {n: round(v) for n, v in scaling.items()},
+        **postgres_figures(),
     }
     if args.json:
         print(json.dumps(results, indent=2))
