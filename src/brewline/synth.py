@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from brewline.extract.layouts import FIELDS
+
 __all__ = [
     "BRANCH_NAMES",
     "MENU",
@@ -44,15 +46,8 @@ __all__ = [
     "write_branch_exports",
 ]
 
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "timestamp",
-    "branch",
-    "customer_name",
-    "basket",
-    "total",
-    "payment_method",
-    "card_number",
-)
+EXPORT_COLUMNS: tuple[str, ...] = FIELDS
+"""The till's column order: the standard layout the extract stage reads."""
 
 # --------------------------------------------------------------------------------------
 # Spec
