@@ -95,6 +95,7 @@ class PostgresWarehouse(SqlWarehouse):
     def _stage(self, name: str, frame: pl.DataFrame) -> None:
         columns = ", ".join(f"{c} {_pg_type(t)}" for c, t in frame.schema.items())
         with _errors(self.display_name):
+            # Identifiers come from Brewline's own frames, never from input data.
             self._con.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
         self._copy(name, frame)
 
@@ -118,7 +119,7 @@ class PostgresWarehouse(SqlWarehouse):
             copy.write(buffer.getbuffer())
 
     def _lock_loader(self) -> None:
-        self._execute(f"SELECT pg_advisory_xact_lock({_LOADER_LOCK})")
+        self._execute("SELECT pg_advisory_xact_lock(?)", (_LOADER_LOCK,))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

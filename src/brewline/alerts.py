@@ -1,0 +1,391 @@
+"""Alerts: tell a person when a run or a check fails, by webhook and/or e-mail.
+
+One alert per problem, never one per row: a run with rejected files is one
+message listing the files and their reasons; each failing check is one message.
+Alerts carry file names, reasons, counts, branch and product names only: never
+row content, customer names or card numbers, and never a file's free-text
+message (``brewline status`` shows those to whoever may read the ledger).
+
+    >>> from brewline.alerts import AlertSettings, alerts_for_run, send_alerts
+    >>> failures = send_alerts(AlertSettings.from_settings(settings), alerts_for_run(report))
+    ... # doctest: +SKIP
+
+Delivery never raises: a webhook or mail server that is down becomes a
+:class:`DeliveryFailure` (logged as a warning and returned), so a run or a
+check is never stopped by its own alerting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from brewline.checks import CheckResult, settings_from
+from brewline.errors import ConfigError
+from brewline.report import RunReport
+
+__all__ = [
+    "Alert",
+    "AlertSettings",
+    "DeliveryFailure",
+    "alerts_for_checks",
+    "alerts_for_run",
+    "notify",
+    "send_alerts",
+]
+
+log = logging.getLogger("brewline")
+
+ENV_ONLY = ("alert_smtp_password",)
+"""Secrets read from the environment only, never from the TOML file."""
+
+MAX_ERROR_CHARS = 300
+"""A run error is cut to its first line and this many characters in an alert."""
+
+
+class _TomlWithoutSecrets(TomlConfigSettingsSource):
+    """The TOML source, refusing secrets that must only come from the environment."""
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        for name in ENV_ONLY:
+            if name in values:
+                raise ConfigError(
+                    f"{name} must not be written in the TOML file: "
+                    f"set BREWLINE_{name.upper()} in the environment instead"
+                )
+        return values
+
+
+class AlertSettings(BaseSettings):
+    """Where alerts go; env ``BREWLINE_<FIELD>``, or the same key in the TOML.
+
+    No webhook URL and no SMTP host means no alerts. Every field is prefixed
+    ``alert_`` so it can join :class:`brewline.config.Settings` as is.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BREWLINE_", extra="ignore", frozen=True)
+
+    alert_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Slack-compatible incoming webhook (http:// or https://) that receives "
+        'JSON {"text": ...}. A secret (it holds a token): never printed.',
+    )
+    alert_webhook_blocks: bool = Field(
+        default=False,
+        description="Also send Slack Block Kit `blocks` (a header and a section) beside `text`.",
+    )
+    alert_smtp_host: str | None = Field(
+        default=None, description="SMTP server for e-mail alerts; unset = no e-mail."
+    )
+    alert_smtp_port: int = Field(
+        default=587, ge=1, le=65535, description="SMTP port (587 = submission with STARTTLS)."
+    )
+    alert_smtp_starttls: bool = Field(
+        default=True,
+        description="Upgrade the SMTP connection with STARTTLS (certificate verified) "
+        "before logging in and sending. Turn off only for a local relay.",
+    )
+    alert_smtp_user: str | None = Field(
+        default=None, description="SMTP login; unset = send without logging in."
+    )
+    alert_smtp_password: SecretStr | None = Field(
+        default=None,
+        description="SMTP password, from BREWLINE_ALERT_SMTP_PASSWORD only (never the TOML); "
+        "required when alert_smtp_user is set.",
+    )
+    alert_email_from: str | None = Field(
+        default=None, description="Sender address of e-mail alerts (required with a host)."
+    )
+    alert_email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Recipients of e-mail alerts: a TOML list, or comma-separated in the env "
+        "(required with a host).",
+    )
+    alert_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for the webhook or mail server."
+    )
+    alert_warnings: bool = Field(
+        default=False,
+        description="Also alert on check warnings (new branches or products, a branch that "
+        "looks closed), not only on failures.",
+    )
+
+    @field_validator("alert_email_to", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _http_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _email_complete(self) -> Self:
+        if self.alert_smtp_host is None:
+            return self
+        if not self.alert_email_from or not self.alert_email_to:
+            raise ValueError("alert_email_from and alert_email_to are required with a host")
+        if self.alert_smtp_user is not None and self.alert_smtp_password is None:
+            raise ValueError(
+                "alert_smtp_user is set but BREWLINE_ALERT_SMTP_PASSWORD is not "
+                "(the password is read from the environment only)"
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any channel is configured."""
+        return self.alert_webhook_url is not None or self.alert_smtp_host is not None
+
+    @property
+    def channels(self) -> list[str]:
+        """The configured channels, named as in :class:`DeliveryFailure`."""
+        found = ["webhook"] if self.alert_webhook_url is not None else []
+        return [*found, "email"] if self.alert_smtp_host is not None else found
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The precedence of :class:`brewline.config.Settings`: init > env > TOML."""
+        toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
+        return (init_settings, env_settings, _TomlWithoutSecrets(settings_cls, toml_file))
+
+    @classmethod
+    def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:
+        """Build from the main settings (see :func:`brewline.checks.settings_from`).
+
+        >>> AlertSettings.from_settings(None, alert_webhook_url=None).enabled  # doctest: +SKIP
+        False
+        """
+        return settings_from(cls, settings, **overrides)
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One problem, ready to send: a one-line ``title`` and a plain-text ``body``."""
+
+    title: str
+    body: str
+    severity: Literal["error", "warning"] = "error"
+
+    def webhook_payload(self, *, blocks: bool = False) -> dict[str, Any]:
+        """Slack-compatible JSON: ``{"text": ...}`` and, if asked, Block Kit ``blocks``.
+
+        >>> Alert("Run failed", "warehouse <down>").webhook_payload()
+        {'text': '*Run failed*\\nwarehouse &lt;down&gt;'}
+        """
+        payload: dict[str, Any] = {"text": f"*{_slack(self.title)}*\n{_slack(self.body)}"}
+        if blocks:
+            payload["blocks"] = [
+                {"type": "header", "text": {"type": "plain_text", "text": self.title[:150]}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": _slack(self.body)[:3000]}},
+            ]
+        return payload
+
+    def email(self, sender: str, recipients: Sequence[str]) -> EmailMessage:
+        """The alert as an e-mail: subject ``[Brewline] <title>``, the body as plain text."""
+        message = EmailMessage()
+        message["Subject"] = f"[Brewline] {self.title}"
+        message["From"] = sender
+        message["To"] = ", ".join(recipients)
+        message["Date"] = formatdate(localtime=False, usegmt=True)
+        message["Message-ID"] = make_msgid(domain="brewline")
+        message.set_content(self.body + "\n")
+        return message
+
+
+def _slack(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def alerts_for_run(report: RunReport) -> list[Alert]:
+    """One alert summarising a run that failed or rejected files; none for a clean run.
+
+    Lists each rejected or failed file with its reason and row count, and the
+    run's error (first line) if it stopped.
+
+        >>> alerts_for_run(report)[0].title  # doctest: +SKIP
+        'Brewline run 20241111T060000-ab12cd: 3 files rejected'
+    """
+    if report.exit_code == 0:
+        return []
+    bad = [f for f in report.files if f.state in ("rejected", "failed")]
+    problems = [f"{_count(report.count(s), 'file')} {s}" for s in ("rejected", "failed")]
+    problems = [p for p in problems if not p.startswith("0 ")]
+    headline = "stopped" if report.error else ", ".join(problems)
+    totals = report.totals()
+    lines = [
+        f"Run {report.run_id} on {report.warehouse}: {report.status} "
+        f"in {report.seconds:.1f}s.",
+        f"Files: {totals['files_loaded']:,} loaded, {totals['files_skipped']:,} skipped, "
+        f"{totals['files_rejected']:,} rejected, {report.count('failed'):,} failed.",
+        f"Rows: {totals['rows_read']:,} read, {totals['rows_loaded']:,} loaded, "
+        f"{totals['rows_rejected']:,} rejected.",
+    ]
+    if report.error:
+        lines.append(f"Error: {_first_line(report.error)}")
+    if bad:
+        lines.append("Rejected or failed files:")
+        lines += [
+            f"- {f.source_name}: {f.state}, {f.reason or 'no reason'} "
+            f"({_count(f.rows_rejected, 'row')} rejected)"
+            for f in bad
+        ]
+    lines.append("Details: brewline status")
+    return [Alert(f"Brewline run {report.run_id}: {headline}", "\n".join(lines))]
+
+
+def alerts_for_checks(
+    results: Iterable[CheckResult], *, warnings: bool = False
+) -> list[Alert]:
+    """One alert per failing check result (and per warning when ``warnings``).
+
+        >>> alerts_for_checks([CheckResult("freshness", "fail", "Leeds", "2 days missing")])
+        [Alert(title='Brewline check failed: freshness, Leeds', body='2 days missing', ...)]
+        ... # doctest: +SKIP
+    """
+    wanted = ("fail", "warn") if warnings else ("fail",)
+    return [_check_alert(r) for r in results if r.status in wanted]
+
+
+def _check_alert(result: CheckResult) -> Alert:
+    verb = "failed" if result.status == "fail" else "warning"
+    about = f"{result.name}, {result.subject}" if result.subject else result.name
+    return Alert(
+        f"Brewline check {verb}: {about}",
+        result.detail,
+        severity="error" if result.status == "fail" else "warning",
+    )
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+# -- delivery ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryFailure:
+    """An alert that did not reach a channel (``webhook`` or ``email``), and why."""
+
+    channel: str
+    title: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.channel} alert {self.title!r} not delivered: {self.error}"
+
+
+def notify(settings: AlertSettings, alert: Alert) -> list[DeliveryFailure]:
+    """Send ``alert`` to every configured channel; return (and log) what failed.
+
+    Never raises for a delivery problem: a run or a check must not die of its alerting.
+    """
+    failures = []
+    if settings.alert_webhook_url is not None:
+        failures += _attempt("webhook", alert, lambda: _post(settings, alert))
+    if settings.alert_smtp_host is not None:
+        failures += _attempt("email", alert, lambda: _mail(settings, alert))
+    return failures
+
+
+def send_alerts(settings: AlertSettings, alerts: Iterable[Alert]) -> list[DeliveryFailure]:
+    """:func:`notify` each alert; return every delivery failure."""
+    return [failure for alert in alerts for failure in notify(settings, alert)]
+
+
+def _attempt(channel: str, alert: Alert, send: Any) -> list[DeliveryFailure]:
+    """Run ``send``; a network or protocol error becomes a logged :class:`DeliveryFailure`."""
+    try:
+        send()
+    except (OSError, ssl.SSLError) as exc:  # smtplib, urllib and socket errors are OSErrors
+        failure = DeliveryFailure(channel, alert.title, _describe(exc))
+        log.warning("%s", failure)
+        return [failure]
+    return []
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason that never repeats the webhook URL (it holds a token)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"cannot reach the server ({exc.reason})"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"SMTP {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _post(settings: AlertSettings, alert: Alert) -> None:
+    assert settings.alert_webhook_url is not None
+    body = json.dumps(alert.webhook_payload(blocks=settings.alert_webhook_blocks)).encode()
+    request = urllib.request.Request(
+        settings.alert_webhook_url.get_secret_value(),
+        data=body,
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=settings.alert_timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the open response
+        raise
+
+
+def _mail(settings: AlertSettings, alert: Alert) -> None:
+    assert settings.alert_smtp_host is not None and settings.alert_email_from is not None
+    message = alert.email(settings.alert_email_from, settings.alert_email_to)
+    with smtplib.SMTP(
+        settings.alert_smtp_host, settings.alert_smtp_port, timeout=settings.alert_timeout
+    ) as smtp:
+        if settings.alert_smtp_starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if settings.alert_smtp_user is not None and settings.alert_smtp_password is not None:
+            smtp.login(settings.alert_smtp_user, settings.alert_smtp_password.get_secret_value())
+        smtp.send_message(message)

@@ -1,0 +1,490 @@
+"""Data checks over a loaded warehouse: is every branch's data in, plausible and clean?
+
+``run_checks`` asks five questions of the warehouse and answers each with
+:class:`CheckResult` rows (``ok``, ``warn`` or ``fail``, per branch where that
+makes sense), so a cron job can alert on failures and a person can read a table:
+
+- ``freshness``: every branch has data for the *due day* (yesterday once the
+  cut-off hour has passed, else the day before); a branch silent for longer
+  than ``check_closed_after_days`` is a warning (closed?), not a failure;
+- ``volume``: no branch-day in the window is far below the branch's trailing mean;
+- ``new_branches`` / ``new_products``: what was first seen within the window
+  (warnings: a new till, a typo, a new menu item);
+- ``reject_rate``: rejected rows / rows read over the latest runs stays under a threshold.
+
+The window is the ``check_window_days`` trading days ending on the due day.
+Results name branches, products, files, reasons and counts only, never row content.
+
+    >>> from brewline.load import open_warehouse
+    >>> with open_warehouse("brewline.duckdb", read_only=True) as wh:  # doctest: +SKIP
+    ...     results = run_checks(wh, CheckSettings(), dt.date(2024, 11, 11))
+    >>> [r.status for r in results if r.name == "freshness"]  # doctest: +SKIP
+    ['ok', 'fail', 'ok']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Self, TypeVar
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from brewline.errors import ConfigError
+from brewline.load import Warehouse
+from brewline.queries import check_schema
+
+__all__ = [
+    "BRANCH_TIMEZONE",
+    "CHECKS",
+    "CheckResult",
+    "CheckSettings",
+    "Status",
+    "due_day",
+    "local_now",
+    "run_checks",
+    "settings_from",
+]
+
+Status = Literal["ok", "warn", "fail"]
+
+CHECKS = ("freshness", "volume", "new_branches", "new_products", "reject_rate")
+"""Check names, in the order results are returned."""
+
+BRANCH_TIMEZONE = ZoneInfo("Europe/London")
+"""Till timestamps (and so trading days and the cut-off hour) are branch local time."""
+
+
+class CheckSettings(BaseSettings):
+    """Thresholds of ``brewline check``; env ``BREWLINE_<FIELD>``, or the same key in the TOML.
+
+    Every field is prefixed ``check_`` so it can join :class:`brewline.config.Settings` as is.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BREWLINE_", extra="ignore", frozen=True)
+
+    check_cutoff_hour: int = Field(
+        default=10,
+        ge=0,
+        le=23,
+        description="Hour of the day (branch local time) by which every branch's data for "
+        "the previous day must be loaded. Before it, freshness expects the day before yesterday.",
+    )
+    check_closed_after_days: int = Field(
+        default=14,
+        ge=1,
+        description="A branch with no data for more than this many days before the due day "
+        "is reported as a warning (closed or renamed?) instead of failing every day.",
+    )
+    check_window_days: int = Field(
+        default=1,
+        ge=1,
+        description="Trading days, ending on the due day, that the volume and "
+        "new-branch/new-product checks examine.",
+    )
+    check_volume_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A branch-day fails the volume check when its sales are below this "
+        "fraction of the branch's trailing mean.",
+    )
+    check_volume_trailing_days: int = Field(
+        default=7,
+        ge=1,
+        description="Calendar days before a branch-day whose sales make its trailing mean "
+        "(days without data are left out of the mean; freshness reports them).",
+    )
+    check_volume_min_days: int = Field(
+        default=3,
+        ge=1,
+        description="Fewest trailing days with data needed to judge a branch-day's volume; "
+        "with fewer the branch-day is ok with 'not enough history'.",
+    )
+    check_max_reject_rate: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Fail when rejected rows / rows read over the latest runs exceeds this "
+        "fraction (whole rejected files count all their rows).",
+    )
+    check_reject_runs: int = Field(
+        default=1,
+        ge=1,
+        description="How many of the latest runs that read any rows the reject rate covers.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The precedence of :class:`brewline.config.Settings`: init > env > TOML."""
+        toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+    @classmethod
+    def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:
+        """Build from the main settings (:func:`settings_from`); ``None`` overrides are ignored.
+
+        >>> CheckSettings.from_settings(None, check_cutoff_hour=9).check_cutoff_hour
+        9
+        """
+        return settings_from(cls, settings, **overrides)
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+def settings_from(cls: type[_S], settings: BaseModel | None, **overrides: Any) -> _S:
+    """Settings of section ``cls``: CLI ``overrides`` > fields of ``settings`` > env > TOML.
+
+    Fields the main :class:`~brewline.config.Settings` already carries (it resolved
+    them with the same precedence) are taken from it; the others come from the
+    environment and the TOML file. Invalid values raise :class:`ConfigError`.
+    """
+    given: dict[str, Any] = {}
+    if settings is not None:
+        known = type(settings).model_fields
+        given = {name: getattr(settings, name) for name in cls.model_fields if name in known}
+    given.update({name: value for name, value in overrides.items() if value is not None})
+    try:
+        return cls(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings ({problems})") from None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One answer of one check: ``name`` (see :data:`CHECKS`), ``status``, ``subject``, ``detail``.
+
+    ``subject`` is a branch, a product, a run id, or None for the warehouse as a
+    whole; ``detail`` says what was found in words, without any row content.
+    """
+
+    name: str
+    status: Status
+    subject: str | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- dates -------------------------------------------------------------------------------------
+
+
+def local_now() -> dt.datetime:
+    """The current branch-local wall-clock time (naive), the default ``as_of``."""
+    return dt.datetime.now(BRANCH_TIMEZONE).replace(tzinfo=None)
+
+
+def due_day(as_of: dt.date | dt.datetime, cutoff_hour: int) -> dt.date:
+    """The latest trading day every branch must have data for at ``as_of``.
+
+    A date means "after the cut-off on that day"; a datetime is branch local time
+    (an aware one is converted).
+
+    >>> due_day(dt.date(2024, 11, 11), 10)
+    datetime.date(2024, 11, 10)
+    >>> due_day(dt.datetime(2024, 11, 11, 9, 30), 10)
+    datetime.date(2024, 11, 9)
+    """
+    if not isinstance(as_of, dt.datetime):
+        return as_of - dt.timedelta(days=1)
+    if as_of.tzinfo is not None:
+        as_of = as_of.astimezone(BRANCH_TIMEZONE).replace(tzinfo=None)
+    late = 1 if as_of.hour >= cutoff_hour else 2
+    return as_of.date() - dt.timedelta(days=late)
+
+
+def _key(day: dt.date) -> int:
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def _day(key: int) -> dt.date:
+    return dt.date(key // 10_000, key // 100 % 100, key % 100)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The days a check run looks at: ``first..due``, and ``today`` (the as-of day)."""
+
+    first: dt.date
+    due: dt.date
+    today: dt.date
+
+    def __str__(self) -> str:
+        return f"on {self.due}" if self.first == self.due else f"from {self.first} to {self.due}"
+
+
+def _window(settings: CheckSettings, as_of: dt.date | dt.datetime) -> _Window:
+    due = due_day(as_of, settings.check_cutoff_hour)
+    today = as_of.date() if isinstance(as_of, dt.datetime) else as_of
+    return _Window(due - dt.timedelta(days=settings.check_window_days - 1), due, today)
+
+
+# -- the checks --------------------------------------------------------------------------------
+
+
+def run_checks(
+    warehouse: Warehouse, settings: CheckSettings, as_of: dt.date | dt.datetime
+) -> list[CheckResult]:
+    """Run every check at ``as_of`` (see :func:`due_day`); results in :data:`CHECKS` order.
+
+    Raises :class:`~brewline.errors.WarehouseError` when ``warehouse`` holds no
+    Brewline schema (or one this Brewline cannot read).
+
+        >>> run_checks(wh, CheckSettings(), dt.date(2024, 11, 11))[0]  # doctest: +SKIP
+        CheckResult(name='freshness', status='ok', subject='Chesterfield', detail='...')
+    """
+    check_schema(warehouse)
+    window = _window(settings, as_of)
+    return [
+        *_freshness_results(warehouse, settings, window),
+        *_volume_results(warehouse, settings, window),
+        *_new_branches(warehouse, window),
+        *_new_products(warehouse, window),
+        *_reject_rate(warehouse, settings),
+    ]
+
+
+_LATEST = """
+    SELECT b.branch_name AS branch, MAX(o.date_key) AS latest
+    FROM etl_file_branch_day o JOIN dim_branch b ON b.branch_key = o.branch_key
+    WHERE o.date_key <= ?
+    GROUP BY b.branch_name
+    ORDER BY b.branch_name
+"""
+
+
+def _freshness_results(
+    warehouse: Warehouse, settings: CheckSettings, window: _Window
+) -> list[CheckResult]:
+    """One result per branch: is its latest trading day the due day (or later)?"""
+    latest = warehouse.query(_LATEST, (_key(window.today),))
+    if latest.is_empty():
+        return [CheckResult("freshness", "warn", None, "no branch has any data loaded yet")]
+    closed_before = window.due - dt.timedelta(days=settings.check_closed_after_days)
+    return [
+        _freshness(branch, _day(int(key)), window.due, closed_before)
+        for branch, key in latest.iter_rows()
+    ]
+
+
+def _freshness(branch: str, latest: dt.date, due: dt.date, closed_before: dt.date) -> CheckResult:
+    if latest >= due:
+        return CheckResult("freshness", "ok", branch, f"latest trading day {latest}, due {due}")
+    if latest < closed_before:
+        return CheckResult(
+            "freshness",
+            "warn",
+            branch,
+            f"no data since {latest} ({(due - latest).days} days before {due}): closed or renamed?",
+        )
+    missing = (due - latest).days
+    first_missing = latest + dt.timedelta(days=1)
+    span = f"{due}" if missing == 1 else f"{first_missing} to {due}"
+    return CheckResult(
+        "freshness",
+        "fail",
+        branch,
+        f"{_plural(missing, 'day')} missing ({span}): latest trading day {latest}, due {due}",
+    )
+
+
+_BRANCH_DAYS = """
+    SELECT b.branch_name AS branch, o.date_key, o.sales
+    FROM etl_file_branch_day o JOIN dim_branch b ON b.branch_key = o.branch_key
+    WHERE o.date_key BETWEEN ? AND ?
+"""
+
+
+def _volume_results(
+    warehouse: Warehouse, settings: CheckSettings, window: _Window
+) -> list[CheckResult]:
+    """One result per branch with data in the window: is any of its days far below normal?"""
+    since = window.first - dt.timedelta(days=settings.check_volume_trailing_days)
+    days = warehouse.query(_BRANCH_DAYS, (_key(since), _key(window.due)))
+    judged = _trailing(days, settings.check_volume_trailing_days).filter(
+        pl.col("date") >= window.first
+    )
+    if judged.is_empty():
+        return [CheckResult("volume", "ok", None, f"no branch has data {window}")]
+    return [
+        _volume(str(branch), part, settings)
+        for (branch,), part in judged.partition_by("branch", as_dict=True).items()
+    ]
+
+
+def _trailing(days: pl.DataFrame, trailing_days: int) -> pl.DataFrame:
+    """Each branch-day with the mean and count of the branch's sales in the days before it."""
+    frame = days.select(
+        pl.col("branch").cast(pl.String),
+        pl.col("date_key").cast(pl.String).str.to_date("%Y%m%d").alias("date"),
+        pl.col("sales").cast(pl.Int64),
+    ).sort("branch", "date")
+    history = frame.rolling(
+        index_column="date", period=f"{trailing_days}d", closed="left", group_by="branch"
+    ).agg(mean=pl.col("sales").mean(), history=pl.len())
+    return frame.join(history, on=["branch", "date"], how="left").sort("branch", "date")
+
+
+def _volume(branch: str, days: pl.DataFrame, settings: CheckSettings) -> CheckResult:
+    ratio = settings.check_volume_ratio
+    notes, low = [], []
+    for day, sales, mean, history in days.select("date", "sales", "mean", "history").iter_rows():
+        if history < settings.check_volume_min_days:
+            notes.append(
+                f"{day}: {_plural(sales, 'sale')}; not enough history to judge "
+                f"({history} of {settings.check_volume_min_days} days)"
+            )
+        elif sales < ratio * mean:
+            low.append(
+                f"{day}: {_plural(sales, 'sale')}, {sales / mean:.0%} of the trailing "
+                f"{settings.check_volume_trailing_days}-day mean {mean:,.1f} "
+                f"(threshold {ratio:.0%})"
+            )
+        else:
+            notes.append(f"{day}: {_plural(sales, 'sale')}, trailing mean {mean:,.1f}")
+    if low:
+        return CheckResult("volume", "fail", branch, "; ".join(low))
+    return CheckResult("volume", "ok", branch, "; ".join(notes))
+
+
+_FIRST_BRANCH_DAYS = """
+    SELECT b.branch_name AS subject, MIN(o.date_key) AS first_key
+    FROM etl_file_branch_day o JOIN dim_branch b ON b.branch_key = o.branch_key
+    WHERE o.date_key <= ?
+    GROUP BY b.branch_name
+    HAVING MIN(o.date_key) >= ?
+    ORDER BY b.branch_name
+"""
+
+
+def _new_branches(warehouse: Warehouse, window: _Window) -> list[CheckResult]:
+    """A warning per branch whose first trading day falls in the window."""
+    found = warehouse.query(_FIRST_BRANCH_DAYS, (_key(window.due), _key(window.first)))
+    return _news(warehouse, "new_branches", "branch", found, window)
+
+
+_FIRST_PRODUCT_DAYS = """
+    SELECT p.product_name, p.size, p.variant, MIN(l.date_key) AS first_key
+    FROM fact_sale_line l JOIN dim_product p ON p.product_key = l.product_key
+    WHERE l.date_key <= ?
+    GROUP BY p.product_name, p.size, p.variant
+    HAVING MIN(l.date_key) >= ?
+"""
+
+
+def _new_products(warehouse: Warehouse, window: _Window) -> list[CheckResult]:
+    """A warning per menu item (product, size, variant) first sold in the window."""
+    found = warehouse.query(_FIRST_PRODUCT_DAYS, (_key(window.due), _key(window.first)))
+    labelled = pl.DataFrame(
+        {
+            "subject": [
+                _item(*row) for row in found.select("product_name", "size", "variant").rows()
+            ],
+            "first_key": found["first_key"].cast(pl.Int64),
+        },
+        schema={"subject": pl.String, "first_key": pl.Int64},
+    ).sort("subject")
+    return _news(warehouse, "new_products", "product", labelled, window)
+
+
+def _item(product: str, size: str | None, variant: str | None) -> str:
+    """A menu item as a till writes it, without the price: ``Large Flavoured latte - Vanilla``."""
+    name = f"{size} {product}" if size else product
+    return f"{name} - {variant}" if variant else name
+
+
+def _news(
+    warehouse: Warehouse, name: str, noun: str, found: pl.DataFrame, window: _Window
+) -> list[CheckResult]:
+    """Warnings for ``found`` (``subject, first_key``) when there is history to compare with."""
+    earliest = warehouse.query("SELECT MIN(date_key) AS k FROM etl_file_branch_day")["k"][0]
+    if earliest is None or _day(int(earliest)) >= window.first:
+        return [
+            CheckResult(name, "ok", None, f"nothing loaded before {window.first} to compare with")
+        ]
+    if found.is_empty():
+        return [CheckResult(name, "ok", None, f"no {noun} first seen {window}")]
+    return [
+        CheckResult(name, "warn", str(subject), f"first seen on {_day(int(key))}")
+        for subject, key in found.select("subject", "first_key").iter_rows()
+    ]
+
+
+_RECENT_RUNS = """
+    SELECT run_id, rows_read, rows_rejected FROM etl_run
+    WHERE status <> 'running' AND rows_read > 0
+    ORDER BY started_at DESC, run_id DESC LIMIT ?
+"""
+
+
+def _reject_rate(warehouse: Warehouse, settings: CheckSettings) -> list[CheckResult]:
+    """One result: rejected rows / rows read over the latest ``check_reject_runs`` runs."""
+    runs = warehouse.query(_RECENT_RUNS, (settings.check_reject_runs,))
+    if runs.is_empty():
+        return [CheckResult("reject_rate", "ok", None, "no run has read any rows yet")]
+    read = int(runs["rows_read"].sum())
+    rejected = int(runs["rows_rejected"].sum())
+    rate = rejected / read
+    limit = settings.check_max_reject_rate
+    subject = str(runs["run_id"][0]) if runs.height == 1 else f"latest {runs.height} runs"
+    detail = f"{rejected:,} of {_plural(read, 'row')} rejected ({rate:.1%}; limit {limit:.1%})"
+    if rate <= limit:
+        return [CheckResult("reject_rate", "ok", subject, detail)]
+    causes = _reject_causes(warehouse, runs["run_id"].cast(pl.String).to_list())
+    return [CheckResult("reject_rate", "fail", subject, f"{detail}: {causes}")]
+
+
+def _reject_causes(warehouse: Warehouse, run_ids: Sequence[str]) -> str:
+    """Rejected files with their reasons, then row-level rejects counted by reason."""
+    marks = ", ".join("?" for _ in run_ids)
+    files = warehouse.query(
+        f"SELECT source_name, reason, rows_rejected FROM etl_file "
+        f"WHERE state = 'rejected' AND run_id IN ({marks}) ORDER BY source_name",
+        tuple(run_ids),
+    )
+    rows = warehouse.query(
+        f"SELECT r.reason, COUNT(*) AS n FROM etl_rejected_row r "
+        f"JOIN etl_file f ON f.file_id = r.file_id "
+        f"WHERE f.run_id IN ({marks}) AND f.state <> 'replaced' "
+        f"GROUP BY r.reason ORDER BY n DESC, r.reason",
+        tuple(run_ids),
+    )
+    parts = []
+    if files.height:
+        listed = ", ".join(
+            f"{name} ({reason}, {n:,} rows)" for name, reason, n in files.iter_rows()
+        )
+        parts.append(f"files rejected: {listed}")
+    if rows.height:
+        parts.append(
+            "rows rejected by reason: " + ", ".join(f"{r} {n:,}" for r, n in rows.iter_rows())
+        )
+    return "; ".join(parts) or "no rejected files or rows are left in the ledger"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -1,0 +1,443 @@
+"""The dashboard's questions: sales under one filter, and the state of the ledger.
+
+Every sales query takes :class:`Filters` (a date range on ``date_key`` and a
+branch by ``branch_name``) and applies it to the fact table it reads, so every
+sales view on a page answers for the same slice. SQL is the portable subset of
+DuckDB and PostgreSQL (``?`` placeholders through :meth:`Warehouse.query`).
+
+Few, wide queries: one scan of ``fact_sale`` grouped by branch, day and payment
+method feeds revenue by day, by month, by branch, the payment mix and the basket
+figures; one scan of ``fact_sale_line`` grouped by branch and menu item feeds
+best and worst sellers and the best seller per branch. The small answers are
+then shaped with Polars (pure functions below), which is cheaper than asking the
+warehouse once per chart::
+
+    >>> with open_warehouse("brewline.duckdb", read_only=True) as wh:  # doctest: +SKIP
+    ...     view = sales_view(wh, Filters(branch="Leeds"))
+    ...     totals(view.cells)["revenue"]
+    Decimal('2050.35')
+
+Money stays exact (``Decimal``); only shares are floats. Nothing here reads a
+column that could hold personal data: the warehouse has none, and customers
+appear only as counts of sales with a customer token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import polars as pl
+
+from brewline import queries
+from brewline.load import Warehouse
+from brewline.load.warehouse import Params
+
+__all__ = [
+    "FilterOptions",
+    "Filters",
+    "OperationsView",
+    "SalesView",
+    "avg_basket",
+    "best_per_branch",
+    "by_branch",
+    "by_day",
+    "by_month",
+    "date_key",
+    "filter_options",
+    "freshness",
+    "ledger_version",
+    "operations_view",
+    "payments",
+    "ranked_sellers",
+    "sales_view",
+    "sellers",
+    "totals",
+]
+
+MONEY = queries.MONEY
+_SQL_MONEY = "DECIMAL(18,2)"
+_CENT = Decimal("0.01")
+_ITEM = ("product", "size", "variant")
+
+
+def date_key(day: dt.date) -> int:
+    """The warehouse's ``yyyymmdd`` day key.
+
+    >>> date_key(dt.date(2024, 12, 18))
+    20241218
+    """
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def _key_to_date(key: pl.Expr) -> pl.Expr:
+    return pl.date(key // 10000, key // 100 % 100, key % 100)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The slice every sales view answers for; ``None`` means "no limit".
+
+    >>> Filters(start=dt.date(2024, 12, 18), branch="Leeds").where("s")
+    ('s.date_key >= ? AND s.branch_key IN (SELECT branch_key FROM dim_branch WHERE branch_name = ?)', [20241218, 'Leeds'])
+    """  # noqa: E501
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    branch: str | None = None
+
+    def where(self, alias: str) -> tuple[str, list[Any]]:
+        """SQL conditions on a fact table aliased ``alias`` (``1 = 1`` when unfiltered)."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if self.start is not None:
+            conditions.append(f"{alias}.date_key >= ?")
+            params.append(date_key(self.start))
+        if self.end is not None:
+            conditions.append(f"{alias}.date_key <= ?")
+            params.append(date_key(self.end))
+        if self.branch is not None:
+            conditions.append(
+                f"{alias}.branch_key IN (SELECT branch_key FROM dim_branch WHERE branch_name = ?)"
+            )
+            params.append(self.branch)
+        return " AND ".join(conditions) or "1 = 1", params
+
+    @property
+    def active(self) -> bool:
+        """True when any filter is set."""
+        return (self.start, self.end, self.branch) != (None, None, None)
+
+
+def _ask(
+    wh: Warehouse, sql: str, schema: Mapping[str, pl.DataType], params: Params = ()
+) -> pl.DataFrame:
+    """Run ``sql`` and cast the answer to ``schema`` (the engines differ in result types)."""
+    return wh.query(sql, params).cast(pl.Schema(schema))
+
+
+# -- what the filter form offers ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """Branch names and the first and last trading day with sales (None when empty)."""
+
+    branches: list[str]
+    first: dt.date | None
+    last: dt.date | None
+
+
+def filter_options(wh: Warehouse) -> FilterOptions:
+    """What the filter form offers, from the small dimension and ownership tables."""
+    names = _ask(wh, "SELECT branch_name AS branch FROM dim_branch", {"branch": pl.String()})
+    span = _ask(
+        wh,
+        "SELECT MIN(date_key) AS first, MAX(date_key) AS last FROM etl_file_branch_day",
+        {"first": pl.Int32(), "last": pl.Int32()},
+    ).select(_key_to_date(pl.col("first")).alias("first"), _key_to_date(pl.col("last")).alias("last"))
+    first, last = span.row(0)
+    return FilterOptions(sorted(names["branch"].to_list()), first, last)
+
+
+def ledger_version(wh: Warehouse) -> tuple[Any, ...]:
+    """A fingerprint that changes whenever a run commits anything: the cache key.
+
+    Every committed batch inserts ``etl_file`` rows (recorded now); every run
+    inserts and finishes an ``etl_run`` row; ``brewline init`` adds a schema version.
+    """
+    return wh.query(
+        "SELECT (SELECT COUNT(*) FROM etl_file) AS files, "
+        "(SELECT MAX(recorded_at) FROM etl_file) AS recorded, "
+        "(SELECT COUNT(*) FROM etl_run) AS runs, "
+        "(SELECT MAX(started_at) FROM etl_run) AS started, "
+        "(SELECT MAX(finished_at) FROM etl_run) AS finished, "
+        "(SELECT MAX(version) FROM schema_version) AS version"
+    ).row(0)
+
+
+# -- sales ----------------------------------------------------------------------------------
+
+_CELLS = {
+    "branch": pl.String(),
+    "date_key": pl.Int32(),
+    "method": pl.String(),
+    "sales": pl.Int64(),
+    "revenue": MONEY,
+    "units": pl.Int64(),
+}
+_ITEMS = {
+    "branch": pl.String(),
+    "product": pl.String(),
+    "size": pl.String(),
+    "variant": pl.String(),
+    "units": pl.Int64(),
+    "revenue": MONEY,
+}
+_HEAT = {"weekday": pl.Int32(), "hour": pl.Int32(), "sales": pl.Int64(), "revenue": MONEY}
+_CUSTOMERS = {"customer": pl.String(), "sales": pl.Int64(), "revenue": MONEY}
+
+
+@dataclass(frozen=True)
+class SalesView:
+    """The four answers a sales page is drawn from, all under ``filters``.
+
+    - ``cells``: ``branch, date, method, sales, revenue, units`` per branch, day, payment;
+    - ``items``: ``branch, product, size, variant, units, revenue`` per branch and menu item;
+    - ``heat``: ``weekday`` (ISO, 1 = Monday), ``hour``, ``sales, revenue``;
+    - ``customers``: ``customer`` (new/returning), ``sales, share, revenue`` — empty
+      when no sale in the slice has a customer token.
+    """
+
+    filters: Filters
+    cells: pl.DataFrame
+    items: pl.DataFrame
+    heat: pl.DataFrame
+    customers: pl.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return self.cells.is_empty()
+
+
+def sales_view(wh: Warehouse, filters: Filters) -> SalesView:
+    """Ask the warehouse everything a sales page shows (four queries)."""
+    return SalesView(
+        filters,
+        _sales_cells(wh, filters),
+        _item_cells(wh, filters),
+        _heat(wh, filters),
+        _customers(wh, filters),
+    )
+
+
+def _sales_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
+    where, params = filters.where("s")
+    # Aggregate first, then name the branch: the join touches a few hundred rows, not millions.
+    sql = f"""
+        SELECT b.branch_name AS branch, c.date_key, c.method, c.sales, c.revenue, c.units
+        FROM (
+            SELECT s.branch_key, s.date_key, s.payment_method AS method, COUNT(*) AS sales,
+                   CAST(SUM(s.total) AS {_SQL_MONEY}) AS revenue,
+                   CAST(SUM(s.items) AS BIGINT) AS units
+            FROM fact_sale s WHERE {where}
+            GROUP BY s.branch_key, s.date_key, s.payment_method
+        ) AS c JOIN dim_branch b ON b.branch_key = c.branch_key
+    """
+    cells = _ask(wh, sql, _CELLS, params)
+    return cells.with_columns(_key_to_date(pl.col("date_key")).alias("date")).select(
+        "branch", "date", "method", "sales", "revenue", "units"
+    )
+
+
+def _item_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
+    where, params = filters.where("l")
+    sql = f"""
+        SELECT b.branch_name AS branch, p.product_name AS product, p.size, p.variant,
+               c.units, c.revenue
+        FROM (
+            SELECT l.branch_key, l.product_key, CAST(SUM(l.quantity) AS BIGINT) AS units,
+                   CAST(SUM(l.line_amount) AS {_SQL_MONEY}) AS revenue
+            FROM fact_sale_line l WHERE {where}
+            GROUP BY l.branch_key, l.product_key
+        ) AS c
+        JOIN dim_branch b ON b.branch_key = c.branch_key
+        JOIN dim_product p ON p.product_key = c.product_key
+    """
+    return _ask(wh, sql, _ITEMS, params)
+
+
+def _heat(wh: Warehouse, filters: Filters) -> pl.DataFrame:
+    where, params = filters.where("s")
+    weekday = "CAST(EXTRACT(ISODOW FROM s.sold_at) AS INTEGER)"
+    hour = "CAST(EXTRACT(HOUR FROM s.sold_at) AS INTEGER)"
+    sql = f"""
+        SELECT {weekday} AS weekday, {hour} AS hour, COUNT(*) AS sales,
+               CAST(SUM(s.total) AS {_SQL_MONEY}) AS revenue
+        FROM fact_sale s WHERE {where}
+        GROUP BY {weekday}, {hour}
+    """
+    return _ask(wh, sql, _HEAT, params)
+
+
+def _customers(wh: Warehouse, filters: Filters) -> pl.DataFrame:
+    """New vs returning by each customer's first sale *ever*, counted inside the slice.
+
+    A sale is ``new`` when it is the customer's first anywhere in the chain (as in
+    :func:`brewline.queries.customer_mix`), so a filter on one branch or one week
+    does not turn every regular into a newcomer.
+    """
+    where, params = filters.where("v")
+    kind = "CASE WHEN v.visit = 1 THEN 'new' ELSE 'returning' END"
+    sql = f"""
+        SELECT {kind} AS customer, COUNT(*) AS sales, CAST(SUM(v.total) AS {_SQL_MONEY}) AS revenue
+        FROM (
+            SELECT branch_key, date_key, total, ROW_NUMBER() OVER (
+                PARTITION BY customer_key ORDER BY sold_at, sale_key) AS visit
+            FROM fact_sale WHERE customer_key IS NOT NULL
+        ) AS v
+        WHERE {where}
+        GROUP BY {kind}
+    """
+    mix = _ask(wh, sql, _CUSTOMERS, params)
+    return _with_share(mix.sort("customer"), "sales")
+
+
+def _with_share(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    whole = pl.col(column).cast(pl.Float64)
+    return frame.with_columns((whole / whole.sum()).alias("share"))
+
+
+def avg_basket(revenue: Decimal | None, sales: int) -> Decimal | None:
+    """Revenue per sale, half-up to the penny; None without sales.
+
+    >>> avg_basket(Decimal("10.00"), 3)
+    Decimal('3.33')
+    """
+    if not sales or revenue is None:
+        return None
+    return (revenue / sales).quantize(_CENT, ROUND_HALF_UP)
+
+
+def totals(cells: pl.DataFrame) -> dict[str, Any]:
+    """Headline figures: ``sales, revenue, units, avg_basket, avg_items, card_share``."""
+    sales = int(cells["sales"].sum())
+    revenue = cells["revenue"].sum() if sales else Decimal("0.00")
+    units = int(cells["units"].sum())
+    card = int(cells.filter(pl.col("method") == "CARD")["sales"].sum())
+    return {
+        "sales": sales,
+        "revenue": revenue,
+        "units": units,
+        "avg_basket": avg_basket(revenue, sales),
+        "avg_items": units / sales if sales else None,
+        "card_share": card / sales if sales else None,
+    }
+
+
+def _sum_by(cells: pl.DataFrame, *keys: str) -> pl.DataFrame:
+    return cells.group_by(*keys).agg(pl.col("sales", "revenue", "units").sum())
+
+
+def by_day(cells: pl.DataFrame) -> pl.DataFrame:
+    """Per trading day, oldest first: ``date, sales, revenue, units``."""
+    return _sum_by(cells, "date").sort("date")
+
+
+def by_month(cells: pl.DataFrame) -> pl.DataFrame:
+    """Per calendar month, oldest first: ``month`` (its first day), ``sales, revenue, units``."""
+    months = cells.with_columns(pl.col("date").dt.truncate("1mo").alias("month"))
+    return _sum_by(months, "month").sort("month")
+
+
+def by_branch(cells: pl.DataFrame) -> pl.DataFrame:
+    """Branches ranked by revenue: ``rank, branch, sales, revenue, units, share``."""
+    ranked = _sum_by(cells, "branch").sort(["revenue", "branch"], descending=[True, False])
+    revenue = pl.col("revenue").cast(pl.Float64)
+    return ranked.with_columns(
+        pl.int_range(1, pl.len() + 1).alias("rank"), (revenue / revenue.sum()).alias("share")
+    ).select("rank", "branch", "sales", "revenue", "units", "share")
+
+
+def payments(cells: pl.DataFrame) -> pl.DataFrame:
+    """Cash vs card: ``method, sales, revenue, share`` (share of sales), most used first."""
+    mix = _sum_by(cells, "method").sort(["sales", "method"], descending=[True, False])
+    return _with_share(mix, "sales").select("method", "sales", "revenue", "share")
+
+
+_ITEM_ORDER = [*_ITEM]
+
+
+def sellers(items: pl.DataFrame) -> pl.DataFrame:
+    """Menu items (product, size, variant) with their ``units`` and ``revenue`` in the slice."""
+    return items.group_by(_ITEM_ORDER).agg(pl.col("units", "revenue").sum())
+
+
+def ranked_sellers(
+    table: pl.DataFrame, by: str, *, worst: bool = False, limit: int = 10
+) -> pl.DataFrame:
+    """The ``limit`` best (or worst) menu items by ``units`` or ``revenue``.
+
+    Ties break on the other measure, then on the item's name, so the order is stable.
+    Worst sellers are items sold at least once in the slice: the warehouse records
+    sales, not the menu, so an item nobody bought has no row to rank.
+    """
+    other = "revenue" if by == "units" else "units"
+    order = table.sort(
+        [by, other, *_ITEM_ORDER],
+        descending=[not worst, not worst, False, False, False],
+        nulls_last=False,
+    )
+    return order.head(limit).select(*_ITEM_ORDER, "units", "revenue")
+
+
+def best_per_branch(items: pl.DataFrame) -> pl.DataFrame:
+    """Each branch's best seller by units (ties: revenue, then name), by branch name."""
+    order = items.sort(
+        ["branch", "units", "revenue", *_ITEM_ORDER],
+        descending=[False, True, True, False, False, False],
+        nulls_last=False,
+    )
+    return order.group_by("branch", maintain_order=True).first()
+
+
+# -- operations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OperationsView:
+    """The ledger as the operations page shows it (see :func:`operations_view`)."""
+
+    late_after: int
+    runs: pl.DataFrame
+    files: pl.DataFrame
+    rejects: pl.DataFrame
+    rejected_files: pl.DataFrame
+    freshness: pl.DataFrame
+    newest: dt.date | None = field(default=None)
+
+
+_FRESH = {"branch": pl.String(), "last_key": pl.Int32(), "last_loaded_at": pl.Datetime("us")}
+
+
+def freshness(wh: Warehouse, late_after: int = 0) -> pl.DataFrame:
+    """The last trading day loaded per branch, and whether the branch is late.
+
+    Columns: ``branch, last_day, days_behind, last_loaded_at`` (UTC), ``late``.
+    ``days_behind`` counts days from the branch's last loaded trading day to the
+    newest trading day in the warehouse; a branch is late when that exceeds
+    ``late_after`` (0: any branch behind the newest day is late). Latest first.
+    """
+    sql = """
+        SELECT b.branch_name AS branch, MAX(o.date_key) AS last_key,
+               MAX(f.recorded_at) AS last_loaded_at
+        FROM etl_file_branch_day o
+        JOIN etl_file f ON f.file_id = o.file_id
+        JOIN dim_branch b ON b.branch_key = o.branch_key
+        GROUP BY b.branch_name
+    """
+    fresh = _ask(wh, sql, _FRESH).with_columns(_key_to_date(pl.col("last_key")).alias("last_day"))
+    behind = (pl.col("last_day").max() - pl.col("last_day")).dt.total_days().cast(pl.Int64)
+    return (
+        fresh.with_columns(behind.alias("days_behind"))
+        .with_columns((pl.col("days_behind") > late_after).alias("late"))
+        .sort(["days_behind", "branch"], descending=[True, False])
+        .select("branch", "last_day", "days_behind", "last_loaded_at", "late")
+    )
+
+
+def operations_view(wh: Warehouse, late_after: int = 0, *, runs: int = 20) -> OperationsView:
+    """Recent runs, files by state, rejects by reason and freshness (after a schema check)."""
+    fresh = freshness(wh, late_after)
+    return OperationsView(
+        late_after=late_after,
+        runs=queries.recent_runs(wh, runs),
+        files=queries.files_by_state(wh),
+        rejects=queries.rejects_by_reason(wh),
+        rejected_files=queries.rejected_files(wh, runs),
+        freshness=fresh,
+        newest=fresh["last_day"].max() if fresh.height else None,  # type: ignore[arg-type]
+    )
