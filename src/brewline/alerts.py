@@ -24,7 +24,7 @@ import smtplib
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -251,11 +251,10 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
     bad = [f for f in report.files if f.state in ("rejected", "failed")]
     problems = [f"{_count(report.count(s), 'file')} {s}" for s in ("rejected", "failed")]
     problems = [p for p in problems if not p.startswith("0 ")]
-    headline = "stopped" if report.error else ", ".join(problems)
+    headline = "stopped by an error" if report.error else ", ".join(problems)
     totals = report.totals()
     lines = [
-        f"Run {report.run_id} on {report.warehouse}: {report.status} "
-        f"in {report.seconds:.1f}s.",
+        f"Run {report.run_id} on {report.warehouse}: {report.status} in {report.seconds:.1f}s.",
         f"Files: {totals['files_loaded']:,} loaded, {totals['files_skipped']:,} skipped, "
         f"{totals['files_rejected']:,} rejected, {report.count('failed'):,} failed.",
         f"Rows: {totals['rows_read']:,} read, {totals['rows_loaded']:,} loaded, "
@@ -274,14 +273,11 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
     return [Alert(f"Brewline run {report.run_id}: {headline}", "\n".join(lines))]
 
 
-def alerts_for_checks(
-    results: Iterable[CheckResult], *, warnings: bool = False
-) -> list[Alert]:
+def alerts_for_checks(results: Iterable[CheckResult], *, warnings: bool = False) -> list[Alert]:
     """One alert per failing check result (and per warning when ``warnings``).
 
-        >>> alerts_for_checks([CheckResult("freshness", "fail", "Leeds", "2 days missing")])
-        [Alert(title='Brewline check failed: freshness, Leeds', body='2 days missing', ...)]
-        ... # doctest: +SKIP
+    >>> [a.title for a in alerts_for_checks([CheckResult("volume", "fail", "Leeds", "low")])]
+    ['Brewline check failed: volume, Leeds']
     """
     wanted = ("fail", "warn") if warnings else ("fail",)
     return [_check_alert(r) for r in results if r.status in wanted]
@@ -339,11 +335,11 @@ def send_alerts(settings: AlertSettings, alerts: Iterable[Alert]) -> list[Delive
     return [failure for alert in alerts for failure in notify(settings, alert)]
 
 
-def _attempt(channel: str, alert: Alert, send: Any) -> list[DeliveryFailure]:
+def _attempt(channel: str, alert: Alert, send: Callable[[], None]) -> list[DeliveryFailure]:
     """Run ``send``; a network or protocol error becomes a logged :class:`DeliveryFailure`."""
     try:
         send()
-    except (OSError, ssl.SSLError) as exc:  # smtplib, urllib and socket errors are OSErrors
+    except OSError as exc:  # smtplib, ssl, urllib and socket errors are all OSErrors
         failure = DeliveryFailure(channel, alert.title, _describe(exc))
         log.warning("%s", failure)
         return [failure]

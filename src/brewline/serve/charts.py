@@ -1,0 +1,306 @@
+"""Plotly figure specs built from the dashboard's answers: frames in, plain dicts out.
+
+A :class:`Chart` is what ``Plotly.newPlot`` takes (``data`` traces and a
+``layout``), written as plain JSON-ready dicts rather than through
+``plotly.graph_objects``: the browser draws it with the Plotly.js that ships in
+the ``plotly`` package, and the server does not pay for figure validation on
+every request. Money is exact everywhere else; here it becomes float, because
+a chart is a picture of the numbers the tables print exactly.
+
+    >>> chart = payment_chart(payments(view.cells))  # doctest: +SKIP
+    >>> chart.data[0]["type"]  # doctest: +SKIP
+    'pie'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+__all__ = [
+    "WEEKDAYS",
+    "Chart",
+    "branch_chart",
+    "charts_json",
+    "customer_chart",
+    "daily_chart",
+    "files_chart",
+    "heatmap_chart",
+    "item_label",
+    "monthly_chart",
+    "payment_chart",
+    "rejects_chart",
+    "runs_chart",
+    "sellers_chart",
+]
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+ROAST = "#6f4e37"
+"""The dashboard's main colour (coffee); the others are for second series and states."""
+_CREAM, _FOAM, _MINT, _BERRY, _SLATE = "#c8a27a", "#e9dccb", "#3f8f6b", "#b23a48", "#5b6770"
+_STATE_COLOURS = {
+    "loaded": _MINT,
+    "skipped": _SLATE,
+    "replaced": _CREAM,
+    "rejected": _BERRY,
+    "succeeded": _MINT,
+    "failed": _BERRY,
+    "partial": _CREAM,
+    "running": _SLATE,
+    "abandoned": _BERRY,
+}
+_BASE_LAYOUT: dict[str, Any] = {
+    "margin": {"l": 60, "r": 16, "t": 10, "b": 44},
+    "height": 300,
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+    "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
+    "colorway": [ROAST, _CREAM, _MINT, _BERRY, _SLATE],
+    "showlegend": False,
+}
+MAX_BRANCH_BARS = 25
+"""Branches drawn in the revenue-by-branch chart; the table lists them all."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One figure: an HTML ``id``, a title for its card, Plotly traces and layout."""
+
+    id: str
+    title: str
+    data: list[dict[str, Any]]
+    layout: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def spec(self) -> dict[str, Any]:
+        return {"id": self.id, "data": self.data, "layout": {**_BASE_LAYOUT, **self.layout}}
+
+
+def charts_json(charts: list[Chart]) -> str:
+    """The specs as JSON that is safe inside ``<script type="application/json">``."""
+    text = json.dumps([c.spec() for c in charts], default=_plain, separators=(",", ":"))
+    # "</script>" or "<!--" in a branch name must not end the script element.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot put {type(value).__name__} in a chart")
+
+
+def _floats(series: pl.Series) -> list[float]:
+    return [float(v) for v in series.to_list()]
+
+
+def _axis(title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title}, "automargin": True, "gridcolor": "#eee5da", **extra}
+
+
+_MONEY_AXIS = {"tickprefix": "£", "separatethousands": True}
+
+
+def item_label(product: str, size: str | None, variant: str | None) -> str:
+    """``Large Flavoured latte - Hazelnut``: how the till names a menu item.
+
+    >>> item_label("Latte", None, None)
+    'Latte'
+    """
+    name = f"{size} {product}" if size else product
+    return f"{name} - {variant}" if variant else name
+
+
+# -- sales ------------------------------------------------------------------------------
+
+
+def daily_chart(days: pl.DataFrame) -> Chart:
+    """Revenue per trading day (bars; a line once there are too many days for bars)."""
+    trace: dict[str, Any] = {
+        "x": days["date"].to_list(),
+        "y": _floats(days["revenue"]),
+        "customdata": days["sales"].to_list(),
+        "hovertemplate": "%{x|%a %d %b %Y}<br>£%{y:,.2f} from %{customdata:,} sales<extra></extra>",
+        "marker": {"color": ROAST},
+    }
+    if days.height > 62:
+        trace.update(type="scatter", mode="lines", line={"color": ROAST, "width": 2})
+        del trace["marker"]
+    else:
+        trace["type"] = "bar"
+    layout = {"xaxis": _axis("", type="date"), "yaxis": _axis("Revenue", **_MONEY_AXIS)}
+    return Chart("revenue-by-day", "Revenue by day", [trace], layout)
+
+
+def monthly_chart(months: pl.DataFrame) -> Chart:
+    """Revenue per calendar month."""
+    trace = {
+        "type": "bar",
+        "x": [m.strftime("%b %Y") for m in months["month"].to_list()],
+        "y": _floats(months["revenue"]),
+        "customdata": months["sales"].to_list(),
+        "hovertemplate": "%{x}<br>£%{y:,.2f} from %{customdata:,} sales<extra></extra>",
+        "marker": {"color": _CREAM},
+    }
+    layout = {"xaxis": _axis("", type="category"), "yaxis": _axis("Revenue", **_MONEY_AXIS)}
+    return Chart("revenue-by-month", "Revenue by month", [trace], layout)
+
+
+def branch_chart(branches: pl.DataFrame) -> Chart:
+    """The top branches by revenue as horizontal bars, best at the top."""
+    top = branches.head(MAX_BRANCH_BARS).reverse()
+    trace = {
+        "type": "bar",
+        "orientation": "h",
+        "y": top["branch"].to_list(),
+        "x": _floats(top["revenue"]),
+        "customdata": top["sales"].to_list(),
+        "hovertemplate": "%{y}<br>£%{x:,.2f} from %{customdata:,} sales<extra></extra>",
+        "marker": {"color": ROAST},
+    }
+    layout = {
+        "height": max(220, 22 * top.height + 70),
+        "margin": {"l": 10, "r": 16, "t": 10, "b": 44},
+        "xaxis": _axis("Revenue", **_MONEY_AXIS),
+        "yaxis": _axis("", type="category"),
+    }
+    title = "Revenue by branch"
+    note = f"Top {MAX_BRANCH_BARS} of {branches.height}" if branches.height > top.height else ""
+    return Chart("revenue-by-branch", title, [trace], layout, note)
+
+
+def heatmap_chart(heat: pl.DataFrame) -> Chart:
+    """Sales by hour of day (branch local time) and weekday: when the tills are busy."""
+    hours = list(range(int(heat["hour"].min()), int(heat["hour"].max()) + 1))  # type: ignore[arg-type]
+    cells = {(w, h): (s, r) for w, h, s, r in heat.select("weekday", "hour", "sales", "revenue").rows()}
+    z = [[cells.get((w, h), (0, 0))[0] for h in hours] for w in range(1, 8)]
+    revenue = [[float(cells.get((w, h), (0, 0))[1]) for h in hours] for w in range(1, 8)]
+    trace = {
+        "type": "heatmap",
+        "x": [f"{h:02d}:00" for h in hours],
+        "y": list(WEEKDAYS),
+        "z": z,
+        "customdata": revenue,
+        "colorscale": [[0, "#fbf7f2"], [0.5, _CREAM], [1, ROAST]],
+        "hovertemplate": "%{y} %{x}<br>%{z:,} sales, £%{customdata:,.2f}<extra></extra>",
+        "xgap": 2,
+        "ygap": 2,
+        "colorbar": {"title": {"text": "Sales"}, "thickness": 12},
+    }
+    layout = {
+        "xaxis": _axis("Hour (branch local time)", type="category"),
+        "yaxis": _axis("", autorange="reversed", type="category"),
+    }
+    return Chart("hour-weekday", "Sales by hour and weekday", [trace], layout)
+
+
+def _donut(chart_id: str, title: str, labels: list[str], values: list[int]) -> Chart:
+    trace = {
+        "type": "pie",
+        "hole": 0.55,
+        "labels": labels,
+        "values": values,
+        "sort": False,
+        "marker": {"colors": [ROAST, _CREAM, _MINT, _SLATE]},
+        "textinfo": "label+percent",
+        "hovertemplate": "%{label}: %{value:,} sales (%{percent})<extra></extra>",
+    }
+    return Chart(chart_id, title, [trace], {"margin": {"l": 10, "r": 10, "t": 10, "b": 10}})
+
+
+def payment_chart(mix: pl.DataFrame) -> Chart:
+    """Cash vs card, as shares of sales."""
+    labels = [str(m).title() for m in mix["method"].to_list()]
+    return _donut("payment-mix", "Cash vs card", labels, mix["sales"].to_list())
+
+
+def customer_chart(mix: pl.DataFrame) -> Chart:
+    """New vs returning customers, as shares of sales with a customer token."""
+    labels = [str(c).title() for c in mix["customer"].to_list()]
+    return _donut("customer-mix", "New vs returning customers", labels, mix["sales"].to_list())
+
+
+def sellers_chart(chart_id: str, title: str, table: pl.DataFrame, by: str) -> Chart:
+    """Horizontal bars of menu items by ``units`` or ``revenue``, first row at the top."""
+    rows = table.reverse()
+    labels = [item_label(p, s, v) for p, s, v in rows.select("product", "size", "variant").rows()]
+    money = by == "revenue"
+    value = "£%{x:,.2f}" if money else "%{x:,} sold"
+    trace = {
+        "type": "bar",
+        "orientation": "h",
+        "y": labels,
+        "x": _floats(rows[by]) if money else rows[by].to_list(),
+        "hovertemplate": f"%{{y}}<br>{value}<extra></extra>",
+        "marker": {"color": ROAST if money else _CREAM},
+    }
+    layout = {
+        "height": max(220, 24 * rows.height + 70),
+        "margin": {"l": 10, "r": 16, "t": 10, "b": 44},
+        "xaxis": _axis("Revenue" if money else "Units sold", **(_MONEY_AXIS if money else {})),
+        "yaxis": _axis("", type="category"),
+    }
+    return Chart(chart_id, title, [trace], layout)
+
+
+# -- operations ---------------------------------------------------------------------------
+
+
+def runs_chart(runs: pl.DataFrame) -> Chart:
+    """Duration of the recent runs, oldest on the left, coloured by status."""
+    rows = runs.sort("started_at")
+    statuses = rows["status"].to_list()
+    trace = {
+        "type": "bar",
+        "x": [t.strftime("%d %b %H:%M:%S") for t in rows["started_at"].to_list()],
+        "y": [s or 0.0 for s in rows["seconds"].to_list()],
+        "text": statuses,
+        "marker": {"color": [_STATE_COLOURS.get(s, _SLATE) for s in statuses]},
+        "hovertemplate": "%{x} UTC<br>%{text}: %{y:.2f} s<extra></extra>",
+    }
+    layout = {
+        "xaxis": _axis("Run started (UTC)", type="category"),
+        "yaxis": _axis("Seconds", rangemode="tozero"),
+    }
+    return Chart("run-durations", "Run durations", [trace], layout)
+
+
+def files_chart(files: pl.DataFrame) -> Chart:
+    """File versions per ledger state."""
+    states = files["state"].to_list()
+    trace = {
+        "type": "bar",
+        "x": states,
+        "y": files["files"].to_list(),
+        "marker": {"color": [_STATE_COLOURS.get(s, _SLATE) for s in states]},
+        "hovertemplate": "%{x}: %{y:,} files<extra></extra>",
+    }
+    layout = {"xaxis": _axis("", type="category"), "yaxis": _axis("Files", rangemode="tozero")}
+    return Chart("files-by-state", "Files by state", [trace], layout)
+
+
+def rejects_chart(rejects: pl.DataFrame) -> Chart:
+    """Rejected rows per reason (row-level and whole-file), largest at the top."""
+    rows = rejects.reverse()
+    labels = [f"{reason} ({level})" for level, reason in rows.select("level", "reason").rows()]
+    trace = {
+        "type": "bar",
+        "orientation": "h",
+        "y": labels,
+        "x": rows["rows_rejected"].to_list(),
+        "marker": {"color": _BERRY},
+        "hovertemplate": "%{y}<br>%{x:,} rows<extra></extra>",
+    }
+    layout = {
+        "height": max(200, 26 * rows.height + 70),
+        "margin": {"l": 10, "r": 16, "t": 10, "b": 44},
+        "xaxis": _axis("Rows rejected", rangemode="tozero"),
+        "yaxis": _axis("", type="category"),
+    }
+    return Chart("rejects-by-reason", "Rejected rows by reason", [trace], layout)
