@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -324,9 +325,12 @@ def notify(settings: AlertSettings, alert: Alert) -> list[DeliveryFailure]:
     """
     failures = []
     if settings.alert_webhook_url is not None:
-        failures += _attempt("webhook", alert, lambda: _post(settings, alert))
+        url = settings.alert_webhook_url.get_secret_value()
+        payload = alert.webhook_payload(blocks=settings.alert_webhook_blocks)
+        failures += _attempt("webhook", alert, partial(_post, url, payload, settings.alert_timeout))
     if settings.alert_smtp_host is not None:
-        failures += _attempt("email", alert, lambda: _mail(settings, alert))
+        host = settings.alert_smtp_host
+        failures += _attempt("email", alert, partial(_mail, settings, host, alert))
     return failures
 
 
@@ -353,33 +357,30 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.URLError):
         return f"cannot reach the server ({exc.reason})"
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"SMTP {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+        said = exc.smtp_error
+        text = said.decode(errors="replace") if isinstance(said, bytes) else said
+        return f"SMTP {exc.smtp_code} {text}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _post(settings: AlertSettings, alert: Alert) -> None:
-    assert settings.alert_webhook_url is not None
-    body = json.dumps(alert.webhook_payload(blocks=settings.alert_webhook_blocks)).encode()
+def _post(url: str, payload: dict[str, Any], timeout: float) -> None:
     request = urllib.request.Request(
-        settings.alert_webhook_url.get_secret_value(),
-        data=body,
+        url,
+        data=json.dumps(payload).encode(),
         headers={"Content-Type": "application/json; charset=utf-8"},
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.alert_timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the open response
         raise
 
 
-def _mail(settings: AlertSettings, alert: Alert) -> None:
-    assert settings.alert_smtp_host is not None and settings.alert_email_from is not None
-    message = alert.email(settings.alert_email_from, settings.alert_email_to)
-    with smtplib.SMTP(
-        settings.alert_smtp_host, settings.alert_smtp_port, timeout=settings.alert_timeout
-    ) as smtp:
+def _mail(settings: AlertSettings, host: str, alert: Alert) -> None:
+    message = alert.email(settings.alert_email_from or "", settings.alert_email_to)
+    with smtplib.SMTP(host, settings.alert_smtp_port, timeout=settings.alert_timeout) as smtp:
         if settings.alert_smtp_starttls:
             smtp.starttls(context=ssl.create_default_context())
         if settings.alert_smtp_user is not None and settings.alert_smtp_password is not None:

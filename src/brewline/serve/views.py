@@ -81,9 +81,9 @@ def _key_to_date(key: pl.Expr) -> pl.Expr:
 class Filters:
     """The slice every sales view answers for; ``None`` means "no limit".
 
-    >>> Filters(start=dt.date(2024, 12, 18), branch="Leeds").where("s")
-    ('s.date_key >= ? AND s.branch_key IN (SELECT branch_key FROM dim_branch WHERE branch_name = ?)', [20241218, 'Leeds'])
-    """  # noqa: E501
+    >>> Filters(start=dt.date(2024, 12, 18), end=dt.date(2024, 12, 31)).where("s")
+    ('s.date_key >= ? AND s.date_key <= ?', [20241218, 20241231])
+    """
 
     start: dt.date | None = None
     end: dt.date | None = None
