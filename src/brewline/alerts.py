@@ -50,6 +50,7 @@ __all__ = [
     "Alert",
     "AlertSettings",
     "DeliveryFailure",
+    "alert_for_error",
     "alerts_for_checks",
     "alerts_for_run",
     "notify",
@@ -282,6 +283,17 @@ def alerts_for_checks(results: Iterable[CheckResult], *, warnings: bool = False)
     """
     wanted = ("fail", "warn") if warnings else ("fail",)
     return [_check_alert(r) for r in results if r.status in wanted]
+
+
+def alert_for_error(command: str, error: BaseException | str) -> Alert:
+    """One alert for a command stopped before it had anything to report.
+
+    The error's first line only (Brewline errors never hold row content).
+
+        >>> alert_for_error("check", "no warehouse at w.duckdb").title
+        'Brewline check could not run'
+    """
+    return Alert(f"Brewline {command} could not run", _first_line(str(error)))
 
 
 def _check_alert(result: CheckResult) -> Alert:

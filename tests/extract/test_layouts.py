@@ -334,3 +334,33 @@ def test_rejection_messages_never_quote_rows(customers: list[tuple[str, str]]) -
         for name, card in customers:
             assert name not in said
             assert card not in said
+
+
+def test_reading_files_together_equals_reading_them_one_by_one() -> None:
+    """The batched reader (one Polars call) and the per-file reader agree exactly,
+    including when one damaged file sends the whole batch down the careful path."""
+    from polars.testing import assert_frame_equal
+
+    from brewline.extract.layouts import read_exports
+
+    good = b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,2.45,CASH,\n"
+    files = [
+        (good * 3, "a.csv"),
+        (b"\xef\xbb\xbfDate,Branch\r\n" + good.replace(b"\n", b"\r\n") * 2, "b.csv"),
+        (good + b"\n" + good, "c.csv"),
+        (b"", "empty.csv"),
+    ]
+    damaged = [*files, (good + b'x,"unterminated\n' + good, "d.csv")]
+    for batch in (files, damaged):
+        together = read_exports(batch)
+        for (data, name), result in zip(batch, together, strict=True):
+            try:
+                alone = read_export(data, name)
+            except FileRejected as refusal:
+                assert isinstance(result, FileRejected)
+                assert result.reason == refusal.reason
+                continue
+            assert not isinstance(result, FileRejected)
+            assert result.layout == alone.layout
+            assert result.skipped_lines == alone.skipped_lines
+            assert_frame_equal(result.rows, alone.rows)

@@ -20,14 +20,16 @@ later, so every line is accounted for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from brewline.errors import FileRejected
 
-__all__ = ["FIELDS", "LAYOUTS", "Layout", "RawExport", "read_export"]
+__all__ = ["FIELDS", "LAYOUTS", "Layout", "RawExport", "read_export", "read_exports"]
 
 FIELDS = (
     "timestamp",
@@ -105,10 +107,41 @@ class RawExport:
 
 def read_export(data: bytes, source: str) -> RawExport:
     """Parse a whole export; raise :class:`FileRejected` if it cannot be understood."""
-    data = data.removeprefix(BOM)
-    _require_text(data, source)
-    lines = _line_count(data)
-    table = _drop_blank_lines(_split_fields(data, lines))
+    (result,) = read_exports([(data, source)])
+    if isinstance(result, FileRejected):
+        raise result
+    return result
+
+
+def read_exports(files: Sequence[tuple[bytes, str]]) -> list[RawExport | FileRejected]:
+    """Parse several exports (``(bytes, source name)``); a FileRejected stands for each refusal.
+
+    Clean files are read by one Polars call, which parses them in parallel and
+    pays the reader's fixed cost once; a batch with a damaged file falls back to
+    reading file by file, where the careful path names the damaged lines.
+    """
+    results: list[RawExport | FileRejected | None] = []
+    texts: list[tuple[int, bytes, int]] = []  # (position, data, physical lines)
+    for position, (raw, source) in enumerate(files):
+        data = raw.removeprefix(BOM)
+        try:
+            _require_text(data, source)
+        except FileRejected as refusal:
+            results.append(refusal)
+            continue
+        results.append(None)
+        texts.append((position, data, _line_count(data)))
+    tables = _split_many([data for _, data, _ in texts], [lines for _, _, lines in texts])
+    for (position, _, lines), table in zip(texts, tables, strict=True):
+        try:
+            results[position] = _raw_export(table, lines, files[position][1])
+        except FileRejected as refusal:
+            results[position] = refusal
+    return [r for r in results if r is not None]
+
+
+def _raw_export(table: pl.DataFrame, lines: int, source: str) -> RawExport:
+    table = _drop_blank_lines(table)
     if table.height == 0:
         raise FileRejected("empty_file", "the file has only blank lines", source=source)
     headers = _leading_headers(table)
@@ -154,6 +187,23 @@ def _line_count(data: bytes) -> int:
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
+def _split_many(texts: list[bytes], lines: list[int]) -> list[pl.DataFrame]:
+    """Fields of several files at once when every file reads cleanly, else file by file."""
+    if not texts:
+        return []
+    together = _read_csv(texts) if len(texts) > 1 else None
+    if together is None or together.height != sum(lines):
+        return [_split_fields(data, n) for data, n in zip(texts, lines, strict=True)]
+    # Fewer records than lines in one file cannot be made up by another: equal totals
+    # mean every file read one record per physical line.
+    starts = np.cumsum([0, *lines[:-1]])
+    first_line = pl.Series(np.repeat(starts, lines) - 1, dtype=pl.Int64)
+    numbered = _with_line_numbers(
+        together, (pl.int_range(0, together.height, dtype=pl.Int64) - first_line).cast(pl.Int32)
+    )
+    return [numbered.slice(int(start), n) for start, n in zip(starts, lines, strict=True)]
+
+
 def _split_fields(data: bytes, lines: int) -> pl.DataFrame:
     """Fields of every line, via Polars' CSV reader; damaged files go line by line.
 
@@ -167,7 +217,7 @@ def _split_fields(data: bytes, lines: int) -> pl.DataFrame:
     return _split_fields_carefully(data)
 
 
-def _read_csv(data: bytes) -> pl.DataFrame | None:
+def _read_csv(data: bytes | list[bytes]) -> pl.DataFrame | None:
     try:
         frame = pl.read_csv(
             data,

@@ -178,7 +178,9 @@ def branch_chart(branches: pl.DataFrame) -> Chart:
 def heatmap_chart(heat: pl.DataFrame) -> Chart:
     """Sales by hour of day (branch local time) and weekday: when the tills are busy."""
     hours = list(range(int(heat["hour"].min()), int(heat["hour"].max()) + 1))  # type: ignore[arg-type]
-    cells = {(w, h): (s, r) for w, h, s, r in heat.select("weekday", "hour", "sales", "revenue").rows()}
+    cells = {
+        (w, h): (s, r) for w, h, s, r in heat.select("weekday", "hour", "sales", "revenue").rows()
+    }
     z = [[cells.get((w, h), (0, 0))[0] for h in hours] for w in range(1, 8)]
     revenue = [[float(cells.get((w, h), (0, 0))[1]) for h in hours] for w in range(1, 8)]
     trace = {

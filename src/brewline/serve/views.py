@@ -138,7 +138,9 @@ def filter_options(wh: Warehouse) -> FilterOptions:
         wh,
         "SELECT MIN(date_key) AS first, MAX(date_key) AS last FROM etl_file_branch_day",
         {"first": pl.Int32(), "last": pl.Int32()},
-    ).select(_key_to_date(pl.col("first")).alias("first"), _key_to_date(pl.col("last")).alias("last"))
+    ).select(
+        _key_to_date(pl.col("first")).alias("first"), _key_to_date(pl.col("last")).alias("last")
+    )
     first, last = span.row(0)
     return FilterOptions(sorted(names["branch"].to_list()), first, last)
 
@@ -305,7 +307,7 @@ def avg_basket(revenue: Decimal | None, sales: int) -> Decimal | None:
 def totals(cells: pl.DataFrame) -> dict[str, Any]:
     """Headline figures: ``sales, revenue, units, avg_basket, avg_items, card_share``."""
     sales = int(cells["sales"].sum())
-    revenue = cells["revenue"].sum() if sales else Decimal("0.00")
+    revenue = Decimal(cells["revenue"].sum()) if sales else Decimal("0.00")
     units = int(cells["units"].sum())
     card = int(cells.filter(pl.col("method") == "CARD")["sales"].sum())
     return {

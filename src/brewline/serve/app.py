@@ -1,0 +1,364 @@
+"""The dashboard's Starlette app: pages, Plotly.js, ``/metrics`` and ``/healthz``.
+
+Routes::
+
+    GET /                 sales, filtered by ?start=YYYY-MM-DD&end=YYYY-MM-DD&branch=NAME
+    GET /operations       runs, files by state, rejects, freshness (?late_after=DAYS)
+    GET /metrics          Prometheus text format (brewline.metrics.LedgerCollector)
+    GET /healthz          200 + JSON when the warehouse can be read, else 503 + JSON
+    GET /static/NAME      the stylesheet, the chart bootstrap and Plotly.js (cached a year)
+
+Every request opens the warehouse read-only and closes it before answering. For
+DuckDB this matters: a writer (``brewline run``) can only take the file while no
+reader holds it, and a reader cannot open it while the writer does, so pages
+answer 503 "warehouse busy, retry" during a load instead of blocking it.
+
+Answers are cached per *ledger version* (:func:`~brewline.serve.views.ledger_version`:
+changes with every committed batch, run and schema upgrade), so a repeated page
+costs a few tiny queries; entries also expire after ``cache_seconds`` in case the
+warehouse is changed by something that bypasses the ledger.
+
+    >>> app = create_app(DashboardConfig("brewline.duckdb"))  # doctest: +SKIP
+    >>> uvicorn.run(app, port=8080)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from brewline import queries
+from brewline.errors import BrewlineError, SchemaVersionError, WarehouseBusy
+from brewline.load import Warehouse, open_warehouse
+from brewline.load.open import redact
+from brewline.load.schema import SCHEMA_VERSION
+from brewline.metrics import LedgerCollector
+from brewline.serve import pages
+from brewline.serve.assets import Asset, dashboard_css, dashboard_js, plotly_js
+from brewline.serve.views import (
+    FilterOptions,
+    Filters,
+    OperationsView,
+    SalesView,
+    filter_options,
+    ledger_version,
+    operations_view,
+    sales_view,
+)
+
+__all__ = ["DashboardConfig", "create_app"]
+
+log = logging.getLogger("brewline.serve")
+
+MAX_LATE_AFTER = 3650
+_T = TypeVar("_T")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_RETRY_AFTER = "5"
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+_PAGE_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """How the dashboard reads the warehouse.
+
+    - ``warehouse``: DuckDB file path or ``postgresql://`` URL (never shown unredacted);
+    - ``late_after``: default days a branch may lag the newest trading day before
+      it counts as late (the page's ``?late_after=`` overrides it);
+    - ``lock_timeout``: seconds to wait for a DuckDB writer before answering 503;
+    - ``cache_entries`` and ``cache_seconds``: bounds of the answer cache.
+    """
+
+    warehouse: str
+    late_after: int = 0
+    lock_timeout: float = 0.5
+    cache_entries: int = 64
+    cache_seconds: float = 300.0
+
+
+class BadRequest(Exception):
+    """A query parameter the dashboard cannot use; the message says how to fix it."""
+
+
+# -- reading the warehouse --------------------------------------------------------------------
+
+
+@dataclass
+class _Cache:
+    """A small LRU of answers keyed by (question, parameters, ledger version)."""
+
+    entries: int
+    seconds: float
+    _items: OrderedDict[Hashable, tuple[float, Any]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or time.monotonic() - found[0] > self.seconds:
+                return None
+            self._items.move_to_end(key)
+            return found[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+
+
+@dataclass
+class _Snapshot:
+    """One request's read-only connection and the ledger version it saw."""
+
+    wh: Warehouse
+    version: tuple[Any, ...]
+    cache: _Cache
+
+    def answer(self, question: str, key: Hashable, compute: Callable[[Warehouse], _T]) -> _T:
+        """``compute(wh)``, or its cached answer for this ledger version."""
+        full = (question, key, self.version)
+        found = self.cache.get(full)
+        if found is None:
+            found = compute(self.wh)
+            self.cache.put(full, found)
+        return found
+
+    @property
+    def as_of(self) -> str:
+        finished = self.version[4]
+        return finished.strftime("%Y-%m-%d %H:%M") if isinstance(finished, dt.datetime) else ""
+
+
+class _Reader:
+    def __init__(self, config: DashboardConfig):
+        self.config = config
+        self.cache = _Cache(config.cache_entries, config.cache_seconds)
+
+    def open(self) -> Warehouse:
+        return open_warehouse(
+            self.config.warehouse, read_only=True, lock_timeout=self.config.lock_timeout
+        )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[_Snapshot]:
+        with self.open() as wh:
+            queries.check_schema(wh)
+            yield _Snapshot(wh, ledger_version(wh), self.cache)
+
+
+# -- request parsing --------------------------------------------------------------------------
+
+
+def _day_param(request: Request, name: str) -> dt.date | None:
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return None
+    shown = raw if len(raw) <= 40 else raw[:40] + "…"
+    if not _ISO_DAY.fullmatch(raw):
+        raise BadRequest(
+            f"{name} must be a date written YYYY-MM-DD (like 2024-12-18), not “{shown}”."
+        )
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name} “{shown}” is not a real calendar date.") from None
+
+
+def parse_filters(request: Request) -> Filters:
+    """The sales filters from ``?start=&end=&branch=``; empty values mean "no limit"."""
+    start, end = _day_param(request, "start"), _day_param(request, "end")
+    if start and end and start > end:
+        raise BadRequest(f"start ({start.isoformat()}) is after end ({end.isoformat()}).")
+    branch = request.query_params.get("branch", "").strip()
+    return Filters(start, end, branch or None)
+
+
+def parse_late_after(request: Request, default: int) -> int:
+    raw = request.query_params.get("late_after", "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > MAX_LATE_AFTER:
+        shown = raw[:40]
+        raise BadRequest(
+            f"late_after must be a whole number of days from 0 to {MAX_LATE_AFTER}, not “{shown}”."
+        )
+    return int(raw)
+
+
+# -- the app ------------------------------------------------------------------------------------
+
+
+def create_app(config: DashboardConfig) -> Starlette:
+    """The dashboard as an ASGI app (serve it with uvicorn; see :mod:`brewline.serve.command`)."""
+    reader = _Reader(config)
+    shown = redact(config.warehouse)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        LedgerCollector.for_location(config.warehouse, lock_timeout=config.lock_timeout)
+    )
+    assets = {a.name: a for a in (dashboard_css(), dashboard_js(), plotly_js())}
+
+    def page(title: str, active: str, as_of: str = "") -> pages.Page:
+        return pages.Page(title, active, shown, as_of)
+
+    def sales(request: Request) -> Response:
+        return _guarded(page("Sales", "sales"), lambda: _sales(request, reader, page))
+
+    def operations(request: Request) -> Response:
+        return _guarded(
+            page("Operations", "operations"), lambda: _operations(request, reader, page)
+        )
+
+    def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    def healthz(request: Request) -> Response:
+        return _health(reader, shown)
+
+    def static(request: Request) -> Response:
+        asset = assets.get(request.path_params["name"])
+        if asset is None:
+            raise HTTPException(404)
+        return _static(asset, request)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        body = pages.render_problem(
+            page("Not found", ""), "Not found", f"There is no page at {request.url.path}."
+        )
+        return HTMLResponse(body, 404, headers=_PAGE_HEADERS)
+
+    return Starlette(
+        routes=[
+            Route("/", sales),
+            Route("/operations", operations),
+            Route("/metrics", metrics),
+            Route("/healthz", healthz),
+            Route("/static/{name}", static),
+        ],
+        exception_handlers={404: not_found},
+    )
+
+
+PageMaker = Callable[..., pages.Page]
+
+
+def _sales(request: Request, reader: _Reader, page: PageMaker) -> Response:
+    filters = parse_filters(request)
+    started = time.perf_counter()
+    with reader.snapshot() as snap:
+        options: FilterOptions = snap.answer("options", None, filter_options)
+        view: SalesView = snap.answer("sales", filters, lambda wh: sales_view(wh, filters))
+    queried = time.perf_counter()
+    form = {
+        "start": filters.start.isoformat() if filters.start else "",
+        "end": filters.end.isoformat() if filters.end else "",
+        "branch": filters.branch or "",
+    }
+    body = pages.render_sales(page("Sales", "sales", snap.as_of), view, options, form)
+    return _html(body, timings=(queried - started, time.perf_counter() - queried))
+
+
+def _operations(request: Request, reader: _Reader, page: PageMaker) -> Response:
+    late_after = parse_late_after(request, reader.config.late_after)
+    started = time.perf_counter()
+    with reader.snapshot() as snap:
+        view: OperationsView = snap.answer(
+            "operations", late_after, lambda wh: operations_view(wh, late_after)
+        )
+    queried = time.perf_counter()
+    body = pages.render_operations(page("Operations", "operations", snap.as_of), view)
+    return _html(body, timings=(queried - started, time.perf_counter() - queried))
+
+
+def _guarded(page: pages.Page, answer: Callable[[], Response]) -> Response:
+    """Turn bad parameters into 400 and an unreadable warehouse into 503, never a traceback."""
+    try:
+        return answer()
+    except BadRequest as exc:
+        body = pages.render_problem(page, "Bad request", str(exc), "Fix the address and try again.")
+        return _html(body, 400)
+    except WarehouseBusy:
+        body = pages.render_problem(
+            page,
+            "Warehouse busy, retry",
+            "A load (brewline run) is writing to the warehouse right now, and a DuckDB "
+            "file cannot be read while it is written.",
+            "Retry in a few seconds: this page will work again as soon as the load commits.",
+        )
+        return _html(body, 503, {"Retry-After": _RETRY_AFTER})
+    except BrewlineError as exc:
+        log.warning("dashboard: cannot read the warehouse: %s", exc)
+        hint = (
+            "Run `brewline init` to upgrade the warehouse."
+            if isinstance(exc, SchemaVersionError)
+            else "Check that the warehouse exists and is reachable, then retry."
+        )
+        body = pages.render_problem(page, "Warehouse unavailable", str(exc), hint)
+        return _html(body, 503, {"Retry-After": _RETRY_AFTER})
+
+
+def _html(
+    body: str,
+    status: int = 200,
+    extra: dict[str, str] | None = None,
+    timings: tuple[float, float] | None = None,
+) -> HTMLResponse:
+    headers = {**_PAGE_HEADERS, **(extra or {})}
+    if timings is not None:
+        headers["Server-Timing"] = (
+            f"db;dur={timings[0] * 1000:.1f}, render;dur={timings[1] * 1000:.1f}"
+        )
+    return HTMLResponse(body, status, headers=headers)
+
+
+def _health(reader: _Reader, shown: str) -> Response:
+    facts: dict[str, Any] = {"warehouse": shown, "expected_schema_version": SCHEMA_VERSION}
+    try:
+        with reader.open() as wh:
+            facts.update(engine=wh.engine, reachable=True)
+            queries.check_schema(wh)  # the message names the version it found, if wrong
+            facts["schema_version"] = SCHEMA_VERSION
+    except BrewlineError as exc:
+        facts.setdefault("reachable", False)
+        facts.update(status="unavailable", busy=isinstance(exc, WarehouseBusy), error=str(exc))
+        return JSONResponse(facts, 503, headers={"Cache-Control": "no-store"})
+    facts["status"] = "ok"
+    return JSONResponse(facts, headers={"Cache-Control": "no-store"})
+
+
+def _static(asset: Asset, request: Request) -> Response:
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "Vary": "Accept-Encoding",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)

@@ -1,0 +1,114 @@
+"""The ``brewline serve`` command: run the dashboard under uvicorn.
+
+A Typer-compatible function, registered by the CLI with ``app.command()(serve)``;
+it parses options into settings, builds the app (:func:`brewline.serve.app.create_app`)
+and hands it to uvicorn. Heavy imports wait until the command runs, so the rest
+of the CLI starts as fast as before.
+
+    $ brewline serve --warehouse sales.duckdb --port 8080
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from brewline.config import load_settings
+from brewline.errors import BrewlineError
+from brewline.load.open import redact
+
+if TYPE_CHECKING:
+    from brewline.serve.app import DashboardConfig
+
+__all__ = ["serve"]
+
+
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. 127.0.0.1 keeps the dashboard on this machine; "
+            "0.0.0.0 exposes it to the network, and it has no login of its own: put it "
+            "behind a proxy that authenticates."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8080,
+    warehouse: Annotated[
+        str | None,
+        typer.Option(
+            "--warehouse",
+            "-w",
+            metavar="LOCATION",
+            help="DuckDB file path or postgresql:// URL [default: BREWLINE_WAREHOUSE, "
+            "brewline.toml, else ./brewline.duckdb].",
+            show_default=False,
+        ),
+    ] = None,
+    late_after: Annotated[
+        int,
+        typer.Option(
+            "--late-after",
+            min=0,
+            max=3650,
+            metavar="DAYS",
+            help="A branch is late when its last loaded trading day is more than DAYS "
+            "behind the newest trading day in the warehouse (0: any day behind). "
+            "The operations page's ?late_after= overrides it.",
+        ),
+    ] = 0,
+) -> None:
+    """Serve a read-only web dashboard over the warehouse.
+
+    Pages: / (sales: revenue by day, month and branch, best and worst sellers,
+    hour x weekday heatmap, baskets, cash vs card, new vs returning customers;
+    filter by date range and branch), /operations (recent runs, files by state,
+    rejected rows by reason, freshness with late branches), /metrics (Prometheus)
+    and /healthz (JSON; 503 when the warehouse cannot be read).
+
+    Each request opens the warehouse read-only and closes it before answering,
+    so `brewline run` can keep loading a DuckDB file; while it writes, pages
+    answer 503 "warehouse busy, retry". Charts work without internet: the
+    dashboard serves Plotly.js itself. Stop with Ctrl+C.
+    """
+    from brewline.serve.app import DashboardConfig
+
+    try:
+        settings = load_settings(warehouse=warehouse)
+    except BrewlineError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    config = DashboardConfig(settings.warehouse, late_after=late_after)
+    typer.echo(f"Brewline dashboard for {redact(config.warehouse)}: http://{host}:{port}/")
+    problem = _first_look(config)
+    if problem:
+        typer.echo(f"Warning: {problem} (serving anyway; pages say so until it is fixed)", err=True)
+    _run(config, host, port)
+
+
+def _first_look(config: DashboardConfig) -> str | None:
+    """Why the warehouse cannot be read right now, or None: a typo shows at start."""
+    from brewline import queries
+    from brewline.load import open_warehouse
+
+    try:
+        with open_warehouse(config.warehouse, read_only=True, lock_timeout=0) as wh:
+            queries.check_schema(wh)
+    except BrewlineError as exc:
+        return str(exc)
+    return None
+
+
+def _run(config: DashboardConfig, host: str, port: int) -> None:
+    import uvicorn
+
+    from brewline.serve.app import create_app
+
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        log_level="info",
+        server_header=False,
+        proxy_headers=False,
+    )

@@ -1,0 +1,601 @@
+"""HTML pages: the dashboard's views turned into Jinja2-rendered HTML (pure functions).
+
+``render_sales``, ``render_operations`` and ``render_problem`` take answers
+(:mod:`brewline.serve.views`) and return a complete page. Templates live in this
+module so the package needs no data files; Jinja2 escapes everything by default
+(branch names come from till exports). Figures are formatted here: money as
+``£1,234.50`` from exact Decimals, shares as percentages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+import polars as pl
+
+from brewline.serve import charts
+from brewline.serve.assets import dashboard_css, dashboard_js, plotly_js
+from brewline.serve.views import (
+    FilterOptions,
+    Filters,
+    OperationsView,
+    SalesView,
+    avg_basket,
+    best_per_branch,
+    by_branch,
+    by_day,
+    by_month,
+    payments,
+    ranked_sellers,
+    sellers,
+    totals,
+)
+
+__all__ = [
+    "Page",
+    "Table",
+    "money",
+    "render_operations",
+    "render_problem",
+    "render_sales",
+]
+
+TOP = 10
+"""Rows in each best/worst sellers table."""
+
+
+def money(value: Decimal | None) -> str:
+    """``£1,234.50``; an em dash for no value.
+
+    >>> money(Decimal("1234.5"))
+    '£1,234.50'
+    """
+    return "—" if value is None else f"£{value:,.2f}"
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _day(value: dt.date | None) -> str:
+    return "—" if value is None else value.strftime("%a %d %b %Y")
+
+
+def _moment(value: dt.datetime | None) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table of formatted cells; ``numeric`` columns align right.
+
+    ``links`` maps a row index to an href for its first cell; ``classes`` gives
+    CSS classes per row (e.g. ``late``).
+    """
+
+    title: str
+    columns: Sequence[str]
+    rows: list[list[str]]
+    numeric: frozenset[int] = frozenset()
+    links: dict[int, str] = field(default_factory=dict)
+    classes: dict[int, str] = field(default_factory=dict)
+    note: str = ""
+    empty: str = "Nothing to show."
+    wide: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """What every page shows around its content."""
+
+    title: str
+    active: str
+    warehouse: str
+    as_of: str = ""
+
+
+# -- sales --------------------------------------------------------------------------------
+
+
+def render_sales(
+    page: Page, view: SalesView, options: FilterOptions, filters_text: dict[str, str]
+) -> str:
+    """The sales page: filters, headline figures, charts and tables (or an empty state)."""
+    context: dict[str, Any] = {
+        "page": page,
+        "options": options,
+        "form": filters_text,
+        "unknown_branch": view.filters.branch is not None
+        and view.filters.branch not in options.branches,
+        "slice": _slice_text(view.filters),
+        "empty": view.empty,
+    }
+    if not view.empty:
+        context.update(_sales_content(view))
+    return _render("sales.html", context)
+
+
+def _slice_text(filters: Filters) -> str:
+    branch = f"branch {filters.branch}" if filters.branch is not None else "all branches"
+    if filters.start and filters.end:
+        when = (
+            f"on {_day(filters.start)}"
+            if filters.start == filters.end
+            else f"from {_day(filters.start)} to {_day(filters.end)}"
+        )
+    elif filters.start:
+        when = f"from {_day(filters.start)} on"
+    elif filters.end:
+        when = f"up to {_day(filters.end)}"
+    else:
+        when = "all trading days"
+    return f"{branch}, {when}"
+
+
+def _sales_content(view: SalesView) -> dict[str, Any]:
+    head = totals(view.cells)
+    branches = by_branch(view.cells)
+    mix = payments(view.cells)
+    items = sellers(view.items)
+    best_units = ranked_sellers(items, "units", limit=TOP)
+    best_revenue = ranked_sellers(items, "revenue", limit=TOP)
+    figures = [
+        charts.daily_chart(by_day(view.cells)),
+        charts.monthly_chart(by_month(view.cells)),
+        charts.branch_chart(branches),
+        charts.heatmap_chart(view.heat),
+        charts.payment_chart(mix),
+        charts.sellers_chart("best-units", "Best sellers by units", best_units, "units"),
+        charts.sellers_chart("best-revenue", "Best sellers by revenue", best_revenue, "revenue"),
+    ]
+    if not view.customers.is_empty():
+        figures.insert(5, charts.customer_chart(view.customers))
+    return {
+        "kpis": _kpis(head, view.customers),
+        "charts": figures,
+        "charts_json": charts.charts_json(figures),
+        "tables": [
+            _branch_table(branches, view.filters),
+            _best_per_branch_table(best_per_branch(view.items), view.filters),
+            _sellers_table(f"Best {TOP} by units", best_units),
+            _sellers_table(f"Worst {TOP} by units", ranked_sellers(items, "units", worst=True)),
+            _sellers_table(f"Best {TOP} by revenue", best_revenue),
+            _sellers_table(f"Worst {TOP} by revenue", ranked_sellers(items, "revenue", worst=True)),
+            _mix_table("Cash vs card", "Payment", mix, "method"),
+            *_customer_tables(view.customers),
+        ],
+    }
+
+
+def _kpis(head: dict[str, Any], customers: pl.DataFrame) -> list[tuple[str, str, str]]:
+    returning = customers.filter(pl.col("customer") == "returning")["share"]
+    tokens = int(customers["sales"].sum()) if customers.height else 0
+    return [
+        ("Revenue", money(head["revenue"]), ""),
+        ("Sales", _count(head["sales"]), "till transactions"),
+        ("Average basket", money(head["avg_basket"]), "revenue per sale"),
+        (
+            "Items per basket",
+            "—" if head["avg_items"] is None else f"{head['avg_items']:.2f}",
+            f"{head['units']:,} items sold",
+        ),
+        ("Paid by card", _share(head["card_share"]), "share of sales"),
+        (
+            "Returning customers",
+            _share(float(returning[0]) if returning.len() else (0.0 if tokens else None)),
+            f"of {tokens:,} sales with a customer token" if tokens else "no customer tokens",
+        ),
+    ]
+
+
+def _sales_link(filters: Filters, branch: str) -> str:
+    query = {"branch": branch}
+    if filters.start:
+        query["start"] = filters.start.isoformat()
+    if filters.end:
+        query["end"] = filters.end.isoformat()
+    return "/?" + urlencode(query)
+
+
+def _branch_table(branches: pl.DataFrame, filters: Filters) -> Table:
+    rows = [
+        [
+            branch,
+            str(rank),
+            _count(sales),
+            money(revenue),
+            _share(share),
+            money(avg_basket(revenue, sales)),
+        ]
+        for rank, branch, sales, revenue, _, share in branches.rows()
+    ]
+    return Table(
+        "Branches by revenue",
+        ["Branch", "Rank", "Sales", "Revenue", "Share", "Avg basket"],
+        rows,
+        numeric=frozenset({1, 2, 3, 4, 5}),
+        links={i: _sales_link(filters, row[0]) for i, row in enumerate(rows)},
+        note=f"{branches.height:,} branches, ranked by revenue",
+    )
+
+
+def _item_cells(product: str, size: str | None, variant: str | None) -> list[str]:
+    return [product, size or "—", variant or "—"]
+
+
+def _best_per_branch_table(best: pl.DataFrame, filters: Filters) -> Table:
+    rows = [
+        [branch, *_item_cells(product, size, variant), _count(units), money(revenue)]
+        for branch, product, size, variant, units, revenue in best.rows()
+    ]
+    return Table(
+        "Best seller per branch (by units)",
+        ["Branch", "Product", "Size", "Variant", "Units", "Revenue"],
+        rows,
+        numeric=frozenset({4, 5}),
+        links={i: _sales_link(filters, row[0]) for i, row in enumerate(rows)},
+    )
+
+
+def _sellers_table(title: str, table: pl.DataFrame) -> Table:
+    rows = [
+        [*_item_cells(product, size, variant), _count(units), money(revenue)]
+        for product, size, variant, units, revenue in table.rows()
+    ]
+    return Table(
+        title,
+        ["Product", "Size", "Variant", "Units", "Revenue"],
+        rows,
+        numeric=frozenset({3, 4}),
+        note="items sold at least once" if title.startswith("Worst") else "",
+    )
+
+
+def _mix_table(title: str, label: str, mix: pl.DataFrame, column: str) -> Table:
+    rows = [
+        [str(kind).title(), _count(sales), _share(share), money(revenue)]
+        for kind, sales, share, revenue in mix.select(column, "sales", "share", "revenue").rows()
+    ]
+    return Table(title, [label, "Sales", "Share", "Revenue"], rows, numeric=frozenset({1, 2, 3}))
+
+
+def _customer_tables(customers: pl.DataFrame) -> list[Table]:
+    if customers.is_empty():
+        return []
+    table = _mix_table("New vs returning customers", "Customer", customers, "customer")
+    note = "sales with a customer token; new = the customer's first sale anywhere"
+    return [Table(table.title, table.columns, table.rows, table.numeric, note=note)]
+
+
+# -- operations ---------------------------------------------------------------------------
+
+
+def render_operations(page: Page, view: OperationsView) -> str:
+    """The operations page: freshness, recent runs, files by state, rejects."""
+    late = int(view.freshness["late"].sum())
+    figures = [charts.runs_chart(view.runs), charts.files_chart(view.files)]
+    if not view.rejects.is_empty():
+        figures.append(charts.rejects_chart(view.rejects))
+    context = {
+        "page": page,
+        "view": view,
+        "late": late,
+        "newest": _day(view.newest),
+        "branches": view.freshness.height,
+        "freshness": _freshness_table(view),
+        "charts": figures if view.runs.height else [],
+        "charts_json": charts.charts_json(figures if view.runs.height else []),
+        "tables": [
+            _runs_table(view.runs),
+            _frame_table("Files by state", view.files, {"state"}),
+            _frame_table("Rejected rows by reason", view.rejects, {"level", "reason"}),
+            _rejected_files_table(view.rejected_files),
+        ],
+    }
+    return _render("operations.html", context)
+
+
+def _freshness_table(view: OperationsView) -> Table:
+    rows, classes = [], {}
+    for i, (branch, last_day, behind, loaded_at, late) in enumerate(view.freshness.rows()):
+        flag = "late" if late else "on time"
+        rows.append([branch, _day(last_day), _count(behind), _moment(loaded_at), flag])
+        if late:
+            classes[i] = "late"
+    return Table(
+        "Freshness: last trading day loaded per branch",
+        ["Branch", "Last trading day", "Days behind", "Last loaded (UTC)", "Status"],
+        rows,
+        numeric=frozenset({2}),
+        links={i: "/?" + urlencode({"branch": row[0]}) for i, row in enumerate(rows)},
+        classes=classes,
+        empty="No branch has been loaded yet.",
+        wide=True,
+    )
+
+
+def _runs_table(runs: pl.DataFrame) -> Table:
+    rows = [
+        [
+            _moment(r["started_at"]),
+            r["status"],
+            "—" if r["seconds"] is None else f"{r['seconds']:.2f}",
+            *(_count(r[k]) for k in ("files_loaded", "files_skipped", "files_replaced")),
+            _count(r["files_rejected"]),
+            _count(r["rows_loaded"]),
+            _count(r["rows_rejected"]),
+            r["error"] or "",
+        ]
+        for r in runs.iter_rows(named=True)
+    ]
+    columns = ["Started (UTC)", "Status", "Seconds", "Loaded", "Skipped", "Replaced"]
+    columns += ["Rejected", "Rows loaded", "Rows rejected", "Error"]
+    return Table(
+        "Recent runs",
+        columns,
+        rows,
+        numeric=frozenset(range(2, 9)),
+        note="files loaded, skipped, replaced, rejected; rows",
+        empty="No run yet.",
+        wide=True,
+    )
+
+
+def _frame_table(title: str, frame: pl.DataFrame, text: set[str]) -> Table:
+    columns = frame.columns
+    rows = [
+        [str(v) if c in text else _count(v) for c, v in zip(columns, row, strict=True)]
+        for row in frame.rows()
+    ]
+    numeric = frozenset(i for i, c in enumerate(columns) if c not in text)
+    headers = [c.replace("_", " ").capitalize() for c in columns]
+    return Table(title, headers, rows, numeric=numeric, empty="None.")
+
+
+def _rejected_files_table(files: pl.DataFrame) -> Table:
+    rows = [
+        [name, reason or "", message or "", _moment(at)]
+        for name, reason, message, at in files.rows()
+    ]
+    return Table(
+        "Rejected files",
+        ["File", "Reason", "What to do", "Recorded (UTC)"],
+        rows,
+        empty="No file rejected.",
+        wide=True,
+    )
+
+
+# -- problems -----------------------------------------------------------------------------
+
+
+def render_problem(page: Page, heading: str, message: str, hint: str = "") -> str:
+    """A page that says what went wrong and what to do (bad input, busy warehouse)."""
+    context = {"page": page, "heading": heading, "message": message, "hint": hint}
+    return _render("problem.html", context)
+
+
+# -- templates ----------------------------------------------------------------------------
+
+
+def _render(name: str, context: dict[str, Any]) -> str:
+    assets = {"css": dashboard_css().name, "js": dashboard_js().name, "plotly": plotly_js().name}
+    return _environment().get_template(name).render(assets=assets, **context)
+
+
+_ENVIRONMENT: jinja2.Environment | None = None
+
+
+def _environment() -> jinja2.Environment:
+    global _ENVIRONMENT  # noqa: PLW0603 - built once, on first use
+    if _ENVIRONMENT is None:
+        _ENVIRONMENT = jinja2.Environment(
+            loader=jinja2.DictLoader(_TEMPLATES),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    return _ENVIRONMENT
+
+
+_BASE = """\
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ page.title }} · Brewline</title>
+<link rel="stylesheet" href="/static/{{ assets.css }}">
+<link rel="icon" href="data:,">
+</head>
+<body>
+<header class="top">
+  <div class="brand">Brewline</div>
+  <nav>
+    {% for href, key, label in [("/", "sales", "Sales"), ("/operations", "operations", \
+"Operations"), ("/metrics", "metrics", "Metrics")] %}
+    <a href="{{ href }}"{% if page.active == key %} class="active"{% endif %}>{{ label }}</a>
+    {% endfor %}
+  </nav>
+  <div class="where">Warehouse: {{ page.warehouse }}</div>
+</header>
+<main>
+{% block content %}{% endblock %}
+</main>
+<footer>
+{% if page.as_of %}Data as of the last run, finished {{ page.as_of }} UTC. {% endif %}
+Read-only view. Customer names and card numbers never reach the warehouse.
+</footer>
+{% if charts is defined and charts %}
+<script id="chart-specs" type="application/json">{{ charts_json | safe }}</script>
+<script src="/static/{{ assets.plotly }}" defer></script>
+<script src="/static/{{ assets.js }}" defer></script>
+{% endif %}
+</body>
+</html>
+"""
+
+_MACROS = """\
+{% macro table(t) %}
+<section class="card{% if t.wide %} wide{% endif %}">
+  <h2>{{ t.title }}{% if t.note %}<span class="note">{{ t.note }}</span>{% endif %}</h2>
+  {% if t.rows %}
+  <div class="scroll"><table>
+    <thead><tr>
+    {% for c in t.columns %}
+      <th{% if loop.index0 in t.numeric %} class="num"{% endif %}>{{ c }}</th>
+    {% endfor %}
+    </tr></thead>
+    <tbody>
+    {% for row in t.rows %}{% set i = loop.index0 %}
+      <tr{% if i in t.classes %} class="{{ t.classes[i] }}"{% endif %}>
+      {% for cell in row %}
+        <td{% if loop.index0 in t.numeric %} class="num"{% endif %}>
+        {%- if loop.first and i in t.links -%}
+          <a href="{{ t.links[i] }}">{{ cell }}</a>
+        {%- else %}{{ cell }}{% endif -%}
+        </td>
+      {% endfor %}
+      </tr>
+    {% endfor %}
+    </tbody>
+  </table></div>
+  {% else %}
+  <p class="slice">{{ t.empty }}</p>
+  {% endif %}
+</section>
+{% endmacro %}
+{% macro chart(c) %}
+<section class="card{% if c.id in ('revenue-by-day', 'hour-weekday') %} wide{% endif %}">
+  <h2>{{ c.title }}{% if c.note %}<span class="note">{{ c.note }}</span>{% endif %}</h2>
+  <div class="chart" id="{{ c.id }}"></div>
+</section>
+{% endmacro %}
+"""
+
+_SALES = """\
+{% extends "base.html" %}
+{% from "macros.html" import table, chart %}
+{% block content %}
+<h1>Sales</h1>
+<form class="filters" method="get" action="/">
+  {% for name, label in [("start", "From"), ("end", "To")] %}
+  <label>{{ label }}
+    <input type="date" name="{{ name }}" value="{{ form[name] }}"
+      {%- if options.first %} min="{{ options.first.isoformat() }}"
+      max="{{ options.last.isoformat() }}"{% endif %}>
+  </label>
+  {% endfor %}
+  <label>Branch
+    <select name="branch">
+      <option value="">All branches</option>
+      {% for b in options.branches %}
+      <option value="{{ b }}"{% if b == form.branch %} selected{% endif %}>{{ b }}</option>
+      {% endfor %}
+      {% if unknown_branch %}
+      <option value="{{ form.branch }}" selected>{{ form.branch }} (unknown)</option>
+      {% endif %}
+    </select>
+  </label>
+  <button type="submit">Apply</button>
+  <a href="/">Reset</a>
+</form>
+<p class="slice">Showing {{ slice }}.
+{% if options.first %}
+Trading days loaded: {{ options.first.strftime("%d %b %Y") }}
+to {{ options.last.strftime("%d %b %Y") }}.
+{% endif %}
+</p>
+{% if empty %}
+<div class="empty">
+  <p><strong>No sales for {{ slice }}.</strong></p>
+  {% if unknown_branch %}
+  <p>No branch called “{{ form.branch }}” has sent any sales. Pick one from the list.</p>
+  {% elif not options.branches %}
+  <p>The warehouse holds no sales yet: load some with <code>brewline run</code>.</p>
+  {% else %}
+  <p>Try a wider date range or another branch.</p>
+  {% endif %}
+</div>
+{% else %}
+<section class="kpis">
+{% for label, value, hint in kpis %}
+  <div class="kpi">
+    <div class="label">{{ label }}</div>
+    <div class="value">{{ value }}</div>
+    <div class="hint">{{ hint }}</div>
+  </div>
+{% endfor %}
+</section>
+<section class="grid">
+{% for c in charts %}{{ chart(c) }}{% endfor %}
+</section>
+<section class="tables">
+{% for t in tables %}{{ table(t) }}{% endfor %}
+</section>
+{% endif %}
+{% endblock %}
+"""
+
+_OPERATIONS = """\
+{% extends "base.html" %}
+{% from "macros.html" import table, chart %}
+{% block content %}
+<h1>Operations</h1>
+<form class="filters" method="get" action="/operations">
+  <label>Late after (days behind the newest trading day)
+    <input type="number" name="late_after" min="0" max="3650" value="{{ view.late_after }}">
+  </label>
+  <button type="submit">Apply</button>
+</form>
+<p class="slice">
+{% if branches %}
+  Newest trading day in the warehouse: <strong>{{ newest }}</strong>.
+  {% if late %}<span class="badge late">{{ late }} of {{ branches }} branches late</span>
+  {% else %}<span class="badge ok">all {{ branches }} branches up to date</span>{% endif %}
+  (late = last loaded trading day more than {{ view.late_after }}
+  day{{ "" if view.late_after == 1 else "s" }} behind the newest)
+{% else %}
+  No sales loaded yet.
+{% endif %}
+</p>
+<section class="grid">
+{{ table(freshness) }}
+{% for c in charts %}{{ chart(c) }}{% endfor %}
+</section>
+<section class="tables">
+{% for t in tables %}{{ table(t) }}{% endfor %}
+</section>
+{% endblock %}
+"""
+
+_PROBLEM = """\
+{% extends "base.html" %}
+{% block content %}
+<h1>{{ heading }}</h1>
+<div class="problem">
+  <p>{{ message }}</p>
+  {% if hint %}<p>{{ hint }}</p>{% endif %}
+  <p><a href="/">Back to the dashboard</a></p>
+</div>
+{% endblock %}
+"""
+
+_TEMPLATES = {
+    "base.html": _BASE,
+    "macros.html": _MACROS,
+    "sales.html": _SALES,
+    "operations.html": _OPERATIONS,
+    "problem.html": _PROBLEM,
+}
