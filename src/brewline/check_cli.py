@@ -118,7 +118,8 @@ def check(
     when = parse_as_of(as_of) or local_now()
     with _exit_on_error(as_json, alerting if alert else None), _open_existing(settings) as wh:
         results = run_checks(wh, checks, when)
-    alerts = alerts_for_checks(results, warnings=alerting.alert_warnings) if alert else []
+    send = alert and alerting.enabled
+    alerts = alerts_for_checks(results, warnings=alerting.alert_warnings) if send else []
     outcome = _Outcome(
         results, when, due_day(when, checks.check_cutoff_hour), alerts, deliver(alerting, alerts)
     )

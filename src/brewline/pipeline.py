@@ -17,7 +17,6 @@ whatever the number of files.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -27,9 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
 
@@ -38,7 +35,8 @@ from brewline.errors import BrewlineError, ConfigError, FileRejected, TransientE
 from brewline.extract import SourceFile, discover, fingerprint
 from brewline.extract.files import QUARANTINE_DIR_NAME
 from brewline.extract.layouts import RawExport, read_exports
-from brewline.load import AlreadyLoaded, BranchDayOwned, Warehouse, open_warehouse
+from brewline.load import Warehouse, open_warehouse
+from brewline.load.commit import commit, retrying
 from brewline.load.open import redact
 from brewline.report import FileReport, RunReport
 from brewline.transform.keys import LINE_SPACE
@@ -98,7 +96,7 @@ def run(
             log.error("run %s stopped: %s", report.run_id, exc)
         report.finished_at = _utcnow()
         try:
-            _retrying(
+            retrying(
                 warehouse,
                 lambda: warehouse.finish_run(report.run_id, report.status, report.totals()),
             )
@@ -267,100 +265,11 @@ def _commit(prepared: _Prepared, warehouse: Warehouse, context: _Context) -> lis
     if star is None:
         return reports
     quarantined = _quarantine(star, prepared, context.quarantine)
-    for part in _without_overlaps(star):
-        replaced = _load(part, warehouse, context)
-        reports += _file_reports(replaced.files, replaced.loaded, quarantined)
-        for row in replaced.files.iter_rows(named=True):
+    for done in commit(star, warehouse, redelivery=context.settings.redelivery):
+        reports += _file_reports(done.files, done.replaced, quarantined)
+        for row in done.files.iter_rows(named=True):
             context.ledger.remember(row["source_name"], row["sha256"], row["state"])
     return reports
-
-
-@dataclass(frozen=True)
-class _Loaded:
-    files: pl.DataFrame
-    loaded: dict[int, list[str]]
-
-
-def _load(part: StarBatch, warehouse: Warehouse, context: _Context) -> _Loaded:
-    """Commit one batch; adapt it when the warehouse says some files cannot go in as they are.
-
-    Each signal removes or rewrites files, so the loop ends within a few attempts.
-    """
-    skipped = pl.DataFrame(schema=part.files.schema)
-    redelivery = context.settings.redelivery
-    while True:
-        try:
-            replaced = _retrying(warehouse, partial(warehouse.load, part, redelivery=redelivery))
-            return _Loaded(pl.concat([part.files, skipped]), replaced)
-        except BranchDayOwned as owned:
-            part = _refuse_owned(part, owned)
-        except AlreadyLoaded as done:
-            taken = part.files.filter(pl.col("file_id").is_in(list(done.file_ids)))
-            skipped = pl.concat(
-                [
-                    skipped,
-                    taken.with_columns(
-                        state=pl.lit("skipped"),
-                        reason=pl.lit("unchanged"),
-                        message=pl.lit("committed by another runner"),
-                        rows_loaded=0,
-                        rows_rejected=0,
-                        rows_read=0,
-                    ),
-                ]
-            )
-            part = part.only(
-                part.files.filter(~pl.col("file_id").is_in(list(done.file_ids)))[
-                    "file_id"
-                ].to_list()
-            )
-            if part.files.is_empty():
-                return _Loaded(skipped, {})
-
-
-def _retrying(warehouse: Warehouse, action: Callable[[], _T]) -> _T:
-    """Run ``action``; on a transient error reconnect and retry with bounded backoff."""
-    for delay in (*_BACKOFF, None):
-        try:
-            return action()
-        except TransientError as exc:
-            if delay is None:
-                raise
-            log.warning("transient warehouse error, retrying in %.1fs: %s", delay, exc)
-            time.sleep(delay)
-            with contextlib.suppress(TransientError):
-                warehouse.reconnect()
-    raise AssertionError("unreachable")
-
-
-_T = TypeVar("_T")
-_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
-
-
-def _refuse_owned(part: StarBatch, owned: BranchDayOwned) -> StarBatch:
-    """Turn files whose branch-days are taken (policy ``reject``) into rejected ledger rows."""
-    refused = list(owned.owners)
-    owners = pl.DataFrame(
-        {"file_id": refused, "owners": [", ".join(owned.owners[i]) for i in refused]},
-        schema={"file_id": pl.Int64, "owners": pl.String},
-    )
-    files = part.files.join(owners, on="file_id", how="left", maintain_order="left")
-    is_refused = pl.col("owners").is_not_null()
-    files = files.with_columns(
-        state=pl.when(is_refused).then(pl.lit("rejected")).otherwise("state"),
-        reason=pl.when(is_refused).then(pl.lit("branch_day_owned")).otherwise("reason"),
-        message=pl.when(is_refused)
-        .then(
-            pl.lit("its branch-days are already loaded from ")
-            + pl.col("owners")
-            + pl.lit("; set redelivery = 'replace' to let the later delivery win")
-        )
-        .otherwise("message"),
-        rows_rejected=pl.when(is_refused).then("rows_read").otherwise("rows_rejected"),
-        rows_loaded=pl.when(is_refused).then(0).otherwise("rows_loaded"),
-    )
-    kept = part.only(files.filter(~is_refused)["file_id"].to_list())
-    return replace(kept, files=files.drop("owners"))
 
 
 def _with_ledger_rows(prepared: _Prepared, context: _Context) -> StarBatch | None:
@@ -406,29 +315,6 @@ def _quarantine(star: StarBatch, prepared: _Prepared, folder: Path) -> dict[int,
         if path is not None:
             written[int(fid)] = path
     return written
-
-
-def _without_overlaps(star: StarBatch) -> Iterator[StarBatch]:
-    """Split a batch where a file shares a name or a branch-day with an earlier file in it.
-
-    A later delivery must replace an earlier one, which needs the earlier one
-    committed first.
-    """
-    days = star.branch_days.group_by("file_id").agg(pl.struct("branch_key", "date_key"))
-    by_file = {fid: {(d["branch_key"], d["date_key"]) for d in ds} for fid, ds in days.iter_rows()}
-    current: list[int] = []
-    names: set[str] = set()
-    covered: set[tuple[int, int]] = set()
-    for fid, name in star.files.select("file_id", "source_name").iter_rows():
-        mine = by_file.get(fid, set())
-        if current and (name in names or mine & covered):
-            yield star.only(current)
-            current, names, covered = [], set(), set()
-        current.append(fid)
-        names.add(name)
-        covered |= mine
-    if current:
-        yield star.only(current)
 
 
 def _file_reports(

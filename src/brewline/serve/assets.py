@@ -55,8 +55,8 @@ def dashboard_css() -> Asset:
 _JS = """\
 (function () {
   "use strict";
-  var config = {displaylogo: false, responsive: true,
-                modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]};
+  // No modeBarButtonsToRemove: Plotly then shows the mode bar only on hover.
+  var config = {displaylogo: false, responsive: true};
   function draw() {
     var node = document.getElementById("chart-specs");
     if (!node) { return; }

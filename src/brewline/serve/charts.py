@@ -65,6 +65,9 @@ _BASE_LAYOUT: dict[str, Any] = {
 }
 MAX_BRANCH_BARS = 25
 """Branches drawn in the revenue-by-branch chart; the table lists them all."""
+MAX_DAY_BARS = 62
+"""Above this many trading days, revenue by day is a line on a date axis."""
+_SOLD = "£%{y:,.2f} from %{customdata:,} sales<extra></extra>"
 
 
 @dataclass(frozen=True)
@@ -121,20 +124,26 @@ def item_label(product: str, size: str | None, variant: str | None) -> str:
 
 
 def daily_chart(days: pl.DataFrame) -> Chart:
-    """Revenue per trading day (bars; a line once there are too many days for bars)."""
+    """Revenue per trading day: a bar per day, or a line on a date axis for long ranges.
+
+    Bars sit on a category axis (only days with sales), so a few scattered trading
+    days are not lost as slivers on a multi-year time axis.
+    """
+    dates = days["date"].to_list()
     trace: dict[str, Any] = {
-        "x": days["date"].to_list(),
         "y": _floats(days["revenue"]),
         "customdata": days["sales"].to_list(),
-        "hovertemplate": "%{x|%a %d %b %Y}<br>£%{y:,.2f} from %{customdata:,} sales<extra></extra>",
         "marker": {"color": ROAST},
     }
-    if days.height > 62:
-        trace.update(type="scatter", mode="lines", line={"color": ROAST, "width": 2})
-        del trace["marker"]
+    if days.height > MAX_DAY_BARS:
+        trace.update(type="scatter", mode="lines", x=dates, line={"color": ROAST, "width": 2})
+        trace["hovertemplate"] = "%{x|%a %d %b %Y}<br>" + _SOLD
+        xaxis = _axis("", type="date")
     else:
-        trace["type"] = "bar"
-    layout = {"xaxis": _axis("", type="date"), "yaxis": _axis("Revenue", **_MONEY_AXIS)}
+        trace.update(type="bar", x=[d.strftime("%a %d %b %Y") for d in dates])
+        trace["hovertemplate"] = "%{x}<br>" + _SOLD
+        xaxis = _axis("", type="category")
+    layout = {"xaxis": xaxis, "yaxis": _axis("Revenue", **_MONEY_AXIS)}
     return Chart("revenue-by-day", "Revenue by day", [trace], layout)
 
 
@@ -145,7 +154,7 @@ def monthly_chart(months: pl.DataFrame) -> Chart:
         "x": [m.strftime("%b %Y") for m in months["month"].to_list()],
         "y": _floats(months["revenue"]),
         "customdata": months["sales"].to_list(),
-        "hovertemplate": "%{x}<br>£%{y:,.2f} from %{customdata:,} sales<extra></extra>",
+        "hovertemplate": "%{x}<br>" + _SOLD,
         "marker": {"color": _CREAM},
     }
     layout = {"xaxis": _axis("", type="category"), "yaxis": _axis("Revenue", **_MONEY_AXIS)}

@@ -235,15 +235,16 @@ def _item_cells(product: str, size: str | None, variant: str | None) -> list[str
 
 def _best_per_branch_table(best: pl.DataFrame, filters: Filters) -> Table:
     rows = [
-        [branch, *_item_cells(product, size, variant), _count(units), money(revenue)]
+        [branch, charts.item_label(product, size, variant), _count(units), money(revenue)]
         for branch, product, size, variant, units, revenue in best.rows()
     ]
     return Table(
-        "Best seller per branch (by units)",
-        ["Branch", "Product", "Size", "Variant", "Units", "Revenue"],
+        "Best seller per branch",
+        ["Branch", "Item (size, product, variant)", "Units", "Revenue"],
         rows,
-        numeric=frozenset({4, 5}),
+        numeric=frozenset({2, 3}),
         links={i: _sales_link(filters, row[0]) for i, row in enumerate(rows)},
+        note="by units",
     )
 
 

@@ -1,0 +1,196 @@
+"""How fast the dashboard answers on a warehouse of 1,000,000 sales (not a timed test).
+
+Loads ./bench-data/landing-1m (200 branch files x 5,000 sales, generated once if
+missing) with a PII key into ./bench-data/dashboard-1m.duckdb once (reused while
+it holds the 1M sales), then serves it with real uvicorn processes and times
+each page over loopback HTTP:
+
+- ``first``: the very first request for that page (nothing cached: the
+  warehouse is queried);
+- ``warm``: median of 5 requests after one warm-up (answers cached per ledger
+  version: a few tiny queries plus rendering);
+- ``uncached``: median of 5 requests on a second server with the cache off,
+  i.e. what every request would cost right after each load.
+
+Target (issue): every page under 300 ms on 1M sales, on a 2-core machine.
+
+    .venv/bin/python benchmarks/bench_dashboard.py [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench-data" / "landing-1m"
+WAREHOUSE = ROOT / "bench-data" / "dashboard-1m.duckdb"
+QUARANTINE = ROOT / "bench-data" / "dashboard-1m.quarantine"
+FILES, SALES_PER_FILE = 200, 5000
+SALES = FILES * SALES_PER_FILE
+PII_KEY = "bench-dashboard-key-0123456789"  # synthetic data: a public key is fine
+TARGET_MS = 300.0
+REPEATS = 5
+
+_SERVER = """
+import sys, uvicorn
+from brewline.serve.app import DashboardConfig, create_app
+config = DashboardConfig(sys.argv[1], cache_entries=int(sys.argv[3]))
+uvicorn.run(create_app(config), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def ensure_data() -> None:
+    if DATA.is_dir() and len(list(DATA.glob("*.csv"))) == FILES:
+        return
+    from brewline.synth import SynthSpec, generate_landing
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    generate_landing(DATA, SynthSpec(branches=FILES, days=1, sales_per_branch_day=SALES_PER_FILE))
+
+
+def ensure_warehouse() -> float | None:
+    """Load the 1M sales once; returns the load time, or None when reused."""
+    if _sales_in(WAREHOUSE) == SALES:
+        return None
+    from brewline.config import Settings
+    from brewline.pipeline import run
+
+    for stale in (WAREHOUSE, WAREHOUSE.with_suffix(".duckdb.wal")):
+        stale.unlink(missing_ok=True)
+    settings = Settings(
+        landing=DATA, warehouse=str(WAREHOUSE), quarantine=QUARANTINE, pii_key=PII_KEY
+    )
+    started = time.perf_counter()
+    report = run(settings)
+    if report.rows_loaded != SALES:
+        raise SystemExit(f"expected {SALES} sales loaded, got {report.rows_loaded}")
+    return time.perf_counter() - started
+
+
+def _sales_in(path: Path) -> int | None:
+    if not path.exists():
+        return None
+    import duckdb
+
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            row = con.execute("SELECT COUNT(*) FROM fact_sale").fetchone()
+    except duckdb.Error:
+        return None
+    return int(row[0]) if row else None
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(cache_entries: int) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(WAREHOUSE), str(port), str(cache_entries)],
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError):
+                fetch(base + "/healthz")
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("the dashboard did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def fetch(url: str) -> tuple[float, int]:
+    """Milliseconds for one complete GET (body read), and the body size."""
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - loopback only
+        size = len(response.read())
+    return (time.perf_counter() - started) * 1000, size
+
+
+def pages() -> list[tuple[str, str]]:
+    branch, day = "Aberdeen", "2024-11-01"
+    return [
+        ("sales, all branches", "/"),
+        ("sales, one branch and day", f"/?branch={branch}&start={day}&end={day}"),
+        ("sales, a date range", f"/?start={day}&end={day}"),
+        ("sales, unknown branch", "/?branch=Atlantis"),
+        ("operations", "/operations"),
+        ("operations, late_after=1", "/operations?late_after=1"),
+        ("/metrics", "/metrics"),
+        ("/healthz", "/healthz"),
+    ]
+
+
+def measure() -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    with server(cache_entries=64) as cached, server(cache_entries=0) as uncached:
+        for name, path in pages():
+            first, size = fetch(cached + path)
+            fetch(cached + path)  # warm-up
+            warm = statistics.median(fetch(cached + path)[0] for _ in range(REPEATS))
+            fetch(uncached + path)  # warm-up (connection, OS page cache)
+            cold = statistics.median(fetch(uncached + path)[0] for _ in range(REPEATS))
+            rows.append(
+                {"page": name, "path": path, "kb": round(size / 1024), "first_ms": first,
+                 "warm_ms": warm, "uncached_ms": cold}
+            )
+    return rows
+
+
+def machine() -> str:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores ({model or platform.processor()}), Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    ensure_data()
+    loaded = ensure_warehouse()
+    rows = measure()
+    if args.json:
+        print(json.dumps({"machine": machine(), "load_seconds": loaded, "pages": rows}, indent=2))
+        return
+    print(f"Dashboard on {SALES:,} sales ({WAREHOUSE.name}); machine: {machine()}")
+    if loaded is not None:
+        print(f"(warehouse loaded in {loaded:.1f} s)")
+    print(f"{'page':<28} {'KB':>5} {'first ms':>9} {'warm ms':>8} {'uncached ms':>12}  target")
+    for r in rows:
+        worst = max(float(r["warm_ms"]), float(r["uncached_ms"]), float(r["first_ms"]))  # type: ignore[arg-type]
+        verdict = "ok" if worst < TARGET_MS else "SLOW"
+        print(
+            f"{r['page']:<28} {r['kb']:>5} {r['first_ms']:>9.1f} {r['warm_ms']:>8.1f} "
+            f"{r['uncached_ms']:>12.1f}  {verdict} (<{TARGET_MS:.0f})"
+        )
+
+
+if __name__ == "__main__":
+    main()

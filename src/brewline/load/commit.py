@@ -1,0 +1,142 @@
+"""Committing a star batch: overlaps, redelivery refusals, other runners, retries.
+
+:meth:`Warehouse.load <brewline.load.warehouse.Warehouse.load>` is one
+transaction; this module decides what goes into each transaction and adapts
+when the warehouse signals that some files cannot go in as they are.
+
+    >>> for done in commit(star, warehouse, redelivery="replace"):  # doctest: +SKIP
+    ...     print(done.files["state"].to_list(), done.replaced)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import TypeVar
+
+import polars as pl
+
+from brewline.errors import TransientError
+from brewline.load.warehouse import AlreadyLoaded, BranchDayOwned, Warehouse
+from brewline.transform.star import StarBatch
+
+__all__ = ["Committed", "commit", "retrying"]
+
+log = logging.getLogger("brewline")
+
+_T = TypeVar("_T")
+_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Seconds between attempts after a transient error: about 15 s in all."""
+
+
+@dataclass(frozen=True)
+class Committed:
+    """One committed transaction: its ledger rows, and per file id the files it replaced."""
+
+    files: pl.DataFrame
+    replaced: dict[int, list[str]]
+
+
+def commit(star: StarBatch, warehouse: Warehouse, *, redelivery: str) -> Iterator[Committed]:
+    """Load ``star`` in as few transactions as the overlaps between its files allow."""
+    for part in _without_overlaps(star):
+        yield _load(part, warehouse, redelivery)
+
+
+def retrying(warehouse: Warehouse, action: Callable[[], _T]) -> _T:
+    """Run ``action``; on a transient error reconnect and retry with bounded backoff."""
+    for delay in (*_BACKOFF, None):
+        try:
+            return action()
+        except TransientError as exc:
+            if delay is None:
+                raise
+            log.warning("transient warehouse error, retrying in %.1fs: %s", delay, exc)
+            time.sleep(delay)
+            with contextlib.suppress(TransientError):
+                warehouse.reconnect()
+    raise AssertionError("unreachable")
+
+
+def _load(part: StarBatch, warehouse: Warehouse, redelivery: str) -> Committed:
+    """Commit one part; adapt it when the warehouse refuses some of its files.
+
+    Each signal removes or rewrites files, so the loop ends within a few attempts.
+    """
+    skipped = pl.DataFrame(schema=part.files.schema)
+    while True:
+        try:
+            replaced = retrying(warehouse, partial(warehouse.load, part, redelivery=redelivery))
+            return Committed(pl.concat([part.files, skipped]), replaced)
+        except BranchDayOwned as owned:
+            part = _refuse_owned(part, owned)
+        except AlreadyLoaded as done:
+            taken = pl.col("file_id").is_in(list(done.file_ids))
+            skipped = pl.concat([skipped, _skipped_by_another_runner(part.files.filter(taken))])
+            part = part.only(part.files.filter(~taken)["file_id"].to_list())
+            if part.files.is_empty():
+                return Committed(skipped, {})
+
+
+def _skipped_by_another_runner(files: pl.DataFrame) -> pl.DataFrame:
+    return files.with_columns(
+        state=pl.lit("skipped"),
+        reason=pl.lit("unchanged"),
+        message=pl.lit("committed by another runner"),
+        rows_loaded=0,
+        rows_rejected=0,
+        rows_read=0,
+    )
+
+
+def _refuse_owned(part: StarBatch, owned: BranchDayOwned) -> StarBatch:
+    """Turn files whose branch-days are taken (policy ``reject``) into rejected ledger rows."""
+    refused = list(owned.owners)
+    owners = pl.DataFrame(
+        {"file_id": refused, "owners": [", ".join(owned.owners[i]) for i in refused]},
+        schema={"file_id": pl.Int64, "owners": pl.String},
+    )
+    files = part.files.join(owners, on="file_id", how="left", maintain_order="left")
+    is_refused = pl.col("owners").is_not_null()
+    files = files.with_columns(
+        state=pl.when(is_refused).then(pl.lit("rejected")).otherwise("state"),
+        reason=pl.when(is_refused).then(pl.lit("branch_day_owned")).otherwise("reason"),
+        message=pl.when(is_refused)
+        .then(
+            pl.lit("its branch-days are already loaded from ")
+            + pl.col("owners")
+            + pl.lit("; set redelivery = 'replace' to let the later delivery win")
+        )
+        .otherwise("message"),
+        rows_rejected=pl.when(is_refused).then("rows_read").otherwise("rows_rejected"),
+        rows_loaded=pl.when(is_refused).then(0).otherwise("rows_loaded"),
+    )
+    kept = part.only(files.filter(~is_refused)["file_id"].to_list())
+    return replace(kept, files=files.drop("owners"))
+
+
+def _without_overlaps(star: StarBatch) -> Iterator[StarBatch]:
+    """Split a batch where a file shares a name or a branch-day with an earlier file in it.
+
+    A later delivery must replace an earlier one, which needs the earlier one
+    committed first.
+    """
+    days = star.branch_days.group_by("file_id").agg(pl.struct("branch_key", "date_key"))
+    by_file = {fid: {(d["branch_key"], d["date_key"]) for d in ds} for fid, ds in days.iter_rows()}
+    current: list[int] = []
+    names: set[str] = set()
+    covered: set[tuple[int, int]] = set()
+    for fid, name in star.files.select("file_id", "source_name").iter_rows():
+        mine = by_file.get(fid, set())
+        if current and (name in names or mine & covered):
+            yield star.only(current)
+            current, names, covered = [], set(), set()
+        current.append(fid)
+        names.add(name)
+        covered |= mine
+    if current:
+        yield star.only(current)
