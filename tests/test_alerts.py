@@ -79,7 +79,7 @@ def webhook() -> Iterator[Webhook]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-token"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield hook
@@ -118,7 +118,8 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         self.reply("220 brewline-test ESMTP")
-        sender, recipients, login = "", [], None
+        sender, login = "", None
+        recipients: list[str] = []
         while line := self.rfile.readline():
             command = line.decode().rstrip("\r\n")
             verb, _, argument = command.partition(" ")
@@ -180,7 +181,7 @@ class SMTPServer(socketserver.ThreadingTCPServer):
 @pytest.fixture
 def smtp() -> Iterator[SMTPServer]:
     server = SMTPServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield server
@@ -563,3 +564,17 @@ def test_incomplete_or_invalid_alert_settings_fail_loudly() -> None:
         settings(alert_smtp_host="mail")
     with pytest.raises(ConfigError, match="http:// or https://"):
         settings(alert_webhook_url="ftp://example.com/hook")
+
+
+def test_a_run_alert_lists_at_most_fifty_files() -> None:
+    started = dt.datetime(2024, 11, 11, 6, 0, tzinfo=dt.UTC)
+    files = [
+        FileReport(f"f{i:02d}.csv", "rejected", 1, 0, 1, reason="empty_file") for i in range(52)
+    ]
+    report = RunReport("r1", "w.duckdb", started, False, files, finished_at=started)
+    (alert,) = alerts_for_run(report)
+    assert alert.title == "Brewline run r1: 52 files rejected"
+    listed = [line for line in alert.body.splitlines() if line.startswith("- ")]
+    assert listed[0] == "- f00.csv: rejected, empty_file (1 row rejected)"
+    assert listed[49] == "- f49.csv: rejected, empty_file (1 row rejected)"
+    assert listed[50:] == ["- and 2 more files"]

@@ -318,7 +318,7 @@ def test_invalid_settings_fail_loudly(clean_env: Path, monkeypatch: pytest.Monke
 
 def command_app() -> typer.Typer:
     """The command as the main CLI will register it: ``app.command()(check)``."""
-    app = typer.Typer(add_completion=False)
+    app = typer.Typer(add_completion=False, rich_markup_mode=None)
     app.command()(check)
 
     @app.callback()

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 from tests.conftest import PII_KEY, SHARED_EXPORTS
 from tests.pgcluster import PostgresServer
 
@@ -97,10 +100,12 @@ PANEL_CASES = [
 def reader_url(
     postgres_server: PostgresServer | None, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    """A warehouse loaded from the sample exports; the URL of Grafana's read-only role."""
-    if postgres_server is None:
-        pytest.skip("needs the suite's own PostgreSQL cluster (to create a read-only role)")
-    url = postgres_server.database()
+    """A warehouse loaded from the sample exports; the URL of Grafana's read-only role.
+
+    On a server named by BREWLINE_TEST_POSTGRES_URL (where a new role could not
+    log in without a password) the queries run as the loading user instead.
+    """
+    url = postgres_server.database() if postgres_server else _external_database()
     tmp = tmp_path_factory.mktemp("grafana")
     landing = tmp / "landing"
     landing.mkdir()
@@ -108,13 +113,25 @@ def reader_url(
         shutil.copy2(path, landing / path.name)
     (landing / "grafana-test_18-12-2024_10-00-00.csv").write_text(BAD_ROW_FILE)
     (landing / "notes.csv").write_text(UNREADABLE_FILE)
-    report = run(Settings(landing=landing, warehouse=url, quarantine=tmp / "q", pii_key=PII_KEY))
+    report = run(
+        Settings(landing=landing, warehouse=url, quarantine=tmp / "q", pii_key=SecretStr(PII_KEY))
+    )
     assert report.count("rejected") == 1
     assert report.rows_rejected == 2
+    if postgres_server is None:
+        return url
     with open_warehouse(url) as wh:
         grant_readonly(wh, READER)
     parts = urlsplit(url)
     return urlunsplit(parts._replace(netloc=f"{READER}@{parts.hostname}:{parts.port}"))
+
+
+def _external_database() -> str:
+    base = os.environ["BREWLINE_TEST_POSTGRES_URL"]
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}".encode())
+    return base.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _rows(url: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -65,6 +65,9 @@ ENV_ONLY = ("alert_smtp_password",)
 MAX_ERROR_CHARS = 300
 """A run error is cut to its first line and this many characters in an alert."""
 
+MAX_LISTED_FILES = 50
+"""A run alert lists at most this many rejected files (then says how many more)."""
+
 
 class _TomlWithoutSecrets(TomlConfigSettingsSource):
     """The TOML source, refusing secrets that must only come from the environment."""
@@ -251,8 +254,8 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
     if report.exit_code == 0:
         return []
     bad = [f for f in report.files if f.state in ("rejected", "failed")]
-    problems = [f"{_count(report.count(s), 'file')} {s}" for s in ("rejected", "failed")]
-    problems = [p for p in problems if not p.startswith("0 ")]
+    counts = {state: report.count(state) for state in ("rejected", "failed")}
+    problems = [f"{_count(n, 'file')} {state}" for state, n in counts.items() if n]
     headline = "stopped by an error" if report.error else ", ".join(problems)
     totals = report.totals()
     lines = [
@@ -269,8 +272,10 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
         lines += [
             f"- {f.source_name}: {f.state}, {f.reason or 'no reason'} "
             f"({_count(f.rows_rejected, 'row')} rejected)"
-            for f in bad
+            for f in bad[:MAX_LISTED_FILES]
         ]
+        if len(bad) > MAX_LISTED_FILES:
+            lines.append(f"- and {_count(len(bad) - MAX_LISTED_FILES, 'more file')}")
     lines.append("Details: brewline status")
     return [Alert(f"Brewline run {report.run_id}: {headline}", "\n".join(lines))]
 

@@ -211,10 +211,16 @@ def due_day(as_of: dt.date | dt.datetime, cutoff_hour: int) -> dt.date:
     """
     if not isinstance(as_of, dt.datetime):
         return as_of - dt.timedelta(days=1)
-    if as_of.tzinfo is not None:
-        as_of = as_of.astimezone(BRANCH_TIMEZONE).replace(tzinfo=None)
-    late = 1 if as_of.hour >= cutoff_hour else 2
-    return as_of.date() - dt.timedelta(days=late)
+    local = _local(as_of)
+    late = 1 if local.hour >= cutoff_hour else 2
+    return local.date() - dt.timedelta(days=late)
+
+
+def _local(moment: dt.datetime) -> dt.datetime:
+    """Branch local wall-clock time; a naive datetime already is."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(BRANCH_TIMEZONE).replace(tzinfo=None)
 
 
 def _key(day: dt.date) -> int:
@@ -239,7 +245,7 @@ class _Window:
 
 def _window(settings: CheckSettings, as_of: dt.date | dt.datetime) -> _Window:
     due = due_day(as_of, settings.check_cutoff_hour)
-    today = as_of.date() if isinstance(as_of, dt.datetime) else as_of
+    today = _local(as_of).date() if isinstance(as_of, dt.datetime) else as_of
     return _Window(due - dt.timedelta(days=settings.check_window_days - 1), due, today)
 
 

@@ -298,7 +298,7 @@ def _with_ledger_rows(prepared: _Prepared, context: _Context) -> StarBatch | Non
     )
     files = files.with_columns(**{k: pl.lit(v) for k, v in extra.items()})
     if star is None:
-        return StarBatch(files=files, **{name: _EMPTY[name] for name in _EMPTY})
+        return StarBatch.without_data(files)
     return replace(star, files=files)
 
 
@@ -414,31 +414,6 @@ _LEDGER_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
     "message": pl.String(),
 }
-
-_EMPTY: dict[str, pl.DataFrame] = {}
-
-
-def _empty_frames() -> None:
-    """Empty frames with the star batch's schemas, for batches with nothing to load."""
-    from brewline.extract import read_export as _read
-    from brewline.validate.rules import check_rows
-
-    sample = check_rows(_read(b"01/01/2024 09:00,X,Y,Large Latte - 1.00,1.0,CASH,\n", "-"))
-    star = build_star(sample, [FileFacts("-", "0" * 64, 1, "standard", 0)])
-    for name in (
-        "branches",
-        "products",
-        "dates",
-        "customers",
-        "sales",
-        "lines",
-        "branch_days",
-        "rejects",
-    ):
-        _EMPTY[name] = getattr(star, name).clear()
-
-
-_empty_frames()
 
 
 def _data_lines(data: bytes) -> int:

@@ -74,7 +74,9 @@ class Chromium:
         )
 
     # -- protocol ----------------------------------------------------------------------------
-    def send(self, method: str, params: dict[str, Any] | None = None, *, session: bool = False) -> Any:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, *, session: bool = False
+    ) -> Any:
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -136,7 +138,13 @@ class Chromium:
             {
                 "format": "png",
                 "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+                "clip": {
+                    "x": 0,
+                    "y": 0,
+                    "width": size["width"],
+                    "height": size["height"],
+                    "scale": 1,
+                },
             },
             session=True,
         )
@@ -150,7 +158,11 @@ class Chromium:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.exceptionThrown":
                 found.append(f"exception: {params['exceptionDetails']}")
-            elif method == "Runtime.consoleAPICalled" and params["type"] in ("error", "warning", "assert"):
+            elif method == "Runtime.consoleAPICalled" and params["type"] in (
+                "error",
+                "warning",
+                "assert",
+            ):
                 found.append(f"console.{params['type']}: {params['args']}")
             elif method == "Log.entryAdded" and params["entry"]["level"] in ("error", "warning"):
                 found.append(f"log: {params['entry']['text']} ({params['entry'].get('url', '')})")

@@ -318,3 +318,19 @@ def test_calendar_matches_python(days: list[dt.date]) -> None:
         assert row["day_name"] == pycalendar.day_name[day.weekday()]
         assert row["iso_week"] == day.isocalendar().week
         assert row["is_weekend"] == (day.isoweekday() >= 6)
+
+
+def test_built_frames_have_the_declared_schemas() -> None:
+    """SCHEMAS documents what the loaders receive; a batch with no data uses it too."""
+    from brewline.transform.star import SCHEMAS, StarBatch
+
+    raw = read_export(
+        b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,2.45,CARD,5494173772652516\n", "x.csv"
+    )
+    batch = build_star(
+        check_rows(raw), [FileFacts("x.csv", "ab" * 32, 57, "standard", 0)], b"0123456789abcdefXYZ"
+    )
+    for name, schema in SCHEMAS.items():
+        assert dict(getattr(batch, name).schema) == schema, name
+    empty = StarBatch.without_data(batch.files)
+    assert all(getattr(empty, name).is_empty() for name in SCHEMAS)

@@ -43,7 +43,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from brewline import queries
-from brewline.errors import BrewlineError, SchemaVersionError, WarehouseBusy
+from brewline.errors import BrewlineError, SchemaVersionError, WarehouseBusy, WarehouseError
 from brewline.load import Warehouse, open_warehouse
 from brewline.load.open import redact
 from brewline.load.schema import SCHEMA_VERSION
@@ -56,6 +56,7 @@ from brewline.serve.views import (
     OperationsView,
     SalesView,
     filter_options,
+    first_sales,
     ledger_version,
     operations_view,
     sales_view,
@@ -168,8 +169,23 @@ class _Reader:
     @contextmanager
     def snapshot(self) -> Iterator[_Snapshot]:
         with self.open() as wh:
-            queries.check_schema(wh)
-            yield _Snapshot(wh, ledger_version(wh), self.cache)
+            yield _Snapshot(wh, _checked_version(wh), self.cache)
+
+
+def _checked_version(wh: Warehouse) -> tuple[Any, ...]:
+    """The ledger version, after making sure this Brewline can read the schema.
+
+    The version query reads the schema version too, so the slower catalogue
+    lookup of :func:`~brewline.queries.check_schema` runs only to explain a problem.
+    """
+    try:
+        version = ledger_version(wh)
+    except WarehouseError:
+        queries.check_schema(wh)  # says "no warehouse yet" or names the wrong version
+        raise
+    if version[-1] != SCHEMA_VERSION:
+        queries.check_schema(wh)
+    return version
 
 
 # -- request parsing --------------------------------------------------------------------------
@@ -273,7 +289,12 @@ def _sales(request: Request, reader: _Reader, page: PageMaker) -> Response:
     started = time.perf_counter()
     with reader.snapshot() as snap:
         options: FilterOptions = snap.answer("options", None, filter_options)
-        view: SalesView = snap.answer("sales", filters, lambda wh: sales_view(wh, filters))
+        view: SalesView = snap.answer(
+            "sales",
+            filters,
+            # Who is a new customer does not depend on the filters: once per version.
+            lambda wh: sales_view(wh, filters, snap.answer("firsts", None, first_sales)),
+        )
     queried = time.perf_counter()
     form = {
         "start": filters.start.isoformat() if filters.start else "",

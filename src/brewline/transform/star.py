@@ -61,6 +61,11 @@ class StarBatch:
     branch_days: pl.DataFrame
     rejects: pl.DataFrame
 
+    @classmethod
+    def without_data(cls, files: pl.DataFrame) -> StarBatch:
+        """A batch that only records ledger rows (every file rejected or skipped)."""
+        return cls(files=files, **{name: pl.DataFrame(schema=s) for name, s in SCHEMAS.items()})
+
     def only(self, file_ids: list[int]) -> StarBatch:
         """The part of this batch that belongs to ``file_ids`` (dimensions kept whole)."""
         keep = pl.col("file_id").is_in(file_ids)
@@ -76,6 +81,59 @@ class StarBatch:
             rejects=self.rejects.filter(keep),
         )
 
+
+_MONEY_TYPE = pl.Decimal(10, 2)
+_TIMESTAMP = pl.Datetime("us")
+SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "branches": {"branch_key": pl.Int64(), "branch_name": pl.String()},
+    "products": {
+        "product_key": pl.Int64(),
+        "product_name": pl.String(),
+        "size": pl.String(),
+        "variant": pl.String(),
+    },
+    "dates": {
+        "date_key": pl.Int32(),
+        "date": pl.Date(),
+        **dict.fromkeys(("year", "quarter", "month"), pl.Int16()),
+        "month_name": pl.String(),
+        **dict.fromkeys(("day_of_month", "day_of_week"), pl.Int16()),
+        "day_name": pl.String(),
+        "iso_week": pl.Int16(),
+        "is_weekend": pl.Boolean(),
+    },
+    "customers": {"customer_key": pl.Int64(), "first_seen_at": _TIMESTAMP},
+    "sales": {
+        "sale_key": pl.Int64(),
+        "file_id": pl.Int64(),
+        "source_line": pl.Int32(),
+        "branch_key": pl.Int64(),
+        "date_key": pl.Int32(),
+        "sold_at": _TIMESTAMP,
+        "payment_method": pl.String(),
+        "total": _MONEY_TYPE,
+        "items": pl.Int32(),
+        "customer_key": pl.Int64(),
+    },
+    "lines": {
+        "sale_key": pl.Int64(),
+        "product_key": pl.Int64(),
+        "file_id": pl.Int64(),
+        "branch_key": pl.Int64(),
+        "date_key": pl.Int32(),
+        "quantity": pl.Int32(),
+        "unit_price": _MONEY_TYPE,
+        "line_amount": pl.Decimal(12, 2),
+    },
+    "branch_days": {
+        "file_id": pl.Int64(),
+        "branch_key": pl.Int64(),
+        "date_key": pl.Int32(),
+        "sales": pl.Int32(),
+    },
+    "rejects": {"file_id": pl.Int64(), "line_no": pl.Int32(), "reason": pl.String()},
+}
+"""The columns and types of every frame a batch carries to the warehouse (bar ``files``)."""
 
 FILE_COLUMNS = {
     "file_index": pl.Int32,
