@@ -578,3 +578,29 @@ def test_a_run_alert_lists_at_most_fifty_files() -> None:
     assert listed[0] == "- f00.csv: rejected, empty_file (1 row rejected)"
     assert listed[49] == "- f49.csv: rejected, empty_file (1 row rejected)"
     assert listed[50:] == ["- and 2 more files"]
+
+
+def test_brewline_run_sends_one_alert_for_a_run_with_rejected_files(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    from brewline.cli import app
+
+    landing = tmp_path / "landing"
+    generate_landing(landing, SynthSpec(branches=1, days=1, sales_per_branch_day=5))
+    (landing / "broken_a.csv").write_text(BROKEN)
+    (landing / "empty_b.csv").write_text("")
+    env = {
+        "BREWLINE_CONFIG": str(tmp_path / "absent.toml"),
+        "BREWLINE_ALERT_WEBHOOK_URL": webhook.url,
+    }
+    args = ["run", str(landing), "-w", str(tmp_path / "w.duckdb"), "--json"]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 1, result.output
+    assert len(webhook.bodies) == 1
+    text = webhook.bodies[0]["text"]
+    assert "broken_a.csv" in text
+    assert "empty_b.csv" in text
+    assert_no_pii(personal_data(landing), text)
+    again = CliRunner().invoke(app, [*args, "--no-alert"], env=env)
+    assert again.exit_code == 0  # unchanged rejected files are not retried nor re-alerted
+    assert len(webhook.bodies) == 1

@@ -50,6 +50,7 @@ __all__ = [
     "Alert",
     "AlertSettings",
     "DeliveryFailure",
+    "TomlWithoutSecrets",
     "alert_for_error",
     "alerts_for_checks",
     "alerts_for_run",
@@ -69,7 +70,7 @@ MAX_LISTED_FILES = 50
 """A run alert lists at most this many rejected files (then says how many more)."""
 
 
-class _TomlWithoutSecrets(TomlConfigSettingsSource):
+class TomlWithoutSecrets(TomlConfigSettingsSource):
     """The TOML source, refusing secrets that must only come from the environment."""
 
     def __call__(self) -> dict[str, Any]:
@@ -188,7 +189,7 @@ class AlertSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The precedence of :class:`brewline.config.Settings`: init > env > TOML."""
         toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
-        return (init_settings, env_settings, _TomlWithoutSecrets(settings_cls, toml_file))
+        return (init_settings, env_settings, TomlWithoutSecrets(settings_cls, toml_file))
 
     @classmethod
     def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:

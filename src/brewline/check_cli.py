@@ -11,12 +11,10 @@ check failed or the checks could not run, 0 otherwise (warnings included)::
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -34,10 +32,9 @@ from brewline.alerts import (
     send_alerts,
 )
 from brewline.checks import CheckResult, CheckSettings, due_day, local_now, run_checks
-from brewline.config import Settings, load_settings
-from brewline.errors import BrewlineError, WarehouseError
-from brewline.load import Warehouse, open_warehouse
-from brewline.load.open import is_postgres, redact
+from brewline.config import load_settings
+from brewline.console import exit_on_error, open_existing, print_json
+from brewline.load.open import redact
 
 __all__ = ["check", "deliver", "parse_as_of"]
 
@@ -111,12 +108,13 @@ def check(
 
     Read-only. Exits 1 when a check failed or the checks could not run, else 0.
     """
-    with _exit_on_error(as_json):
+    with exit_on_error(as_json):
         settings = load_settings(warehouse=warehouse)
         checks = CheckSettings.from_settings(settings)
         alerting = AlertSettings.from_settings(settings)
     when = parse_as_of(as_of) or local_now()
-    with _exit_on_error(as_json, alerting if alert else None), _open_existing(settings) as wh:
+    on_error = partial(_alert_error, alerting) if alert else None
+    with exit_on_error(as_json, on_error), open_existing(settings) as wh:
         results = run_checks(wh, checks, when)
     send = alert and alerting.enabled
     alerts = alerts_for_checks(results, warnings=alerting.alert_warnings) if send else []
@@ -124,10 +122,14 @@ def check(
         results, when, due_day(when, checks.check_cutoff_hour), alerts, deliver(alerting, alerts)
     )
     if as_json:
-        _print_json(outcome.to_dict())
+        print_json(outcome.to_dict())
     else:
         _render(outcome, redact(settings.warehouse))
     raise typer.Exit(outcome.exit_code)
+
+
+def _alert_error(alerting: AlertSettings, error: BaseException) -> None:
+    deliver(alerting, [alert_for_error("check", error)])
 
 
 def deliver(settings: AlertSettings, alerts: Sequence[Alert]) -> list[DeliveryFailure]:
@@ -138,30 +140,6 @@ def deliver(settings: AlertSettings, alerts: Sequence[Alert]) -> list[DeliveryFa
     for failure in failures:
         typer.echo(f"brewline: warning: {failure}", err=True)
     return failures
-
-
-@contextmanager
-def _exit_on_error(as_json: bool, alerting: AlertSettings | None = None) -> Iterator[None]:
-    """A Brewline or OS error: one line on stderr (JSON on stdout), an alert, exit 1."""
-    try:
-        yield
-    except (BrewlineError, OSError) as exc:
-        if alerting is not None:
-            deliver(alerting, [alert_for_error("check", exc)])
-        if as_json:
-            _print_json({"status": "failed", "exit_code": 1, "error": str(exc)})
-        typer.echo(f"brewline: error: {exc}", err=True)
-        raise typer.Exit(1) from None
-
-
-@contextmanager
-def _open_existing(settings: Settings) -> Iterator[Warehouse]:
-    """Open read-only; a missing DuckDB file is an error, never a new empty warehouse."""
-    location = settings.warehouse
-    if not is_postgres(location) and location != ":memory:" and not Path(location).exists():
-        raise WarehouseError(f"no warehouse at {location}; load one with `brewline run`")
-    with open_warehouse(location, read_only=True, lock_timeout=settings.lock_timeout) as wh:
-        yield wh
 
 
 @dataclass(frozen=True)
@@ -221,7 +199,3 @@ def _render(outcome: _Outcome, where: str) -> None:
             style="bold red" if counts["fail"] else "bold",
         )
     )
-
-
-def _print_json(payload: dict[str, Any]) -> None:
-    typer.echo(json.dumps(payload, indent=2))

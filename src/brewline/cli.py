@@ -12,11 +12,10 @@ errors become one line on stderr and exit code 1; usage errors exit 2.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -30,9 +29,12 @@ from rich.table import Table
 from rich.text import Text
 
 from brewline import __version__, queries
+from brewline.alerts import alert_for_error, alerts_for_run
+from brewline.check_cli import check, deliver
 from brewline.config import Settings, load_settings
-from brewline.errors import BrewlineError, WarehouseError
-from brewline.load import Warehouse, admin, open_warehouse
+from brewline.console import exit_on_error, open_existing, print_json
+from brewline.errors import WarehouseError
+from brewline.load import admin, open_warehouse
 from brewline.load.admin import readonly_sql
 from brewline.load.open import is_postgres, redact
 from brewline.pipeline import run as run_pipeline
@@ -182,6 +184,14 @@ def run(
         ),
     ] = None,
     as_json: JsonOption = False,
+    alert: Annotated[
+        bool,
+        typer.Option(
+            "--alert/--no-alert",
+            help="Send one alert summarising rejected files or a failed run to the configured "
+            "webhook and/or e-mail (nothing is sent when none is configured).",
+        ),
+    ] = True,
 ) -> None:
     """Load new and changed branch exports into the warehouse.
 
@@ -190,31 +200,27 @@ def run(
     rejected with a reason. Exits 0 when every file ended loaded, skipped or
     replaced, 1 when any was rejected or failed or an error stopped the run.
     """
-    with _exit_on_error(as_json):
+    with exit_on_error(as_json):
         settings = load_settings(
             warehouse=warehouse,
             landing=landing,
             quarantine=quarantine,
             redelivery=redelivery.value if redelivery else None,
         )
+    on_error = partial(_alert_run_error, settings) if alert else None
+    with exit_on_error(as_json, on_error):
         report = _run_with_progress(settings, paths)
+    if alert:
+        deliver(settings, alerts_for_run(report))
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
         _render_run(report, Console())
     raise typer.Exit(report.exit_code)
 
 
-@contextmanager
-def _exit_on_error(as_json: bool = False) -> Iterator[None]:
-    """Turn a Brewline or OS error into one line on stderr (and JSON on stdout) and exit 1."""
-    try:
-        yield
-    except (BrewlineError, OSError) as exc:
-        if as_json:
-            _print_json({"status": "failed", "exit_code": 1, "error": str(exc)})
-        typer.echo(f"brewline: error: {exc}", err=True)
-        raise typer.Exit(1) from None
+def _alert_run_error(settings: Settings, error: BaseException) -> None:
+    deliver(settings, [alert_for_error("run", error)])
 
 
 def _run_with_progress(settings: Settings, paths: Sequence[Path] | None) -> RunReport:
@@ -325,7 +331,7 @@ def init(warehouse: WarehouseOption = None) -> None:
     existing one behind an administrator's back; this command does. Exits 1 when
     the warehouse is newer than this Brewline or cannot be opened.
     """
-    with _exit_on_error():
+    with exit_on_error():
         settings = load_settings(warehouse=warehouse)
         with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as wh:
             version = wh.ensure_schema(upgrade=True)
@@ -345,7 +351,7 @@ def grant_readonly(
     Idempotent. Give the role a password yourself (ALTER ROLE ... PASSWORD);
     Brewline never handles it. Exits 1 for a DuckDB warehouse or a bad role name.
     """
-    with _exit_on_error():
+    with exit_on_error():
         settings = load_settings(warehouse=warehouse)
         if show_sql:
             database = urlsplit(settings.warehouse).path.lstrip("/") or "postgres"
@@ -373,12 +379,12 @@ def status(
 
     Read-only. Exits 1 when the warehouse does not exist or cannot be read.
     """
-    with _exit_on_error(as_json):
+    with exit_on_error(as_json):
         settings = load_settings(warehouse=warehouse)
-        with _open_existing(settings) as wh:
+        with open_existing(settings) as wh:
             views = queries.status_report(wh, limit=limit)
     if as_json:
-        _print_json({"warehouse": redact(settings.warehouse), **_records(views)})
+        print_json({"warehouse": redact(settings.warehouse), **_records(views)})
         return
     runs = views["recent_runs"].select(
         pl.col("started_at").dt.strftime("%d %b %H:%M").alias("started"),
@@ -416,12 +422,12 @@ def report(
 
     Read-only. Exits 1 when the warehouse does not exist or cannot be read.
     """
-    with _exit_on_error(as_json):
+    with exit_on_error(as_json):
         settings = load_settings(warehouse=warehouse)
-        with _open_existing(settings) as wh:
+        with open_existing(settings) as wh:
             views = queries.sales_report(wh, limit=limit, days=days)
     if as_json:
-        _print_json({"warehouse": redact(settings.warehouse), **_records(views)})
+        print_json({"warehouse": redact(settings.warehouse), **_records(views)})
         return
     titles = {
         "best_sellers": f"Best sellers (top {limit})",
@@ -434,16 +440,6 @@ def report(
     }
     shown = {titles[k]: v for k, v in views.items() if not (k == "customer_mix" and v.is_empty())}
     _print_frames(f"Warehouse {redact(settings.warehouse)}", shown)
-
-
-@contextmanager
-def _open_existing(settings: Settings) -> Iterator[Warehouse]:
-    """Open a warehouse read-only; a missing DuckDB file is an error, not a new warehouse."""
-    location = settings.warehouse
-    if not is_postgres(location) and location != ":memory:" and not Path(location).exists():
-        raise WarehouseError(f"no warehouse at {location}; load one with `brewline run`")
-    with open_warehouse(location, read_only=True, lock_timeout=settings.lock_timeout) as wh:
-        yield wh
 
 
 def _print_frames(heading: str, frames: dict[str, pl.DataFrame]) -> None:
@@ -506,17 +502,7 @@ def _records(frames: dict[str, pl.DataFrame]) -> dict[str, list[dict[str, Any]]]
     return {name: frame.to_dicts() for name, frame in frames.items()}
 
 
-def _print_json(payload: dict[str, Any]) -> None:
-    typer.echo(json.dumps(payload, indent=2, default=_json_value))
-
-
-def _json_value(value: object) -> str:
-    """Money stays exact as a string; dates and times are ISO 8601."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot turn {type(value).__name__} into JSON")
+app.command()(check)
 
 
 # -- demo ------------------------------------------------------------------------------
@@ -551,14 +537,14 @@ def demo(
     customer tokens so returning customers show, but only in a warehouse the
     demo made itself. Running it again skips the files already loaded.
     """
-    with _exit_on_error():
+    with exit_on_error():
         spec = SynthSpec(branches=branches, days=days, seed=seed)
         landing = folder / "landing"
         with Console(stderr=True).status("Generating till exports..."):
             generate_landing(landing, spec)
         settings, key_note = _demo_settings(folder, warehouse)
         result = _run_with_progress(settings, [landing])
-        with _open_existing(settings) as wh:
+        with open_existing(settings) as wh:
             figures = queries.headline(wh)
     _render_demo(spec, result, figures, key_note)
     raise typer.Exit(result.exit_code)

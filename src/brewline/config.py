@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from brewline.alerts import AlertSettings, TomlWithoutSecrets
+from brewline.checks import CheckSettings
 from brewline.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
@@ -29,8 +26,14 @@ __all__ = ["Settings", "load_settings"]
 MIN_PII_KEY_LENGTH = 16
 
 
-class Settings(BaseSettings):
-    """Everything Brewline can be told; each field documents itself."""
+class Settings(CheckSettings, AlertSettings):
+    """Everything Brewline can be told; each field documents itself.
+
+    The ``check_*`` fields (thresholds of ``brewline check``) come from
+    :class:`~brewline.checks.CheckSettings`, the ``alert_*`` fields (webhook and
+    e-mail) from :class:`~brewline.alerts.AlertSettings`; all are validated here,
+    at start, so a bad setting fails before any work is done.
+    """
 
     model_config = SettingsConfigDict(env_prefix="BREWLINE_", extra="forbid", frozen=True)
 
@@ -104,7 +107,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+        # The TOML may not hold secrets that belong in the environment (SMTP password).
+        return (init_settings, env_settings, TomlWithoutSecrets(settings_cls, toml_file))
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -1,0 +1,62 @@
+"""The ``serve`` command as the CLI registers it (``app.command()(serve)``), on our own Typer app.
+
+Its help and option checks run in-process (CliRunner); the real server runs in a
+subprocess (see ``conftest.dashboard``), which is how the page tests start it too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from tests.serve.conftest import dashboard, free_port
+from typer.testing import CliRunner
+
+from brewline.serve.command import serve
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(serve)
+    return app
+
+
+def test_help_explains_every_option() -> None:
+    result = CliRunner().invoke(_app(), ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Serve a read-only web dashboard over the warehouse." in result.output
+    for option in ("--host", "--port", "--warehouse", "-w", "--late-after"):
+        assert option in result.output
+    assert "warehouse busy, retry" in result.output
+    assert "/metrics" in result.output
+    assert "/healthz" in result.output
+
+
+def test_bad_options_are_usage_errors() -> None:
+    for args in (["--port", "0"], ["--port", "70000"], ["--late-after", "-1"]):
+        result = CliRunner().invoke(_app(), args)
+        assert result.exit_code == 2, (args, result.output)
+
+
+def test_a_password_in_the_warehouse_url_is_never_shown(tmp_path: Path) -> None:
+    url = f"postgresql://brewline:s3cret-pw@127.0.0.1:{free_port()}/sales"
+    with dashboard(url, tmp_path) as app:
+        page = app.get("/")
+        health = app.get("/healthz")
+        shown = [page.text, health.text, app.get("/operations").text, app.get("/metrics").text]
+        log = app.log()
+    assert page.status == health.status == 503
+    assert "<h1>Warehouse unavailable</h1>" in page.text
+    assert json.loads(health.body)["warehouse"] == url.replace("s3cret-pw", "***")
+    assert "Brewline dashboard for postgresql://brewline:***@127.0.0.1" in log
+    assert all("s3cret" not in text for text in [*shown, log])
+
+
+def test_late_after_option_sets_the_default_threshold(tmp_path: Path, sample_duckdb: Path) -> None:
+    with dashboard(str(sample_duckdb), tmp_path, "--late-after", "3") as app:
+        page = app.get("/operations").text
+        overridden = app.get("/operations?late_after=0").text
+    assert 'name="late_after" min="0" max="3650" value="3"' in page
+    assert "more than 3\n  days behind the newest" in page
+    assert 'value="0"' in overridden

@@ -1,0 +1,134 @@
+"""One dashboard process following a DuckDB warehouse through its life.
+
+No warehouse yet (503), a warehouse appears (200), a writer holds the file
+(503 "warehouse busy, retry", and no traceback), then a new load brings a late
+branch and a rejected row: the cached pages notice the new ledger version, the
+late branch is highlighted, and the threshold is a query parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+from prometheus_client.parser import text_string_to_metric_families
+from tests.serve.conftest import PII_KEY, Dashboard, Sale, copy_warehouse, dashboard
+from tests.serve.test_serve_pages import kpi, table_rows
+
+from brewline.config import Settings
+from brewline.pipeline import run
+
+# A branch that last traded the day before everyone else, with one bad row (total 9.99).
+WHITBY = (
+    "17/12/2024 10:00,Whitby,Ann Example,Regular Latte - 2.15,2.15,CASH,\n"
+    '17/12/2024 10:05,Whitby,Bob Example,"Large Latte - 2.45, Regular Latte - 2.15",4.6,CARD,'
+    "4111111111111111\n"
+    "17/12/2024 10:10,Whitby,Cat Example,Regular Latte - 2.15,9.99,CASH,\n"
+)
+WHITBY_REVENUE = Decimal("2.15") + Decimal("4.6")
+
+
+def metrics(app: Dashboard) -> dict[str, float]:
+    text = app.get("/metrics").text
+    return {
+        s.name + "".join(f"|{v}" for v in s.labels.values()): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_dashboard_follows_the_warehouse_through_its_life(
+    tmp_path: Path, sample_duckdb: Path, sample_sales: list[Sale]
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    with dashboard(str(path), tmp_path / "serve") as app:
+        nothing_loaded_yet(app, path)
+        copy_warehouse(sample_duckdb, path)  # a warehouse appears: served without a restart
+        assert kpi(app.get("/").text, "Revenue") == "£63,758.75"
+        busy_while_a_writer_holds_the_file(app, path)
+        assert app.get("/").status == 200
+        # A load while the dashboard runs: it holds no connection between requests.
+        landing = tmp_path / "landing"
+        landing.mkdir()
+        (landing / "whitby_17-12-2024_09-00-00.csv").write_text(WHITBY)
+        settings = Settings(
+            landing=landing, warehouse=str(path), quarantine=tmp_path / "q", pii_key=PII_KEY
+        )
+        report = run(settings)
+        assert (report.rows_loaded, report.rows_rejected) == (2, 1)
+        new_version_is_shown(app, sample_sales)
+        late_branch_is_highlighted(app)
+    # Nothing of the rows reached the server's output.
+    assert "Ann Example" not in app.log()
+    assert "4111111111111111" not in app.log()
+
+
+def nothing_loaded_yet(app: Dashboard, path: Path) -> None:
+    """A clear 503 everywhere, and the command warned at start."""
+    assert f"Warning: no warehouse at {path}" in app.log()
+    page = app.get("/")
+    assert page.status == 503
+    assert "<h1>Warehouse unavailable</h1>" in page.text
+    assert "load one with `brewline run`" in page.text
+    health = app.get("/healthz")
+    assert health.status == 503
+    assert json.loads(health.body) | {"error": ""} == {
+        "status": "unavailable",
+        "reachable": False,
+        "busy": False,
+        "warehouse": str(path),
+        "expected_schema_version": 2,
+        "error": "",
+    }
+    assert metrics(app) == {"brewline_up": 0}
+
+
+def busy_while_a_writer_holds_the_file(app: Dashboard, path: Path) -> None:
+    """As while `brewline run` writes: 503 "warehouse busy, retry", never a traceback."""
+    writer = duckdb.connect(str(path))
+    try:
+        busy = app.get("/")
+        assert busy.status == 503
+        assert "<h1>Warehouse busy, retry</h1>" in busy.text
+        assert busy.headers["retry-after"] == "5"
+        assert "Traceback" not in busy.text
+        assert app.get("/operations").status == 503
+        health = app.get("/healthz")
+        assert health.status == 503
+        assert json.loads(health.body)["busy"] is True
+        assert metrics(app)["brewline_up"] == 0
+    finally:
+        writer.close()
+
+
+def new_version_is_shown(app: Dashboard, sample_sales: list[Sale]) -> None:
+    """Cached answers are keyed by the ledger version: a load shows at once."""
+    whole = sum((s.total for s in sample_sales), Decimal("0")) + WHITBY_REVENUE
+    assert kpi(app.get("/").text, "Revenue") == f"£{whole:,.2f}"
+    assert kpi(app.get("/?branch=Whitby").text, "Revenue") == f"£{WHITBY_REVENUE}"
+    figures = metrics(app)
+    assert figures["brewline_up"] == 1
+    assert figures["brewline_files|loaded"] == 34
+    assert figures["brewline_rows_loaded_total"] == 10165
+    assert figures["brewline_rows_rejected_total"] == 1
+    assert figures["brewline_run_duration_seconds_count|succeeded"] == 2
+    assert sum(1 for k in figures if k.startswith("brewline_last_load_timestamp")) == 31
+
+
+def late_branch_is_highlighted(app: Dashboard) -> None:
+    operations = app.get("/operations").text
+    assert "1 of 31 branches late" in operations
+    fresh = table_rows(operations, "Freshness")
+    assert fresh[0] == ["Whitby", "Tue 17 Dec 2024", "1", fresh[0][3], "late"]
+    assert operations.count('<tr class="late">') == 1
+    assert {row[4] for row in fresh[1:]} == {"on time"}
+    assert table_rows(operations, "Rejected rows by reason") == [
+        ["row", "total_mismatch", "1", "1"]
+    ]
+    assert len(table_rows(operations, "Recent runs")) == 2
+    # The threshold is a query parameter.
+    lenient = app.get("/operations?late_after=1").text
+    assert "all 31 branches up to date" in lenient
+    assert '<tr class="late">' not in lenient

@@ -1,0 +1,306 @@
+"""The dashboard through real HTTP, on DuckDB and on PostgreSQL (fixture ``sample_dashboard``).
+
+The server is the ``brewline serve`` command in its own process, over a warehouse
+loaded from the shared exports. Every expected figure is computed from the raw
+CSV files (``sample_sales``), not by asking the warehouse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import re
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tests.serve.conftest import Dashboard, Sale
+
+DAY = dt.date(2024, 12, 18)
+LEEDS_DAY = "/?branch=Leeds&start=2024-12-18&end=2024-12-18"
+
+
+def money(value: Decimal) -> str:
+    return f"£{value:,.2f}"
+
+
+def kpi(html: str, label: str) -> str:
+    found = re.search(
+        rf'<div class="label">{re.escape(label)}</div>\s*<div class="value">([^<]*)</div>', html
+    )
+    assert found, f"no headline figure {label!r}"
+    return found.group(1)
+
+
+def charts(html: str) -> dict[str, dict[str, Any]]:
+    found = re.search(r'<script id="chart-specs" type="application/json">(.*?)</script>', html)
+    assert found, "no chart specs on the page"
+    return {spec["id"]: spec for spec in json.loads(found.group(1))}
+
+
+def table_rows(html: str, title: str) -> list[list[str]]:
+    """The cells of the table whose heading starts with ``title`` (tags stripped)."""
+    sections = [
+        html[start : html.index("</section>", start)]
+        for start in (m.start() for m in re.finditer(re.escape(f"<h2>{title}"), html))
+    ]
+    section = next(s for s in sections if "<table>" in s or "<p class" in s)  # not a chart
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", section, flags=re.S)[1:]  # skip the header
+    return [
+        [
+            re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        for row in rows
+    ]
+
+
+def revenue(sales: list[Sale]) -> Decimal:
+    return sum((s.total for s in sales), Decimal("0"))
+
+
+# -- sales ------------------------------------------------------------------------------------
+
+
+def test_sales_page_shows_every_figure_of_the_whole_warehouse(
+    sample_dashboard: Dashboard, sample_sales: list[Sale]
+) -> None:
+    answer = sample_dashboard.get("/")
+    html = answer.text
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    assert kpi(html, "Revenue") == money(revenue(sample_sales)) == "£63,758.75"
+    assert kpi(html, "Sales") == "10,163"
+    cards = sum(s.card != "" for s in sample_sales)
+    assert kpi(html, "Paid by card") == f"{cards / len(sample_sales):.1%}"
+    assert kpi(html, "Average basket") == money(
+        (revenue(sample_sales) / len(sample_sales)).quantize(Decimal("0.01"))
+    )
+
+    per_day: dict[dt.date, Decimal] = defaultdict(Decimal)
+    per_branch: dict[str, Decimal] = defaultdict(Decimal)
+    for s in sample_sales:
+        per_day[s.day] += s.total
+        per_branch[s.branch] += s.total
+    specs = charts(html)
+    assert set(specs) == {
+        "revenue-by-day",
+        "revenue-by-month",
+        "revenue-by-branch",
+        "hour-weekday",
+        "payment-mix",
+        "customer-mix",
+        "best-units",
+        "best-revenue",
+    }
+    by_day = specs["revenue-by-day"]["data"][0]
+    assert by_day["y"] == [float(per_day[d]) for d in sorted(per_day)]
+    assert by_day["x"][-1] == "Wed 18 Dec 2024"
+
+    ranking = table_rows(html, "Branches by revenue")
+    assert len(ranking) == 30
+    top = max(per_branch, key=lambda b: per_branch[b])
+    assert ranking[0][:2] == [top, "1"]
+    assert ranking[0][3] == money(per_branch[top])
+    assert len(table_rows(html, "Best seller per branch")) == 30
+    # Every branch is offered in the filter.
+    assert all(f'<option value="{b}">' in html for b in per_branch)
+
+
+def test_filters_by_branch_and_day_give_that_slice_exactly(
+    sample_dashboard: Dashboard, sample_sales: list[Sale]
+) -> None:
+    leeds = [s for s in sample_sales if s.branch == "Leeds" and s.day == DAY]
+    html = sample_dashboard.get(LEEDS_DAY).text
+    assert kpi(html, "Revenue") == money(revenue(leeds))
+    assert kpi(html, "Sales") == f"{len(leeds):,}"
+    assert "Showing branch Leeds, on Wed 18 Dec 2024." in html
+    assert '<option value="Leeds" selected>' in html
+    assert 'value="2024-12-18"' in html
+    specs = charts(html)
+    assert specs["revenue-by-day"]["data"][0]["y"] == [float(revenue(leeds))]
+    assert [row[0] for row in table_rows(html, "Branches by revenue")] == ["Leeds"]
+    assert [row[0] for row in table_rows(html, "Best seller per branch")] == ["Leeds"]
+    cards = sum(s.card != "" for s in leeds)
+    assert kpi(html, "Paid by card") == f"{cards / len(leeds):.1%}"
+
+
+@pytest.mark.parametrize(
+    ("query", "keep"),
+    [
+        ("/?start=2024-12-18&end=2024-12-18", lambda s: s.day == DAY),
+        ("/?end=2023-12-31", lambda s: s.day <= dt.date(2023, 12, 31)),
+        ("/?start=2023-05-09", lambda s: s.day >= dt.date(2023, 5, 9)),
+        ("/?branch=Leeds", lambda s: s.branch == "Leeds"),
+    ],
+)
+def test_every_filter_changes_the_figures(
+    sample_dashboard: Dashboard, sample_sales: list[Sale], query: str, keep: Any
+) -> None:
+    chosen = [s for s in sample_sales if keep(s)]
+    assert 0 < len(chosen) < len(sample_sales)
+    html = sample_dashboard.get(query).text
+    assert kpi(html, "Revenue") == money(revenue(chosen))
+    assert kpi(html, "Sales") == f"{len(chosen):,}"
+    # Every sales view answers for the same slice.
+    specs = charts(html)
+    assert sum(specs["revenue-by-day"]["data"][0]["y"]) == pytest.approx(float(revenue(chosen)))
+    assert sum(specs["revenue-by-month"]["data"][0]["y"]) == pytest.approx(float(revenue(chosen)))
+    assert sum(map(sum, specs["hour-weekday"]["data"][0]["z"])) == len(chosen)
+    assert sum(specs["payment-mix"]["data"][0]["values"]) == len(chosen)
+    branches = {s.branch for s in chosen}
+    assert len(table_rows(html, "Branches by revenue")) == len(branches)
+
+
+def test_an_unknown_branch_gives_an_empty_page_not_an_error(sample_dashboard: Dashboard) -> None:
+    answer = sample_dashboard.get("/?branch=Atlantis")
+    assert answer.status == 200
+    assert "No sales for branch Atlantis, all trading days." in answer.text
+    assert "No branch called “Atlantis” has sent any sales." in answer.text
+    assert 'id="chart-specs"' not in answer.text
+    # A known branch on a day it did not trade is empty too, with another hint.
+    quiet = sample_dashboard.get("/?branch=Leeds&start=2022-01-01&end=2022-12-31").text
+    assert "No sales for branch Leeds" in quiet
+    assert "Try a wider date range or another branch." in quiet
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("/?start=18/12/2024", "start must be a date written YYYY-MM-DD (like 2024-12-18)"),
+        ("/?end=2024-02-30", "end “2024-02-30” is not a real calendar date."),
+        ("/?start=2024-12-19&end=2024-12-18", "start (2024-12-19) is after end (2024-12-18)."),
+        ("/operations?late_after=-1", "late_after must be a whole number of days from 0 to"),
+        ("/operations?late_after=soon", "late_after must be a whole number of days from 0 to"),
+    ],
+)
+def test_bad_parameters_give_400_with_a_clear_message(
+    sample_dashboard: Dashboard, query: str, message: str
+) -> None:
+    answer = sample_dashboard.get(query)
+    assert answer.status == 400
+    assert "<h1>Bad request</h1>" in answer.text
+    assert message in answer.text
+    assert "Traceback" not in answer.text
+
+
+# -- operations, health, metrics --------------------------------------------------------------
+
+
+def test_operations_page_shows_runs_files_rejects_and_freshness(
+    sample_dashboard: Dashboard,
+) -> None:
+    answer = sample_dashboard.get("/operations")
+    html = answer.text
+    assert answer.status == 200
+    assert table_rows(html, "Files by state") == [["loaded", "33", "10,163", "10,163", "0"]]
+    runs = table_rows(html, "Recent runs")
+    assert len(runs) == 1
+    assert runs[0][1] == "succeeded"
+    assert runs[0][3:9] == ["33", "0", "0", "0", "10,163", "0"]
+    fresh = table_rows(html, "Freshness")
+    assert len(fresh) == 30
+    assert {row[1] for row in fresh} == {"Wed 18 Dec 2024"}
+    assert {row[4] for row in fresh} == {"on time"}
+    assert "all 30 branches up to date" in html
+    assert "Newest trading day in the warehouse: <strong>Wed 18 Dec 2024</strong>" in html
+    assert table_rows(html, "Rejected rows by reason") == []
+    assert set(charts(html)) == {"run-durations", "files-by-state"}
+
+
+def test_healthz_reports_a_readable_warehouse(sample_dashboard: Dashboard) -> None:
+    answer = sample_dashboard.get("/healthz")
+    assert answer.status == 200
+    assert answer.headers["content-type"] == "application/json"
+    facts = json.loads(answer.body)
+    assert facts["status"] == "ok"
+    assert facts["reachable"] is True
+    assert facts["schema_version"] == facts["expected_schema_version"] == 2
+    assert facts["engine"] in {"duckdb", "postgres"}
+
+
+def test_metrics_in_prometheus_text_format(sample_dashboard: Dashboard) -> None:
+    answer = sample_dashboard.get("/metrics")
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+    }
+    assert samples[("brewline_up", ())] == 1
+    assert samples[("brewline_files", (("state", "loaded"),))] == 33
+    assert samples[("brewline_files", (("state", "rejected"),))] == 0
+    assert samples[("brewline_rows_loaded_total", ())] == 10163
+    assert samples[("brewline_rows_read_total", ())] == 10163
+    assert samples[("brewline_rows_rejected_total", ())] == 0
+    runs = (("status", "succeeded"),)
+    assert samples[("brewline_run_duration_seconds_count", runs)] == 1
+    assert samples[("brewline_run_duration_seconds_bucket", (("le", "+Inf"), *runs))] == 1
+    assert samples[("brewline_run_duration_seconds_sum", runs)] > 0
+    loads = {
+        k[1][0][1]: v for k, v in samples.items() if k[0] == "brewline_last_load_timestamp_seconds"
+    }
+    assert len(loads) == 30
+    now = dt.datetime.now(dt.UTC).timestamp()
+    assert all(now - 3600 < stamp <= now + 1 for stamp in loads.values())
+    days = {
+        k[1][0][1]: v
+        for k, v in samples.items()
+        if k[0] == "brewline_last_trading_day_timestamp_seconds"
+    }
+    assert set(days.values()) == {dt.datetime(2024, 12, 18, tzinfo=dt.UTC).timestamp()}
+
+
+# -- privacy, assets, headers -----------------------------------------------------------------
+
+
+def test_no_customer_name_or_card_number_reaches_any_page(
+    sample_dashboard: Dashboard, sample_sales: list[Sale]
+) -> None:
+    pages = "\n".join(
+        sample_dashboard.get(path).text
+        for path in ("/", LEEDS_DAY, "/operations", "/metrics", "/healthz", "/?branch=Atlantis")
+    )
+    names = Counter(s.name for s in sample_sales)
+    cards = {s.card for s in sample_sales if s.card}
+    assert len(names) > 1000
+    assert len(cards) > 1000
+    assert [n for n in names if n in pages] == []
+    assert [c for c in cards if c in pages] == []
+
+
+def test_plotly_is_served_by_the_app_with_long_cache_headers(sample_dashboard: Dashboard) -> None:
+    html = sample_dashboard.get("/").text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert all(s.startswith(("/", "?", "data:")) for s in sources), sources
+    plotly = next(s for s in sources if re.fullmatch(r"/static/plotly-[0-9a-f]{12}\.min\.js", s))
+    plain = sample_dashboard.get(plotly)
+    assert plain.status == 200
+    assert plain.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert plain.headers["content-type"].startswith("text/javascript")
+    assert len(plain.body) > 1_000_000
+    assert b"plotly.js" in plain.body[:2000]
+    packed = sample_dashboard.get(plotly, {"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(packed.body) == plain.body
+    assert sample_dashboard.get("/static/plotly-unknown.min.js").status == 404
+
+
+def test_pages_carry_a_strict_content_security_policy(sample_dashboard: Dashboard) -> None:
+    headers = sample_dashboard.get("/").headers
+    policy = headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'self';" in policy  # no CDN, no inline script
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "server" not in {k.lower() for k in headers}
+
+
+def test_unknown_paths_are_404_pages(sample_dashboard: Dashboard) -> None:
+    answer = sample_dashboard.get("/nowhere")
+    assert answer.status == 404
+    assert "There is no page at /nowhere." in answer.text
