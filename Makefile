@@ -34,6 +34,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_load.py
+	$(PY) benchmarks/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) demo brewline.duckdb brewline.duckdb.wal bench-data

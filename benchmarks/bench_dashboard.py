@@ -191,7 +191,7 @@ def main() -> None:
         print(f"(warehouse loaded in {loaded:.1f} s)")
     print(f"{'page':<28} {'KB':>5} {'first ms':>9} {'warm ms':>8} {'uncached ms':>12}  target")
     for r in rows:
-        worst = max(float(r["warm_ms"]), float(r["uncached_ms"]), float(r["first_ms"]))  # type: ignore[arg-type]
+        worst = max(float(str(r[k])) for k in ("first_ms", "warm_ms", "uncached_ms"))
         verdict = "ok" if worst < TARGET_MS else "SLOW"
         print(
             f"{r['page']:<28} {r['kb']:>5} {r['first_ms']:>9.1f} {r['warm_ms']:>8.1f} "

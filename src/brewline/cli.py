@@ -39,6 +39,7 @@ from brewline.load.admin import readonly_sql
 from brewline.load.open import is_postgres, redact
 from brewline.pipeline import run as run_pipeline
 from brewline.report import FileReport, RunReport
+from brewline.serve.command import serve
 from brewline.synth import SynthSpec, generate_landing
 
 __all__ = ["app"]
@@ -503,6 +504,7 @@ def _records(frames: dict[str, pl.DataFrame]) -> dict[str, list[dict[str, Any]]]
 
 
 app.command()(check)
+app.command()(serve)
 
 
 # -- demo ------------------------------------------------------------------------------

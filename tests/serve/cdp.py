@@ -36,6 +36,8 @@ FLAGS = (
     "--no-default-browser-check",
     "--mute-audio",
     "--remote-debugging-pipe",
+    # Offline: no host name resolves, so only loopback addresses can be reached.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 )
 
 

@@ -34,7 +34,13 @@ def test_help_explains_every_option() -> None:
 
 
 def test_bad_options_are_usage_errors() -> None:
-    for args in (["--port", "0"], ["--port", "70000"], ["--late-after", "-1"]):
+    for args in (
+        ["--port", "0"],
+        ["--port", "70000"],
+        ["--late-after", "-1"],
+        ["--warehouse", ""],
+        ["--warehouse", "mysql://user:pw@host/db"],
+    ):
         result = CliRunner().invoke(_app(), args)
         assert result.exit_code == 2, (args, result.output)
 

@@ -20,14 +20,16 @@ from tests.serve.test_serve_pages import kpi, table_rows
 from brewline.config import Settings
 from brewline.pipeline import run
 
-# A branch that last traded the day before everyone else, with one bad row (total 9.99).
+# A branch that last traded the day before everyone else: a cash sale, a new card, a
+# card first seen in 2021 at Chesterfield (a returning customer), and a bad total.
 WHITBY = (
     "17/12/2024 10:00,Whitby,Ann Example,Regular Latte - 2.15,2.15,CASH,\n"
     '17/12/2024 10:05,Whitby,Bob Example,"Large Latte - 2.45, Regular Latte - 2.15",4.6,CARD,'
     "4111111111111111\n"
+    "17/12/2024 10:07,Whitby,Old Regular,Large Latte - 2.45,2.45,CARD,{regular}\n"
     "17/12/2024 10:10,Whitby,Cat Example,Regular Latte - 2.15,9.99,CASH,\n"
 )
-WHITBY_REVENUE = Decimal("2.15") + Decimal("4.6")
+WHITBY_REVENUE = Decimal("2.15") + Decimal("4.6") + Decimal("2.45")
 
 
 def metrics(app: Dashboard) -> dict[str, float]:
@@ -52,12 +54,13 @@ def test_dashboard_follows_the_warehouse_through_its_life(
         # A load while the dashboard runs: it holds no connection between requests.
         landing = tmp_path / "landing"
         landing.mkdir()
-        (landing / "whitby_17-12-2024_09-00-00.csv").write_text(WHITBY)
+        regular = next(s.card for s in sample_sales if s.card and s.day.year == 2021)
+        (landing / "whitby_17-12-2024_09-00-00.csv").write_text(WHITBY.format(regular=regular))
         settings = Settings(
             landing=landing, warehouse=str(path), quarantine=tmp_path / "q", pii_key=PII_KEY
         )
         report = run(settings)
-        assert (report.rows_loaded, report.rows_rejected) == (2, 1)
+        assert (report.rows_loaded, report.rows_rejected) == (3, 1)
         new_version_is_shown(app, sample_sales)
         late_branch_is_highlighted(app)
     # Nothing of the rows reached the server's output.
@@ -107,11 +110,18 @@ def new_version_is_shown(app: Dashboard, sample_sales: list[Sale]) -> None:
     """Cached answers are keyed by the ledger version: a load shows at once."""
     whole = sum((s.total for s in sample_sales), Decimal("0")) + WHITBY_REVENUE
     assert kpi(app.get("/").text, "Revenue") == f"£{whole:,.2f}"
-    assert kpi(app.get("/?branch=Whitby").text, "Revenue") == f"£{WHITBY_REVENUE}"
+    whitby = app.get("/?branch=Whitby").text
+    assert kpi(whitby, "Revenue") == f"£{WHITBY_REVENUE}"
+    # The regular's first sale anywhere was in 2021: returning here, though new to Whitby.
+    assert kpi(whitby, "Returning customers") == "50.0%"
+    assert table_rows(whitby, "New vs returning customers") == [
+        ["New", "1", "50.0%", "£4.60"],
+        ["Returning", "1", "50.0%", "£2.45"],
+    ]
     figures = metrics(app)
     assert figures["brewline_up"] == 1
     assert figures["brewline_files|loaded"] == 34
-    assert figures["brewline_rows_loaded_total"] == 10165
+    assert figures["brewline_rows_loaded_total"] == 10166
     assert figures["brewline_rows_rejected_total"] == 1
     assert figures["brewline_run_duration_seconds_count|succeeded"] == 2
     assert sum(1 for k in figures if k.startswith("brewline_last_load_timestamp")) == 31

@@ -13,10 +13,11 @@ DuckDB this matters: a writer (``brewline run``) can only take the file while no
 reader holds it, and a reader cannot open it while the writer does, so pages
 answer 503 "warehouse busy, retry" during a load instead of blocking it.
 
-Answers are cached per *ledger version* (:func:`~brewline.serve.views.ledger_version`:
+Rendered pages are cached per *ledger version* (:func:`~brewline.serve.views.ledger_version`:
 changes with every committed batch, run and schema upgrade), so a repeated page
-costs a few tiny queries; entries also expire after ``cache_seconds`` in case the
-warehouse is changed by something that bypasses the ledger.
+costs one tiny query; so is the filter-independent part of new-vs-returning.
+Entries also expire after ``cache_seconds`` in case something changes the
+warehouse without going through the ledger.
 
     >>> app = create_app(DashboardConfig("brewline.duckdb"))  # doctest: +SKIP
     >>> uvicorn.run(app, port=8080)  # doctest: +SKIP
@@ -239,6 +240,7 @@ def create_app(config: DashboardConfig) -> Starlette:
         LedgerCollector.for_location(config.warehouse, lock_timeout=config.lock_timeout)
     )
     assets = {a.name: a for a in (dashboard_css(), dashboard_js(), plotly_js())}
+    pages.compile_templates()
 
     def page(title: str, active: str, as_of: str = "") -> pages.Page:
         return pages.Page(title, active, shown, as_of)
@@ -286,34 +288,56 @@ PageMaker = Callable[..., pages.Page]
 
 def _sales(request: Request, reader: _Reader, page: PageMaker) -> Response:
     filters = parse_filters(request)
-    started = time.perf_counter()
-    with reader.snapshot() as snap:
-        options: FilterOptions = snap.answer("options", None, filter_options)
-        view: SalesView = snap.answer(
-            "sales",
-            filters,
-            # Who is a new customer does not depend on the filters: once per version.
-            lambda wh: sales_view(wh, filters, snap.answer("firsts", None, first_sales)),
-        )
-    queried = time.perf_counter()
     form = {
         "start": filters.start.isoformat() if filters.start else "",
         "end": filters.end.isoformat() if filters.end else "",
         "branch": filters.branch or "",
     }
-    body = pages.render_sales(page("Sales", "sales", snap.as_of), view, options, form)
-    return _html(body, timings=(queried - started, time.perf_counter() - queried))
+
+    def ask(snap: _Snapshot) -> tuple[FilterOptions, SalesView]:
+        # Who is a new customer does not depend on the filters: asked once per version.
+        firsts = lambda _: snap.answer("firsts", None, first_sales)  # noqa: E731
+        return snap.answer("options", None, filter_options), sales_view(snap.wh, filters, firsts)
+
+    def render(answer: tuple[FilterOptions, SalesView], as_of: str) -> str:
+        options, view = answer
+        return pages.render_sales(page("Sales", "sales", as_of), view, options, form)
+
+    return _cached_page(reader, "sales", filters, ask, render)
 
 
 def _operations(request: Request, reader: _Reader, page: PageMaker) -> Response:
     late_after = parse_late_after(request, reader.config.late_after)
+
+    def render(view: OperationsView, as_of: str) -> str:
+        return pages.render_operations(page("Operations", "operations", as_of), view)
+
+    ask = lambda snap: operations_view(snap.wh, late_after)  # noqa: E731
+    return _cached_page(reader, "operations", late_after, ask, render)
+
+
+def _cached_page(
+    reader: _Reader,
+    name: str,
+    key: Hashable,
+    ask: Callable[[_Snapshot], _T],
+    render: Callable[[_T, str], str],
+) -> Response:
+    """The page's HTML for this ledger version: from the cache, or asked and rendered.
+
+    Rendered pages are cached rather than frames: smaller, and a hit skips rendering.
+    The warehouse is closed before rendering, so a writer waits as little as possible.
+    """
     started = time.perf_counter()
     with reader.snapshot() as snap:
-        view: OperationsView = snap.answer(
-            "operations", late_after, lambda wh: operations_view(wh, late_after)
-        )
+        cache_key = (name, key, snap.version)
+        body: str | None = reader.cache.get(cache_key)
+        if body is None:
+            answer = ask(snap)
     queried = time.perf_counter()
-    body = pages.render_operations(page("Operations", "operations", snap.as_of), view)
+    if body is None:
+        body = render(answer, snap.as_of)
+        reader.cache.put(cache_key, body)
     return _html(body, timings=(queried - started, time.perf_counter() - queried))
 
 

@@ -40,6 +40,7 @@ from brewline.serve.views import (
 __all__ = [
     "Page",
     "Table",
+    "compile_templates",
     "money",
     "render_operations",
     "render_problem",
@@ -387,6 +388,12 @@ def render_problem(page: Page, heading: str, message: str, hint: str = "") -> st
 
 
 # -- templates ----------------------------------------------------------------------------
+
+
+def compile_templates() -> None:
+    """Compile every template now (the app does at start), not on the first request."""
+    for name in _TEMPLATES:
+        _environment().get_template(name)
 
 
 def _render(name: str, context: dict[str, Any]) -> str:

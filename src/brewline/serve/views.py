@@ -25,7 +25,7 @@ appear only as counts of sales with a customer token.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -195,7 +195,8 @@ _ITEMS = {
     "revenue": MONEY,
 }
 _HEAT = {"weekday": pl.Int32(), "hour": pl.Int32(), "sales": pl.Int64(), "revenue": MONEY}
-_FIRSTS = {"branch": pl.String(), "date_key": pl.Int32(), "sales": pl.Int64(), "revenue": MONEY}
+_NEW = {"sales": pl.Int64(), "revenue": MONEY}
+_FIRSTS = {"branch": pl.String(), "date_key": pl.Int32(), **_NEW}
 
 
 @dataclass(frozen=True)
@@ -221,20 +222,24 @@ class SalesView:
         return self.cells.is_empty()
 
 
-def sales_view(wh: Warehouse, filters: Filters, firsts: pl.DataFrame | None = None) -> SalesView:
+def sales_view(
+    wh: Warehouse,
+    filters: Filters,
+    firsts: Callable[[Warehouse], pl.DataFrame] | None = None,
+) -> SalesView:
     """Ask the warehouse everything a sales page shows.
 
-    ``firsts`` (from :func:`first_sales`) does not depend on the filters, so a
-    caller may compute it once per warehouse version and pass it in.
+    ``firsts`` answers :func:`first_sales` (the default); it does not depend on
+    the filters, so a caller may cache it per warehouse version. It is not asked
+    at all when no sale in the slice has a customer token.
     """
     cells = _sales_cells(wh, filters)
-    firsts = first_sales(wh) if firsts is None else firsts
+    if int(cells["tokens"].sum()):
+        new = (firsts or first_sales)(wh).filter(filters.mask())
+    else:
+        new = pl.DataFrame(schema={"branch": pl.String(), "date": pl.Date(), **_NEW})
     return SalesView(
-        filters,
-        cells,
-        _item_cells(wh, filters),
-        _heat(wh, filters),
-        customer_mix(cells, firsts.filter(filters.mask())),
+        filters, cells, _item_cells(wh, filters), _heat(wh, filters), customer_mix(cells, new)
     )
 
 
