@@ -281,6 +281,8 @@ def _note(f: FileReport) -> str:
         notes.append(f.message)
     if f.replaced:
         notes.append("replaced " + ", ".join(f.replaced))
+    if f.partly_replaced:
+        notes.append("took branch-days over from " + ", ".join(f.partly_replaced))
     if f.quarantine is not None:
         notes.append(f"{_count(f.rows_rejected, 'rejected line')} kept in {f.quarantine}")
     return "; ".join(notes)

@@ -38,6 +38,7 @@ from brewline.extract.layouts import RawExport, read_exports
 from brewline.load import Warehouse, open_warehouse
 from brewline.load.commit import commit, retrying
 from brewline.load.open import redact
+from brewline.load.warehouse import Replacement
 from brewline.report import FileReport, RunReport
 from brewline.transform.keys import LINE_SPACE
 from brewline.transform.pii import key_fingerprint
@@ -64,7 +65,8 @@ def run(
 
     ``on_start(n_files)`` and ``on_file(report)`` let a caller show progress.
     """
-    sources = discover(paths or [settings.landing])
+    quarantine = _quarantine_dir(settings, paths)
+    sources = discover(paths or [settings.landing], exclude=quarantine)
     key = settings.pii_key.get_secret_value().encode() if settings.pii_key else None
     with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as warehouse:
         warehouse.ensure_schema()
@@ -85,7 +87,7 @@ def run(
                 key,
                 report.run_id,
                 _Ledger(warehouse.ledger()),
-                _quarantine_dir(settings, paths),
+                quarantine,
             )
             for prepared in _prepared_ahead(_batches(sources, settings), context):
                 for result in _commit(prepared, warehouse, context):
@@ -166,7 +168,18 @@ def _prepare(sources: list[SourceFile], context: _Context) -> _Prepared:
     prepared = _Prepared(star=None, data={})
     wanted: list[tuple[FileFacts, bytes]] = []
     for source in sources:
-        data = source.read()
+        try:
+            data = source.read()
+        except OSError as exc:  # moved or unreadable since discovery: still pending
+            prepared.verdicts.append(
+                FileReport(
+                    source.name,
+                    "failed",
+                    reason="unreadable_file",
+                    message=f"cannot read the file: {exc.strerror or exc}",
+                )
+            )
+            continue
         file = FileFacts(source.name, fingerprint(data), len(data), layout="", skipped_lines=0)
         if _needs_loading(file, prepared, context):
             wanted.append((file, data))
@@ -184,18 +197,44 @@ def _prepare(sources: list[SourceFile], context: _Context) -> _Prepared:
         prepared.data[file.file_id] = data
     if raws:
         checked = check_exports(raws, max_item_price=context.settings.max_item_price)
-        for index, refusal in checked.refused.items():
-            _refuse(
-                prepared, facts[index], refusal, _data_lines(prepared.data[facts[index].file_id])
-            )
-        prepared.star = build_star(checked, facts, context.key)
-        refused_ids = [facts[i].file_id for i in checked.refused]
-        prepared.star = replace(
-            prepared.star,
-            files=prepared.star.files.filter(~pl.col("file_id").is_in(refused_ids)),
-        )
+        star = build_star(checked, facts, context.key)
+        refused = {
+            facts[i].file_id: (facts[i], refusal, raws[i].rows.height)
+            for i, refusal in checked.refused.items()
+        }
+        refused |= _without_valid_rows(star, {f.file_id: f for f in facts})
+        for file, refusal, rows in refused.values():
+            _refuse(prepared, file, refusal, rows)
+        prepared.star = star.only([f for f in star.files["file_id"] if f not in refused])
     prepared.seconds = time.perf_counter() - started
     return prepared
+
+
+def _without_valid_rows(
+    star: StarBatch, facts: dict[int, FileFacts]
+) -> dict[int, tuple[FileFacts, FileRejected, int]]:
+    """Files whose every row was rejected are refused whole.
+
+    Loading them would record an empty delivery, and a corrected file with no
+    valid row would wipe the good rows of the version it replaces.
+    """
+    empty = star.files.filter((pl.col("rows_loaded") == 0) & (pl.col("rows_read") > 0))
+    reasons = (
+        star.rejects.filter(pl.col("file_id").is_in(empty["file_id"].implode()))
+        .group_by("file_id", "reason")
+        .len()
+        .sort("file_id", "len", "reason", descending=[False, True, False])
+    )
+    refused = {}
+    for fid, rows in empty.select("file_id", "rows_read").iter_rows():
+        counts = reasons.filter(pl.col("file_id") == fid).head(3)
+        summary = ", ".join(f"{r} x{n}" for _, r, n in counts.iter_rows())
+        refusal = FileRejected(
+            "no_valid_rows",
+            f"none of its {rows} rows passed the row rules ({summary}); fix or re-export it",
+        )
+        refused[fid] = (facts[fid], refusal, rows)
+    return refused
 
 
 def _needs_loading(file: FileFacts, prepared: _Prepared, context: _Context) -> bool:
@@ -205,10 +244,11 @@ def _needs_loading(file: FileFacts, prepared: _Prepared, context: _Context) -> b
             FileReport(file.source_name, "skipped", reason="unchanged", message="already processed")
         )
         return False
-    twin = context.ledger.loaded_twin(file)
+    twin = context.ledger.twin(file)
     if twin is not None:
         _decide(prepared, file, ("skipped", "duplicate_content", f"same bytes as {twin}"), 0)
         return False
+    context.ledger.choose(file)
     return True
 
 
@@ -309,16 +349,22 @@ def _quarantine(star: StarBatch, prepared: _Prepared, folder: Path) -> dict[int,
         return written
     for (fid,), rejects in star.rejects.partition_by("file_id", as_dict=True).items():
         row = star.files.filter(pl.col("file_id") == fid).row(0, named=True)
-        path = write_quarantine(
-            folder, row["source_name"], row["sha256"], prepared.data[int(fid)], rejects
-        )
+        try:
+            path = write_quarantine(
+                folder, row["source_name"], row["sha256"], prepared.data[int(fid)], rejects
+            )
+        except OSError as exc:  # nothing is committed without its quarantine file
+            raise ConfigError(
+                f"cannot write to the quarantine folder {folder}: {exc.strerror or exc}; "
+                "make it writable or set `quarantine` elsewhere"
+            ) from None
         if path is not None:
             written[int(fid)] = path
     return written
 
 
 def _file_reports(
-    files: pl.DataFrame, replaced: dict[int, list[str]], quarantined: dict[int, Path]
+    files: pl.DataFrame, replaced: dict[int, list[Replacement]], quarantined: dict[int, Path]
 ) -> list[FileReport]:
     return [
         FileReport(
@@ -331,7 +377,8 @@ def _file_reports(
             reason=row["reason"],
             message=row["message"],
             layout=row["layout"],
-            replaced=tuple(replaced.get(row["file_id"], ())),
+            replaced=tuple(r.name for r in replaced.get(row["file_id"], ()) if r.whole),
+            partly_replaced=tuple(r.name for r in replaced.get(row["file_id"], ()) if not r.whole),
             quarantine=quarantined.get(row["file_id"]),
         )
         for row in files.iter_rows(named=True)
@@ -363,23 +410,37 @@ def _tell(report: RunReport, result: FileReport, on_file: OnFile | None) -> None
 
 
 class _Ledger:
-    """What the warehouse already knows, to decide skip/duplicate without a query per file."""
+    """What the warehouse already knows, to decide skip/duplicate without a query per file.
+
+    A file version is *unchanged* once the ledger has it in any state, except a
+    version superseded by a newer version of the same name: if those bytes come
+    back (A -> B -> A), that is a new delivery. A version another file replaced
+    (a redelivery of its branch-day) stays done while it lies in the landing folder.
+    """
 
     def __init__(self, rows: pl.DataFrame):
         self._seen: set[tuple[str, str]] = set()
         self._loaded: dict[str, str] = {}
-        for name, sha, state in rows.select("source_name", "sha256", "state").iter_rows():
-            self.remember(name, sha, state)
+        columns = ("source_name", "sha256", "state", "replaced_by_name")
+        for name, sha, state, by in rows.select(columns).iter_rows():
+            self.remember(name, sha, state, replaced_by=by)
 
     def unchanged(self, facts: FileFacts) -> bool:
         return (facts.source_name, facts.sha256) in self._seen
 
-    def loaded_twin(self, facts: FileFacts) -> str | None:
+    def twin(self, facts: FileFacts) -> str | None:
+        """Another file with the same bytes, loaded before or chosen earlier in this run."""
         twin = self._loaded.get(facts.sha256)
-        return twin if twin != facts.source_name else None
+        return twin if twin is not None and twin != facts.source_name else None
 
-    def remember(self, name: str, sha256: str, state: str) -> None:
-        if state == "replaced":
+    def choose(self, facts: FileFacts) -> None:
+        """This run will load ``facts``: later files with the same bytes are its duplicates."""
+        self._loaded.setdefault(facts.sha256, facts.source_name)
+
+    def remember(
+        self, name: str, sha256: str, state: str, *, replaced_by: str | None = None
+    ) -> None:
+        if state == "replaced" and replaced_by == name:
             return
         self._seen.add((name, sha256))
         if state == "loaded":

@@ -31,6 +31,7 @@ class FileReport:
     message: str | None = None
     layout: str | None = None
     replaced: tuple[str, ...] = ()
+    partly_replaced: tuple[str, ...] = ()
     quarantine: Path | None = None
 
 
@@ -82,7 +83,7 @@ class RunReport:
         return {
             "files_loaded": self.count("loaded"),
             "files_skipped": self.count("skipped"),
-            "files_replaced": sum(len(f.replaced) for f in self.files),
+            "files_replaced": len({name for f in self.files for name in f.replaced}),
             "files_rejected": self.count("rejected"),
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,
@@ -94,7 +95,12 @@ class RunReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``--json``."""
         files = [
-            {**asdict(f), "replaced": list(f.replaced), "quarantine": _str(f.quarantine)}
+            {
+                **asdict(f),
+                "replaced": list(f.replaced),
+                "partly_replaced": list(f.partly_replaced),
+                "quarantine": _str(f.quarantine),
+            }
             for f in self.files
         ]
         return {

@@ -28,6 +28,7 @@ MINIMAL_BAD_ROW = {
     "too_few_fields": "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 2.45",
     "unreadable_line": '25/08/2021 09:01,Leeds,"Bob"Example,Large Latte - 2.45,2.45,CASH,',
     "missing_branch": "25/08/2021 09:01,,Bob Example,Large Latte - 2.45,2.45,CASH,",
+    "bad_branch": "25/08/2021 09:01,5494173772652516,Bob,Large Latte - 2.45,2.45,CASH,",
     "bad_timestamp": "31/02/2021 09:01,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,",
     "bad_payment_method": "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 2.45,2.45,CHEQUE,",
     "bad_total": "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 2.45,£2.45,CASH,",

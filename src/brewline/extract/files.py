@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from brewline.errors import ConfigError
 __all__ = ["QUARANTINE_DIR_NAME", "SourceFile", "discover", "fingerprint"]
 
 QUARANTINE_DIR_NAME = "_quarantine"
+QUARANTINE_SUFFIX = ".rejected.csv"
+_COPY_SUFFIX = re.compile(r"^(?P<stem>.*?) \((?P<n>[0-9]+)\)(?P<ext>\.[^.]*)$")
 
 
 @dataclass(frozen=True)
@@ -42,17 +45,29 @@ def fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def discover(paths: Iterable[Path]) -> list[SourceFile]:
+def discover(paths: Iterable[Path], *, exclude: Path | None = None) -> list[SourceFile]:
     """List the CSV files under ``paths`` in delivery order (oldest first, then by name).
 
     Delivery order matters: when two files cover the same branch-day, the later
-    delivery wins. Hidden files and the quarantine folder are not inputs.
+    delivery wins; a browser's ``leeds (1).csv`` comes after ``leeds.csv`` when
+    their times tie. Hidden files, quarantine files and the ``exclude`` folder
+    (the configured quarantine) are not inputs.
     """
     found: dict[Path, SourceFile] = {}
+    skip = exclude.resolve() if exclude is not None else None
     for root in paths:
         for source in _files_under(Path(root)):
-            found.setdefault(source.path.resolve(), source)
-    return sorted(found.values(), key=lambda f: (f.mtime, f.name))
+            resolved = source.path.resolve()
+            if skip is None or not resolved.is_relative_to(skip):
+                found.setdefault(resolved, source)
+    return sorted(found.values(), key=_delivery_order)
+
+
+def _delivery_order(source: SourceFile) -> tuple[float, str, int]:
+    match = _COPY_SUFFIX.match(source.name)
+    if match is None:
+        return (source.mtime, source.name, 0)
+    return (source.mtime, match["stem"] + match["ext"], int(match["n"]))
 
 
 def _files_under(root: Path) -> Iterable[SourceFile]:
@@ -69,7 +84,8 @@ def _files_under(root: Path) -> Iterable[SourceFile]:
 
 def _is_input(path: Path, relative: Path) -> bool:
     hidden = any(part.startswith(".") or part == QUARANTINE_DIR_NAME for part in relative.parts)
-    return not hidden and path.suffix.lower() == ".csv" and path.is_file()
+    quarantined = path.name.endswith(QUARANTINE_SUFFIX)
+    return not hidden and not quarantined and path.suffix.lower() == ".csv" and path.is_file()
 
 
 def _source(path: Path, name: str) -> SourceFile:

@@ -170,6 +170,13 @@ def _drop_blank_lines(table: pl.DataFrame) -> pl.DataFrame:
 def _require_text(data: bytes, source: str) -> None:
     if not data.strip():
         raise FileRejected("empty_file", "the file is empty", source=source)
+    if b"\x00" in data:
+        raise FileRejected(
+            "binary_content",
+            "the file contains NUL bytes, so it is not a text export (corrupted or binary); "
+            "re-export it as CSV and drop it into the landing folder again",
+            source=source,
+        )
     if data.isascii():
         return
     try:

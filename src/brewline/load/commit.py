@@ -21,7 +21,7 @@ from typing import TypeVar
 import polars as pl
 
 from brewline.errors import TransientError
-from brewline.load.warehouse import AlreadyLoaded, BranchDayOwned, Warehouse
+from brewline.load.warehouse import AlreadyLoaded, BranchDayOwned, Replacement, Warehouse
 from brewline.transform.star import StarBatch
 
 __all__ = ["Committed", "commit", "retrying"]
@@ -38,7 +38,7 @@ class Committed:
     """One committed transaction: its ledger rows, and per file id the files it replaced."""
 
     files: pl.DataFrame
-    replaced: dict[int, list[str]]
+    replaced: dict[int, list[Replacement]]
 
 
 def commit(star: StarBatch, warehouse: Warehouse, *, redelivery: str) -> Iterator[Committed]:

@@ -18,6 +18,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -26,7 +27,7 @@ from brewline.errors import SchemaVersionError
 from brewline.load.schema import SCHEMA_VERSION, migrations
 from brewline.transform.star import StarBatch
 
-__all__ = ["AlreadyLoaded", "BranchDayOwned", "SqlWarehouse", "Warehouse"]
+__all__ = ["AlreadyLoaded", "BranchDayOwned", "Replacement", "SqlWarehouse", "Warehouse"]
 
 Params = Sequence[Any]
 
@@ -40,6 +41,14 @@ class BranchDayOwned(Exception):
     def __init__(self, owners: dict[int, list[str]]):
         self.owners = owners
         super().__init__(f"{len(owners)} files cover branch-days already loaded")
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A file a loaded file replaced: wholly, or only some of its branch-days."""
+
+    name: str
+    whole: bool
 
 
 class AlreadyLoaded(Exception):
@@ -69,7 +78,7 @@ class Warehouse(ABC):
     def finish_run(self, run_id: str, status: str, totals: dict[str, Any]) -> None: ...
 
     @abstractmethod
-    def load(self, batch: StarBatch, *, redelivery: str) -> dict[int, list[str]]: ...
+    def load(self, batch: StarBatch, *, redelivery: str) -> dict[int, list[Replacement]]: ...
 
     @abstractmethod
     def query(self, sql: str, params: Params = ()) -> pl.DataFrame: ...
@@ -184,8 +193,11 @@ class SqlWarehouse(Warehouse):
 
     # -- ledger ----------------------------------------------------------------
     def ledger(self) -> pl.DataFrame:
-        """Every file version the warehouse has seen: ``file_id, source_name, sha256, state``."""
-        return self._frame("SELECT file_id, source_name, sha256, state FROM etl_file")
+        """Every file version seen: ``file_id, source_name, sha256, state, replaced_by_name``."""
+        return self._frame(
+            "SELECT e.file_id, e.source_name, e.sha256, e.state, r.source_name AS replaced_by_name "
+            "FROM etl_file e LEFT JOIN etl_file r ON r.file_id = e.replaced_by"
+        )
 
     def begin_run(self, run_id: str, host: str, pid: int) -> None:
         with self._transaction():
@@ -209,7 +221,7 @@ class SqlWarehouse(Warehouse):
             )
 
     # -- loading ---------------------------------------------------------------
-    def load(self, batch: StarBatch, *, redelivery: str) -> dict[int, list[str]]:
+    def load(self, batch: StarBatch, *, redelivery: str) -> dict[int, list[Replacement]]:
         """Load a batch atomically; return, per loaded file id, the files it replaced.
 
         ``batch.files`` holds the ledger rows (``etl_file`` columns) for every
@@ -237,19 +249,20 @@ class SqlWarehouse(Warehouse):
                 self._forget_staged_versions()
             victims = [(fid, by, True) for fid, _, by in previous]
             victims += [(fid, by, False) for fid, _, by in owners]
-            if victims:
-                self._replace(victims)
+            outcome = self._replace(victims) if victims else []
             for statement in _INSERTS:
                 self._execute(statement)
+            if victims:
+                self._refresh_customers()
             for table, frame in (
                 ("fact_sale", batch.sales),
                 ("fact_sale_line", batch.lines),
                 ("etl_rejected_row", batch.rejects),
             ):
                 self._append(table, frame)
-        replaced: dict[int, list[str]] = {}
-        for _, name, by in [*previous, *owners]:
-            replaced.setdefault(by, []).append(name)
+        replaced: dict[int, list[Replacement]] = {}
+        for by, name, whole in outcome:
+            replaced.setdefault(by, []).append(Replacement(name, whole))
         return replaced
 
     def _lock_loader(self) -> None:
@@ -266,11 +279,13 @@ class SqlWarehouse(Warehouse):
         ):
             self._execute(f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM stage_files)")
 
-    def _replace(self, victims: list[tuple[int, int, bool]]) -> None:
+    def _replace(self, victims: list[tuple[int, int, bool]]) -> list[tuple[int, str, bool]]:
         """Delete what newer deliveries supersede and mark it in the ledger.
 
         ``whole`` victims are earlier versions of a staged file (all their rows
-        go); the others lose only the branch-days a staged file covers.
+        go); the others lose only the branch-days a staged file covers, and end
+        ``replaced`` only when nothing of theirs is left. Returns
+        ``(replaced_by, name, wholly_replaced)`` per victim.
         """
         frame = pl.DataFrame(
             victims,
@@ -279,12 +294,18 @@ class SqlWarehouse(Warehouse):
         )
         self._stage("stage_victims", frame)
         same_day = "(branch_key, date_key) IN (SELECT branch_key, date_key FROM stage_branch_days)"
+        doomed = (
+            "file_id IN (SELECT file_id FROM stage_victims WHERE whole) OR (file_id IN "
+            f"(SELECT file_id FROM stage_victims WHERE NOT whole) AND {same_day})"
+        )
+        # Table names and predicates are Brewline's own text; values travel as staged tables.
+        touched = self._frame(
+            "SELECT DISTINCT customer_key FROM fact_sale "
+            f"WHERE customer_key IS NOT NULL AND ({doomed})"
+        )
+        self._stage("stage_touched_customers", touched)
         for table in ("fact_sale", "fact_sale_line", "etl_file_branch_day"):
-            self._execute(
-                f"DELETE FROM {table} WHERE file_id IN "
-                f"(SELECT file_id FROM stage_victims WHERE whole) OR (file_id IN "
-                f"(SELECT file_id FROM stage_victims WHERE NOT whole) AND {same_day})"
-            )
+            self._execute(f"DELETE FROM {table} WHERE {doomed}")
         self._execute(
             "UPDATE etl_file SET state = 'replaced', replaced_by = v.replaced_by "
             "FROM stage_victims v WHERE etl_file.file_id = v.file_id AND (v.whole OR NOT EXISTS "
@@ -294,14 +315,34 @@ class SqlWarehouse(Warehouse):
             "UPDATE etl_file SET reason = 'partly_replaced', replaced_by = v.replaced_by "
             "FROM stage_victims v WHERE etl_file.file_id = v.file_id AND etl_file.state = 'loaded'"
         )
+        rows = self._fetch(
+            "SELECT DISTINCT v.replaced_by, e.source_name, e.state = 'replaced' "
+            "FROM stage_victims v JOIN etl_file e ON e.file_id = v.file_id ORDER BY 2"
+        )
+        return [(int(by), str(name), bool(whole)) for by, name, whole in rows]
+
+    def _refresh_customers(self) -> None:
+        """First-seen times follow the facts: replaced sales no longer count."""
+        self._execute(
+            "UPDATE dim_customer SET first_seen_at = (SELECT min(f.sold_at) FROM fact_sale f "
+            "WHERE f.customer_key = dim_customer.customer_key) "
+            "WHERE customer_key IN (SELECT customer_key FROM stage_touched_customers) AND EXISTS "
+            "(SELECT 1 FROM fact_sale f WHERE f.customer_key = dim_customer.customer_key)"
+        )
+        self._execute(
+            "DELETE FROM dim_customer WHERE customer_key IN "
+            "(SELECT customer_key FROM stage_touched_customers) AND NOT EXISTS "
+            "(SELECT 1 FROM fact_sale f WHERE f.customer_key = dim_customer.customer_key)"
+        )
 
 
 _STAGED = ("files", "branch_days", "branches", "products", "dates", "customers")
 """Small frames the loading SQL joins against; the facts are appended directly."""
 
-_ALREADY_CURRENT = (
+_ALREADY_CURRENT = (  # a version replaced by a newer one of the same name may come back
     "SELECT s.file_id FROM stage_files s JOIN etl_file e ON e.file_id = s.file_id "
-    "WHERE e.state <> 'replaced'"
+    "WHERE NOT (e.state = 'replaced' AND EXISTS (SELECT 1 FROM etl_file r "
+    "WHERE r.file_id = e.replaced_by AND r.source_name = e.source_name))"
 )
 _PREVIOUS_VERSIONS = (
     "SELECT e.file_id, e.source_name, s.file_id FROM etl_file e "
@@ -312,7 +353,8 @@ _BRANCH_DAY_OWNERS = (
     "SELECT DISTINCT o.file_id, f.source_name, s.file_id FROM etl_file_branch_day o "
     "JOIN stage_branch_days s ON o.branch_key = s.branch_key AND o.date_key = s.date_key "
     "JOIN etl_file f ON f.file_id = o.file_id "
-    "WHERE f.source_name NOT IN (SELECT source_name FROM stage_files) ORDER BY 2"
+    "WHERE f.source_name NOT IN (SELECT source_name FROM stage_files WHERE state = 'loaded') "
+    "ORDER BY 2"
 )
 
 _INSERTS = (

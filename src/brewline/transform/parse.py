@@ -41,7 +41,7 @@ _MONEY_SHAPE = r"^-?[0-9]{1,7}(\.[0-9]{1,2})?$"
 _STANDARD_ITEM = r"^(?:(?<size>Regular|Large) )?(?<name>.+?) - (?<price>[^ ]+)$"
 _LEGACY_ITEM = r"^(?<size>[^,]*),(?<name>[^,]+),(?<price>[^,]+)$"
 _NAME = r"^(?<product>.+?)(?: - (?<variant>.+))?$"
-_CARD = r"^\s*[0-9]{12,19}\s*$"
+_CARD = r"^\s*[0-9](?:[ -]?[0-9]){11,18}\s*$"  # 12-19 digits, maybe grouped by spaces or -
 
 
 def per_distinct(column: pl.Series, convert: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
@@ -76,13 +76,15 @@ def timestamps(text: pl.Expr, layout: Layout) -> pl.Expr:
 def card_digits(text: pl.Expr, layout: Layout) -> pl.Expr:
     """The card number's digits, or null when absent or unusable.
 
-    Standard layout: 12-19 digits (padding allowed). Excel-destroyed cards
+    Standard layout: 12-19 digits (padding and digit groups like ``5494 1737 ...``
+    allowed; the same card always gives the same digits). Excel-destroyed cards
     (``5.49E+15``) and anything else give null: no customer token, never a guess.
     Legacy layout: ``"visa,5494173772652516"``; ``None`` gives null.
     """
     if layout.basket == "triples":
         text = text.str.split(",").list.last()
-    return pl.when(text.str.contains(_CARD)).then(text.str.strip_chars())
+    digits = text.str.replace_all(" ", "", literal=True).str.replace_all("-", "", literal=True)
+    return pl.when(text.str.contains(_CARD)).then(digits)
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,19 @@ from pathlib import Path
 
 import polars as pl
 
+from brewline.extract.files import QUARANTINE_SUFFIX
+
 __all__ = ["quarantine_path", "write_quarantine"]
+
+_MAX_STEM_BYTES = 200  # 255-byte names, less the hash and suffix
 
 
 def quarantine_path(folder: Path, source_name: str, sha256: str) -> Path:
-    """Where the rejected lines of one version of a file go."""
+    """Where the rejected lines of one version of a file go (a name that fits any file system)."""
     safe = source_name.replace("/", "__")
-    return folder / f"{safe}.{sha256[:12]}.rejected.csv"
+    while len(safe.encode("utf-8")) > _MAX_STEM_BYTES:  # the version hash keeps it unique
+        safe = safe[:-1]
+    return folder / f"{safe}.{sha256[:12]}{QUARANTINE_SUFFIX}"
 
 
 def write_quarantine(

@@ -35,6 +35,7 @@ REASONS: dict[str, str] = {
     "too_few_fields": "the line has fewer than 5 of the export's 7 fields filled",
     "unreadable_line": "the line's quoting cannot be read as CSV (e.g. text after a closing quote)",
     "missing_branch": "the branch field is empty",
+    "bad_branch": "the branch field holds a long run of digits (a card number?), not a name",
     "bad_timestamp": "the timestamp is not a real day-first date and time",
     "bad_payment_method": "payment method is not CASH or CARD",
     "bad_total": "the total is not an amount like 5.2 or 13.45",
@@ -153,6 +154,9 @@ def _typed(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
         "line_problem",
         "timestamp",
         branch=per_distinct(rows["branch"], _branch),
+        branch_given=per_distinct(rows["branch"], lambda t: t.str.strip_chars() != "").fill_null(
+            False
+        ),
         sold_at=per_distinct(rows["timestamp"], lambda t: timestamps(t, layout)),
         payment_method=payment,
         total=per_distinct(rows["total"], money),
@@ -168,8 +172,13 @@ def _payment(text: pl.Expr) -> pl.Expr:
 
 
 def _branch(text: pl.Expr) -> pl.Expr:
+    """The branch name, or null when empty or when it looks like a card number.
+
+    The branch column is the one free-text field that reaches the warehouse, so
+    a shifted or mistyped row must not carry a card number into ``dim_branch``.
+    """
     name = text.str.strip_chars()
-    return pl.when(name != "").then(name)
+    return pl.when((name != "") & ~name.str.contains(r"[0-9]{12}")).then(name)
 
 
 def _priced_items(basket: BasketItems, max_item_price: Decimal) -> pl.DataFrame:
@@ -266,7 +275,8 @@ def _row_reason() -> pl.Expr:
     checks = [
         (pl.col("line_problem").is_not_null(), pl.col("line_problem")),
         (pl.col("fields") < _MIN_FIELDS, pl.lit("too_few_fields")),
-        (pl.col("branch").is_null(), pl.lit("missing_branch")),
+        (~pl.col("branch_given"), pl.lit("missing_branch")),
+        (pl.col("branch").is_null(), pl.lit("bad_branch")),
         (pl.col("sold_at").is_null(), pl.lit("bad_timestamp")),
         (pl.col("payment_method").is_null(), pl.lit("bad_payment_method")),
         (pl.col("total").is_null(), pl.lit("bad_total")),

@@ -1,0 +1,86 @@
+"""Review: star-schema consistency (dim_customer, dim_date, sale lines vs sales)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import PII_KEY, copy_exports
+from tests.review._util import line, rows, write
+
+from brewline.config import Settings
+from brewline.pipeline import run
+
+
+def test_customer_first_seen_follows_a_correction(
+    warehouse_url: str, landing: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """The till first wrote the sale at 09:00, the corrected file says 11:00. dim_customer keeps
+    first_seen_at = 09:00, a time at which the warehouse holds no sale of that customer."""
+    settings = make_settings(warehouse=warehouse_url, pii_key=PII_KEY)
+    write(landing, "leeds.csv", line(ts="25/08/2021 09:00"), 1000)
+    run(settings)
+    write(landing, "leeds.csv", line(ts="25/08/2021 11:00"), 2000)
+    run(settings)
+    mismatched = rows(
+        warehouse_url,
+        "SELECT c.customer_key FROM dim_customer c LEFT JOIN fact_sale s USING (customer_key) "
+        "GROUP BY c.customer_key, c.first_seen_at "
+        "HAVING min(s.sold_at) IS DISTINCT FROM c.first_seen_at",
+    )
+    assert mismatched == []
+
+
+# -- checked and correct ------------------------------------------------------------------------
+
+ODD_BUT_VALID = [
+    line(ts="25/08/2021 09:00", pay="cash", card=""),
+    line(ts="25/08/2021 09:01", basket="Large Latte - 2.45, Regular Latte - 2.75", total="5.20"),
+    line(ts="25/08/2021 09:02", basket="Large Latte - 2.5", total="2.5"),
+    line(
+        ts="25/08/2021 09:03",
+        basket=", ".join(
+            ["Large Latte - 2.45"] * 25 + ["Regular Flavoured latte - Hazelnut - 2.55"] * 25
+        ),
+        total="125.0",
+    ),
+    line(ts="25/08/2021 09:03", name="Long " * 20_000),
+    line(ts=" 8/9/2021 9:04 ", branch="  Leeds  ", total=" 2.45 ", pay=" CARD "),
+]
+
+
+def test_odd_but_valid_rows_load_and_lines_add_up_to_sales(
+    warehouse_url: str, landing: Path, shared_exports: Path, make_settings: Callable[..., Settings]
+) -> None:
+    copy_exports(shared_exports, landing, ["chesterfield_25-08-2021_09-00-00.csv"])
+    write(landing, "odd.csv", "".join(ODD_BUT_VALID) + "\t\n-- end of export --\n", 1)
+    report = run(make_settings(warehouse=warehouse_url, pii_key=PII_KEY))
+    odd = next(f for f in report.files if f.source_name == "odd.csv")
+    assert (odd.rows_read, odd.rows_loaded, odd.rows_rejected) == (7, 6, 1)
+    broken = rows(
+        warehouse_url,
+        "SELECT s.sale_key FROM fact_sale s LEFT JOIN fact_sale_line l USING (sale_key) "
+        "GROUP BY s.sale_key, s.total, s.items "
+        "HAVING sum(l.line_amount) IS DISTINCT FROM s.total OR sum(l.quantity) <> s.items",
+    )
+    assert broken == []
+    missing_dates = rows(
+        warehouse_url,
+        "SELECT DISTINCT s.date_key FROM fact_sale s LEFT JOIN dim_date d USING (date_key) "
+        "WHERE d.date_key IS NULL",
+    )
+    assert missing_dates == []
+    assert rows(warehouse_url, "SELECT quantity FROM fact_sale_line WHERE quantity = 25") == [
+        (25,),
+        (25,),
+    ]
+    assert rows(
+        warehouse_url,
+        "SELECT count(*) FROM fact_sale WHERE payment_method = 'CASH' AND customer_key IS NULL "
+        "AND date_key = 20210825 AND source_line = 1 AND file_id IN "
+        "(SELECT file_id FROM etl_file WHERE source_name = 'odd.csv')",
+    ) == [(1,)]
+    assert rows(warehouse_url, "SELECT branch_name FROM dim_branch ORDER BY 1") == [
+        ("Chesterfield",),
+        ("Leeds",),
+    ]
