@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import smtplib
 import ssl
 import urllib.error
@@ -29,28 +28,22 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import partial
-from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
-    BaseSettings,
     NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from brewline.checks import CheckResult, settings_from
-from brewline.errors import ConfigError
 from brewline.report import RunReport
+from brewline.settings_base import BrewlineSettings
 
 __all__ = [
     "Alert",
     "AlertSettings",
     "DeliveryFailure",
-    "TomlWithoutSecrets",
     "alert_for_error",
     "alerts_for_checks",
     "alerts_for_run",
@@ -60,9 +53,6 @@ __all__ = [
 
 log = logging.getLogger("brewline")
 
-ENV_ONLY = ("alert_smtp_password",)
-"""Secrets read from the environment only, never from the TOML file."""
-
 MAX_ERROR_CHARS = 300
 """A run error is cut to its first line and this many characters in an alert."""
 
@@ -70,28 +60,12 @@ MAX_LISTED_FILES = 50
 """A run alert lists at most this many rejected files (then says how many more)."""
 
 
-class TomlWithoutSecrets(TomlConfigSettingsSource):
-    """The TOML source, refusing secrets that must only come from the environment."""
-
-    def __call__(self) -> dict[str, Any]:
-        values = super().__call__()
-        for name in ENV_ONLY:
-            if name in values:
-                raise ConfigError(
-                    f"{name} must not be written in the TOML file: "
-                    f"set BREWLINE_{name.upper()} in the environment instead"
-                )
-        return values
-
-
-class AlertSettings(BaseSettings):
+class AlertSettings(BrewlineSettings):
     """Where alerts go; env ``BREWLINE_<FIELD>``, or the same key in the TOML.
 
     No webhook URL and no SMTP host means no alerts. Every field is prefixed
     ``alert_`` so it can join :class:`brewline.config.Settings` as is.
     """
-
-    model_config = SettingsConfigDict(env_prefix="BREWLINE_", extra="ignore", frozen=True)
 
     alert_webhook_url: SecretStr | None = Field(
         default=None,
@@ -177,19 +151,6 @@ class AlertSettings(BaseSettings):
         """The configured channels, named as in :class:`DeliveryFailure`."""
         found = ["webhook"] if self.alert_webhook_url is not None else []
         return [*found, "email"] if self.alert_smtp_host is not None else found
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The precedence of :class:`brewline.config.Settings`: init > env > TOML."""
-        toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
-        return (init_settings, env_settings, TomlWithoutSecrets(settings_cls, toml_file))
 
     @classmethod
     def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:

@@ -33,7 +33,7 @@ from brewline.alerts import (
 )
 from brewline.checks import CheckResult, CheckSettings, due_day, local_now, run_checks
 from brewline.config import load_settings
-from brewline.console import exit_on_error, open_existing, print_json
+from brewline.console import WarehouseOption, exit_on_error, open_existing, print_json
 from brewline.load.open import redact
 
 __all__ = ["check", "deliver", "parse_as_of"]
@@ -65,17 +65,7 @@ def _validate_as_of(value: str | None) -> str | None:
 
 
 def check(
-    warehouse: Annotated[
-        str | None,
-        typer.Option(
-            "--warehouse",
-            "-w",
-            metavar="LOCATION",
-            help="DuckDB file path or postgresql:// URL [default: BREWLINE_WAREHOUSE, "
-            "brewline.toml, else ./brewline.duckdb].",
-            show_default=False,
-        ),
-    ] = None,
+    warehouse: WarehouseOption = None,
     as_of: Annotated[
         str | None,
         typer.Option(

@@ -25,10 +25,8 @@ Results name branches, products, files, reasons and counts only, never row conte
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -36,14 +34,12 @@ import polars as pl
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from brewline.errors import ConfigError
 from brewline.load import Warehouse
 from brewline.queries import check_schema
+from brewline.settings_base import BrewlineSettings
 
 __all__ = [
     "BRANCH_TIMEZONE",
@@ -66,13 +62,11 @@ BRANCH_TIMEZONE = ZoneInfo("Europe/London")
 """Till timestamps (and so trading days and the cut-off hour) are branch local time."""
 
 
-class CheckSettings(BaseSettings):
+class CheckSettings(BrewlineSettings):
     """Thresholds of ``brewline check``; env ``BREWLINE_<FIELD>``, or the same key in the TOML.
 
     Every field is prefixed ``check_`` so it can join :class:`brewline.config.Settings` as is.
     """
-
-    model_config = SettingsConfigDict(env_prefix="BREWLINE_", extra="ignore", frozen=True)
 
     check_cutoff_hour: int = Field(
         default=10,
@@ -124,19 +118,6 @@ class CheckSettings(BaseSettings):
         ge=1,
         description="How many of the latest runs that read any rows the reject rate covers.",
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The precedence of :class:`brewline.config.Settings`: init > env > TOML."""
-        toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
     @classmethod
     def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:

@@ -32,7 +32,13 @@ from brewline import __version__, queries
 from brewline.alerts import alert_for_error, alerts_for_run
 from brewline.check_cli import check, deliver
 from brewline.config import Settings, load_settings
-from brewline.console import exit_on_error, open_existing, print_json
+from brewline.console import (
+    WarehouseOption,
+    check_warehouse,
+    exit_on_error,
+    open_existing,
+    print_json,
+)
 from brewline.errors import WarehouseError
 from brewline.load import admin, open_warehouse
 from brewline.load.admin import readonly_sql
@@ -90,40 +96,12 @@ class Redelivery(StrEnum):
     REJECT = "reject"
 
 
-def _check_warehouse(value: str | None) -> str | None:
-    """Reject warehouse locations no engine can open, without echoing a password."""
-    if value is None:
-        return None
-    if not value.strip():
-        raise typer.BadParameter("must not be empty")
-    if "://" in value and not is_postgres(value):
-        scheme = value.split("://", 1)[0]
-        raise typer.BadParameter(
-            f"unsupported scheme {scheme}://; give a DuckDB file path or a postgresql:// URL"
-        )
-    if not is_postgres(value) and Path(value).is_dir():
-        raise typer.BadParameter(f"{value} is a folder; give a DuckDB file path")
-    return value
-
-
 def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"brewline {__version__}")
         raise typer.Exit()
 
 
-WarehouseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--warehouse",
-        "-w",
-        metavar="LOCATION",
-        help="DuckDB file path or postgresql:// URL [default: BREWLINE_WAREHOUSE, "
-        "brewline.toml, else ./brewline.duckdb].",
-        callback=_check_warehouse,
-        show_default=False,
-    ),
-]
 JsonOption = Annotated[
     bool,
     typer.Option("--json", help="Print JSON on stdout instead of tables (money as strings)."),
@@ -523,7 +501,7 @@ def demo(
         typer.Option(
             "--warehouse",
             "-w",
-            callback=_check_warehouse,
+            callback=check_warehouse,
             metavar="LOCATION",
             help="Warehouse to load. Not read from BREWLINE_WAREHOUSE or the TOML, "
             "so the demo never writes into your real warehouse by accident.",

@@ -9,15 +9,14 @@ The TOML file is ``./brewline.toml`` unless ``BREWLINE_CONFIG`` names another.
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from brewline.alerts import AlertSettings, TomlWithoutSecrets
+from brewline.alerts import AlertSettings
 from brewline.checks import CheckSettings
 from brewline.errors import ConfigError
 
@@ -96,19 +95,6 @@ class Settings(CheckSettings, AlertSettings):
     def quarantine_dir(self) -> Path:
         """The quarantine folder, defaulting to one inside the landing area."""
         return self.quarantine if self.quarantine is not None else self.landing / "_quarantine"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
-        # The TOML may not hold secrets that belong in the environment (SMTP password).
-        return (init_settings, env_settings, TomlWithoutSecrets(settings_cls, toml_file))
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -21,7 +21,38 @@ from brewline.errors import BrewlineError, WarehouseError
 from brewline.load import Warehouse, open_warehouse
 from brewline.load.open import is_postgres
 
-__all__ = ["exit_on_error", "open_existing", "print_json"]
+__all__ = ["WarehouseOption", "check_warehouse", "exit_on_error", "open_existing", "print_json"]
+
+
+def check_warehouse(value: str | None) -> str | None:
+    """Reject warehouse locations no engine can open (exit 2), without echoing a password."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise typer.BadParameter("must not be empty")
+    if "://" in value and not is_postgres(value):
+        scheme = value.split("://", 1)[0]
+        raise typer.BadParameter(
+            f"unsupported scheme {scheme}://; give a DuckDB file path or a postgresql:// URL"
+        )
+    if not is_postgres(value) and Path(value).is_dir():
+        raise typer.BadParameter(f"{value} is a folder; give a DuckDB file path")
+    return value
+
+
+WarehouseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse",
+        "-w",
+        metavar="LOCATION",
+        help="DuckDB file path or postgresql:// URL [default: BREWLINE_WAREHOUSE, "
+        "brewline.toml, else ./brewline.duckdb].",
+        callback=check_warehouse,
+        show_default=False,
+    ),
+]
+"""The ``--warehouse`` option every command shares."""
 
 
 @contextmanager

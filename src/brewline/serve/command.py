@@ -15,27 +15,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from brewline.config import load_settings
+from brewline.console import WarehouseOption
 from brewline.errors import BrewlineError
-from brewline.load.open import is_postgres, redact
+from brewline.load.open import redact
 
 if TYPE_CHECKING:
     from brewline.serve.app import DashboardConfig
 
 __all__ = ["serve"]
-
-
-def _check_location(value: str | None) -> str | None:
-    """A usage error (exit 2) for locations no engine can open; never echoes a password."""
-    if value is None:
-        return None
-    if not value.strip():
-        raise typer.BadParameter("must not be empty")
-    if "://" in value and not is_postgres(value):
-        scheme = value.split("://", 1)[0]
-        raise typer.BadParameter(
-            f"unsupported scheme {scheme}://; give a DuckDB file path or a postgresql:// URL"
-        )
-    return value
 
 
 def serve(
@@ -48,18 +35,7 @@ def serve(
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8080,
-    warehouse: Annotated[
-        str | None,
-        typer.Option(
-            "--warehouse",
-            "-w",
-            metavar="LOCATION",
-            help="DuckDB file path or postgresql:// URL [default: BREWLINE_WAREHOUSE, "
-            "brewline.toml, else ./brewline.duckdb].",
-            show_default=False,
-            callback=_check_location,
-        ),
-    ] = None,
+    warehouse: WarehouseOption = None,
     late_after: Annotated[
         int,
         typer.Option(
