@@ -1,4 +1,4 @@
-"""Review: privacy on odd inputs, and robustness to weird but plausible files."""
+"""Loading semantics: privacy on odd inputs, and robustness to weird but plausible files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from tests.conftest import PII_KEY
-from tests.review._util import CARD, NAME, line, rows, write
+from tests.semantics._util import CARD, NAME, line, rows, write
 
 from brewline.config import Settings
 from brewline.pipeline import run

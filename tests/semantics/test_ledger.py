@@ -1,7 +1,6 @@
-"""Review: ledger states, replacement semantics and idempotency on real warehouses.
+"""Loading semantics: ledger states, replacement semantics and idempotency on real warehouses.
 
-Tests that fail prove a defect (see the review report); tests that pass pin
-behaviour that was checked and found right.
+Edge cases found in review: each test pins what a data engineer would expect.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import PII_KEY
-from tests.review._util import line, rows, snapshot, write
+from tests.semantics._util import line, rows, snapshot, write
 
 from brewline.config import Settings
 from brewline.pipeline import run

@@ -1,4 +1,4 @@
-"""Review: star-schema consistency (dim_customer, dim_date, sale lines vs sales)."""
+"""Loading semantics: star-schema consistency (dim_customer, dim_date, sale lines vs sales)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import PII_KEY, copy_exports
-from tests.review._util import line, rows, write
+from tests.semantics._util import line, rows, write
 
 from brewline.config import Settings
 from brewline.pipeline import run
