@@ -23,6 +23,7 @@ import os
 import socket
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -151,19 +152,36 @@ def _batches(sources: list[SourceFile], settings: Settings) -> Iterator[list[Sou
 
 
 def _prepared_ahead(batches: Iterable[list[SourceFile]], context: _Context) -> Iterator[_Prepared]:
-    """Parse batch n+1 on a worker thread while the caller loads batch n."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="brewline-parse") as pool:
-        pending: Future[_Prepared] | None = None
+    """Parse the next batches on worker threads while the caller loads this one.
+
+    Which files need loading is decided here, in delivery order, so duplicate
+    detection does not depend on which worker finishes first; only the parsing
+    runs ahead, :data:`PARSE_AHEAD` batches at most (memory stays bounded).
+    """
+    with ThreadPoolExecutor(max_workers=PARSE_AHEAD, thread_name_prefix="brewline-parse") as pool:
+        pending: deque[Future[_Prepared]] = deque()
         for batch in batches:
-            upcoming = pool.submit(_prepare, batch, context)
-            if pending is not None:
-                yield pending.result()
-            pending = upcoming
-        if pending is not None:
-            yield pending.result()
+            intake = _intake(batch, context)
+            pending.append(pool.submit(_parse, intake, context))
+            if len(pending) > PARSE_AHEAD:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
-def _prepare(sources: list[SourceFile], context: _Context) -> _Prepared:
+PARSE_AHEAD = 2
+"""Batches parsed ahead of the one loading: two workers keep both cores busy."""
+
+
+@dataclass
+class _Intake:
+    prepared: _Prepared
+    wanted: list[tuple[FileFacts, bytes]]
+    started: float
+
+
+def _intake(sources: list[SourceFile], context: _Context) -> _Intake:
+    """Read and fingerprint a batch's files and decide from the ledger which need loading."""
     started = time.perf_counter()
     prepared = _Prepared(star=None, data={})
     wanted: list[tuple[FileFacts, bytes]] = []
@@ -183,6 +201,12 @@ def _prepare(sources: list[SourceFile], context: _Context) -> _Prepared:
         file = FileFacts(source.name, fingerprint(data), len(data), layout="", skipped_lines=0)
         if _needs_loading(file, prepared, context):
             wanted.append((file, data))
+    return _Intake(prepared, wanted, started)
+
+
+def _parse(intake: _Intake, context: _Context) -> _Prepared:
+    """Extract, check and transform the files a batch needs loaded (runs on a worker)."""
+    prepared, wanted = intake.prepared, intake.wanted
     raws: list[RawExport] = []
     facts: list[FileFacts] = []
     results = read_exports([(data, file.source_name) for file, data in wanted])
@@ -206,7 +230,7 @@ def _prepare(sources: list[SourceFile], context: _Context) -> _Prepared:
         for file, refusal, rows in refused.values():
             _refuse(prepared, file, refusal, rows)
         prepared.star = star.only([f for f in star.files["file_id"] if f not in refused])
-    prepared.seconds = time.perf_counter() - started
+    prepared.seconds = time.perf_counter() - intake.started
     return prepared
 
 
