@@ -15,7 +15,6 @@ from brewline.transform.keys import (
     LINE_BITS,
     LINE_SPACE,
     file_id,
-    key_column,
     sale_key_base,
     stable_key,
 )
@@ -125,16 +124,16 @@ def test_file_id_is_per_version() -> None:
     assert sale_key_base("leeds.csv") == sale_key_base("leeds.csv")
 
 
-def test_key_column_matches_stable_key_row_by_row() -> None:
-    frame = pl.DataFrame(
-        {
-            "product": ["Latte", "Latte", "Latte", "Tea", "Latte"],
-            "size": ["Large", "Large", None, None, ""],
-        }
+def test_product_keys_of_the_parsed_menu_match_stable_key() -> None:
+    from brewline.extract.layouts import STANDARD
+    from brewline.transform.parse import basket_items
+
+    rows = pl.DataFrame(
+        {"row": [0, 1], "basket": ["Large Latte - 2.45, Regular Latte - 2.15", "Tea - 1.00"]}
     )
-    keyed = key_column(frame, "product", ["product", "size"], "product_key")
-    assert keyed.height == frame.height
-    assert keyed["product_key"].dtype == pl.Int64
-    for product, size, key in keyed.select("product", "size", "product_key").iter_rows():
-        assert key == stable_key("product", product, size)
-    assert keyed["product_key"].n_unique() == 4
+    menu = basket_items(rows, STANDARD).menu
+    for product, size, variant, key in menu.select(
+        "product", "size", "variant", "product_key"
+    ).iter_rows():
+        assert key == stable_key("product", product, size, variant)
+    assert menu["product_key"].n_unique() == 3

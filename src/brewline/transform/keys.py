@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 
-import polars as pl
-
-__all__ = ["LINE_BITS", "LINE_SPACE", "file_id", "key_column", "sale_key_base", "stable_key"]
+__all__ = ["LINE_BITS", "LINE_SPACE", "file_id", "sale_key_base", "stable_key"]
 
 _MASK63 = (1 << 63) - 1
 LINE_BITS = 20
@@ -47,15 +45,3 @@ def sale_key_base(source_name: str) -> int:
     It depends on the file's name only, so a corrected file's sales keep their keys.
     """
     return (stable_key("file", source_name) >> (63 - _FILE_BITS)) << LINE_BITS
-
-
-def key_column(frame: pl.DataFrame, namespace: str, columns: list[str], name: str) -> pl.DataFrame:
-    """Add a key column computed once per distinct combination of ``columns``.
-
-    Dimensions are small (a menu, a list of branches), so hashing their distinct
-    values in Python costs microseconds; the result is joined back vectorised.
-    """
-    distinct = frame.select(columns).unique()
-    keys = [stable_key(namespace, *row) for row in distinct.iter_rows()]
-    lookup = distinct.with_columns(pl.Series(name, keys, dtype=pl.Int64))
-    return frame.join(lookup, on=columns, how="left", nulls_equal=True)
