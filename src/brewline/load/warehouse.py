@@ -293,10 +293,16 @@ class SqlWarehouse(Warehouse):
             orient="row",
         )
         self._stage("stage_victims", frame)
-        same_day = "(branch_key, date_key) IN (SELECT branch_key, date_key FROM stage_branch_days)"
+        # Every predicate names the trading days involved, so engines prune by date
+        # (DuckDB zone maps, the PostgreSQL BRIN index) instead of scanning all facts.
+        whole = "file_id IN (SELECT file_id FROM stage_victims WHERE whole)"
+        whole_days = f"SELECT date_key FROM etl_file_branch_day WHERE {whole}"
+        partial = "file_id IN (SELECT file_id FROM stage_victims WHERE NOT whole)"
+        staged_days = "SELECT date_key FROM stage_branch_days"
         doomed = (
-            "file_id IN (SELECT file_id FROM stage_victims WHERE whole) OR (file_id IN "
-            f"(SELECT file_id FROM stage_victims WHERE NOT whole) AND {same_day})"
+            f"({whole} AND date_key IN ({whole_days})) OR ({partial} "
+            f"AND date_key IN ({staged_days}) "
+            "AND (branch_key, date_key) IN (SELECT branch_key, date_key FROM stage_branch_days))"
         )
         # Table names and predicates are Brewline's own text; values travel as staged tables.
         touched = self._frame(
