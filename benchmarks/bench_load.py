@@ -80,8 +80,9 @@ def pipeline(limit: int, key: str = "", warehouse: str = "") -> dict[str, float]
 
 
 _BARE_COPY = """
-import io, json, sys, time
+import json, sys, time
 import duckdb, polars as pl, psycopg
+from pgpq import ArrowToPostgresBinaryEncoder
 from brewline.load.schema import TABLES
 source, url = sys.argv[1], sys.argv[2]
 with duckdb.connect(source, read_only=True) as con:
@@ -90,15 +91,18 @@ with duckdb.connect(source, read_only=True) as con:
 with psycopg.connect(url, autocommit=True) as pg:
     pg.execute("CREATE SCHEMA bare")
     for table in frames:
-        pg.execute(f"CREATE TABLE bare.{table} ({TABLES[table]})")
+        pg.execute(f"CREATE TABLE bare.{table} ({TABLES[table]})")  # no index at all
     started = time.perf_counter()
     with pg.transaction():
         for table, frame in frames.items():
-            buffer = io.BytesIO()
-            frame.write_csv(buffer, include_header=False, null_value="",
-                            datetime_format="%Y-%m-%d %H:%M:%S%.f")
-            with pg.cursor().copy(f"COPY bare.{table} FROM STDIN (FORMAT csv)") as copy:
-                copy.write(buffer.getbuffer())
+            arrow = frame.to_arrow()
+            encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
+            payload = bytearray(encoder.write_header())
+            for batch in arrow.to_batches():
+                payload += encoder.write_batch(batch)
+            payload += encoder.finish()
+            with pg.cursor().copy(f"COPY bare.{table} FROM STDIN (FORMAT binary)") as copy:
+                copy.write(payload)
     print(json.dumps({"seconds": time.perf_counter() - started,
                       "rows": sum(f.height for f in frames.values())}))
 """
