@@ -10,9 +10,14 @@ A batch is a run of consecutive files (``batch_files``, ``batch_megabytes``):
 they are checked and transformed in one vectorised pass and committed in one
 transaction, so each file is either wholly visible or not at all, and the
 fixed costs of frame operations and commits are paid once per batch. The next
-batch is parsed on a worker thread while this one loads (Polars and the
-warehouse drivers release the GIL); memory is bounded by two batches,
-whatever the number of files.
+two batches are parsed on worker threads while this one loads (Polars and the
+warehouse drivers release the GIL); memory is bounded by three batches,
+whatever the number of files. Decisions that depend on order (is this file
+new? a duplicate?) are taken on the main thread, in delivery order.
+
+Errors that stop a run midway do not raise: the report carries the error and
+the files that were not committed stay pending for the next run. Errors before
+any work (settings, an unreachable warehouse, an older schema) raise.
 """
 
 from __future__ import annotations
