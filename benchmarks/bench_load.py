@@ -82,7 +82,7 @@ def pipeline(limit: int, key: str = "", warehouse: str = "") -> dict[str, float]
 _BARE_COPY = """
 import json, sys, time
 import duckdb, polars as pl, psycopg
-from pgpq import ArrowToPostgresBinaryEncoder
+from brewline.load.postgres import binary_copy_payload
 from brewline.load.schema import TABLES
 source, url = sys.argv[1], sys.argv[2]
 with duckdb.connect(source, read_only=True) as con:
@@ -95,14 +95,8 @@ with psycopg.connect(url, autocommit=True) as pg:
     started = time.perf_counter()
     with pg.transaction():
         for table, frame in frames.items():
-            arrow = frame.to_arrow()
-            encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
-            payload = bytearray(encoder.write_header())
-            for batch in arrow.to_batches():
-                payload += encoder.write_batch(batch)
-            payload += encoder.finish()
             with pg.cursor().copy(f"COPY bare.{table} FROM STDIN (FORMAT binary)") as copy:
-                copy.write(payload)
+                copy.write(binary_copy_payload(frame))
     print(json.dumps({"seconds": time.perf_counter() - started,
                       "rows": sum(f.height for f in frames.values())}))
 """

@@ -20,6 +20,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +61,19 @@ class Webhook:
     status: int = 200
 
 
+@contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[None]:
+    """Run a socketserver on a thread for the duration of the block."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 @pytest.fixture
 def webhook() -> Iterator[Webhook]:
     hook = Webhook(url="")
@@ -79,14 +93,8 @@ def webhook() -> Iterator[Webhook]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-token"
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield hook
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 # -- an SMTP receiver ---------------------------------------------------------------------------
@@ -181,14 +189,8 @@ class SMTPServer(socketserver.ThreadingTCPServer):
 @pytest.fixture
 def smtp() -> Iterator[SMTPServer]:
     server = SMTPServer()
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def closed_port() -> int:

@@ -27,7 +27,7 @@ from brewline.load.open import redact
 from brewline.load.warehouse import Params, SqlWarehouse
 from brewline.transform.keys import stable_key
 
-__all__ = ["PostgresWarehouse"]
+__all__ = ["PostgresWarehouse", "binary_copy_payload"]
 
 _LOADER_LOCK = 0x42726577  # "Brew": one committer at a time per server
 
@@ -111,12 +111,7 @@ class PostgresWarehouse(SqlWarehouse):
         """
         if frame.is_empty():
             return
-        arrow = frame.to_arrow()
-        encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
-        payload = bytearray(encoder.write_header())
-        for batch in arrow.to_batches():
-            payload += encoder.write_batch(batch)
-        payload += encoder.finish()
+        payload = binary_copy_payload(frame)
         columns = ", ".join(frame.columns)
         with (
             _errors(self.display_name),
@@ -131,6 +126,17 @@ class PostgresWarehouse(SqlWarehouse):
     def _transaction(self) -> Iterator[None]:
         with _errors(self.display_name), self._con.transaction():
             yield
+
+
+def binary_copy_payload(frame: pl.DataFrame) -> bytearray:
+    """``frame`` in PostgreSQL's binary COPY format (header, rows, trailer)."""
+    arrow = frame.to_arrow()
+    encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
+    payload = bytearray(encoder.write_header())
+    for batch in arrow.to_batches():
+        payload += encoder.write_batch(batch)
+    payload += encoder.finish()
+    return payload
 
 
 def _pg(sql: str) -> str:
