@@ -1,0 +1,103 @@
+"""Brewline's shared words, defined once: delivery states, run states, day keys,
+how a menu item and a count are written.
+
+Imports nothing heavy (Polars is imported inside the expression helpers), so
+the CLI, the dashboard and the loaders can all use it at no start-up cost.
+
+    >>> FileState.LOADED == "loaded"
+    True
+    >>> date_key(dt.date(2024, 12, 18)), key_date(20241218)
+    (20241218, datetime.date(2024, 12, 18))
+    >>> item_label("Flavoured latte", "Large", "Hazelnut")
+    'Large Flavoured latte - Hazelnut'
+    >>> counted(1, "file"), counted(1200, "branch", "branches")
+    ('1 file', '1,200 branches')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "LEDGER_STATES",
+    "FileState",
+    "RunState",
+    "counted",
+    "date_key",
+    "date_key_expr",
+    "item_label",
+    "key_date",
+    "key_date_expr",
+]
+
+
+class FileState(StrEnum):
+    """Where one delivery (a file version) ended in one run.
+
+    Every delivery the ledger records ends in one of the first four; ``FAILED``
+    is never recorded: the delivery hit an error and stays pending for the next run.
+    """
+
+    LOADED = "loaded"
+    SKIPPED = "skipped"
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+LEDGER_STATES = (FileState.LOADED, FileState.SKIPPED, FileState.REPLACED, FileState.REJECTED)
+"""The states a delivery can have in ``etl_file``, in the order people read them."""
+
+
+class RunState(StrEnum):
+    """The ``status`` of an ``etl_run`` row."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    COMPLETED_WITH_REJECTS = "completed_with_rejects"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+    """A run whose process died; the next runner marks it."""
+
+
+def date_key(day: dt.date) -> int:
+    """The warehouse's ``yyyymmdd`` day key: readable, sortable, deterministic."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def key_date(key: int) -> dt.date:
+    """The day a ``yyyymmdd`` key stands for."""
+    return dt.date(key // 10_000, key // 100 % 100, key % 100)
+
+
+def date_key_expr(day: pl.Expr) -> pl.Expr:
+    """:func:`date_key` as a Polars expression over a date column."""
+    import polars as pl
+
+    year, month, date = (
+        part.cast(pl.Int32) for part in (day.dt.year(), day.dt.month(), day.dt.day())
+    )
+    return year * 10_000 + month * 100 + date
+
+
+def key_date_expr(key: pl.Expr) -> pl.Expr:
+    """:func:`key_date` as a Polars expression over a ``date_key`` column."""
+    import polars as pl
+
+    return pl.date(key // 10_000, key // 100 % 100, key % 100)
+
+
+def item_label(product: str, size: str | None, variant: str | None) -> str:
+    """A menu item as the till names it, without the price: ``Large Latte - Vanilla``."""
+    name = f"{size} {product}" if size else product
+    return f"{name} - {variant}" if variant else name
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``3 branches``: a count with its noun agreeing."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
