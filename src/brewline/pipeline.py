@@ -38,19 +38,20 @@ import polars as pl
 
 from brewline.config import Settings
 from brewline.errors import BrewlineError, ConfigError, FileRejected, TransientError
-from brewline.extract import SourceFile, discover, fingerprint
-from brewline.extract.files import QUARANTINE_DIR_NAME
+from brewline.extract import fingerprint
 from brewline.extract.layouts import RawExport, read_exports
-from brewline.load import Warehouse, open_warehouse
+from brewline.keys import LINE_SPACE
+from brewline.load import Replacement, Warehouse, open_warehouse
 from brewline.load.commit import commit, retrying
-from brewline.load.open import redact
-from brewline.load.warehouse import Replacement
+from brewline.load.locations import redact
 from brewline.report import FileReport, RunReport
-from brewline.transform.keys import LINE_SPACE
+from brewline.schema import TABLES
+from brewline.sources import Delivery, Location, Source, open_source
 from brewline.transform.pii import key_fingerprint
 from brewline.transform.star import FileFacts, StarBatch, build_star
 from brewline.validate import write_quarantine
 from brewline.validate.rules import check_exports
+from brewline.vocabulary import FileState
 
 __all__ = ["run"]
 
@@ -71,8 +72,8 @@ def run(
 
     ``on_start(n_files)`` and ``on_file(report)`` let a caller show progress.
     """
-    quarantine = _quarantine_dir(settings, paths)
-    sources = discover(paths or [settings.landing], exclude=quarantine)
+    source = open_source(paths or [settings.landing], quarantine=settings.quarantine)
+    deliveries = source.deliveries()
     key = settings.pii_key.get_secret_value().encode() if settings.pii_key else None
     with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as warehouse:
         warehouse.ensure_schema()
@@ -84,18 +85,14 @@ def run(
             customer_tokens=key is not None,
         )
         warehouse.begin_run(report.run_id, socket.gethostname(), os.getpid())
-        log.info("run %s started: %d files", report.run_id, len(sources))
+        log.info("run %s started: %d files", report.run_id, len(deliveries))
         if on_start:
-            on_start(len(sources))
+            on_start(len(deliveries))
         try:
             context = _Context(
-                settings,
-                key,
-                report.run_id,
-                _Ledger(warehouse.ledger()),
-                quarantine,
+                settings, key, report.run_id, _Ledger(warehouse.deliveries()), source
             )
-            for prepared in _prepared_ahead(_batches(sources, settings), context):
+            for prepared in _prepared_ahead(_batches(deliveries, settings), context):
                 for result in _commit(prepared, warehouse, context):
                     _tell(report, result, on_file)
         except BrewlineError as exc:
@@ -114,21 +111,13 @@ def run(
     return report
 
 
-def _quarantine_dir(settings: Settings, paths: Sequence[Path] | None) -> Path:
-    """The configured quarantine, else beside the first landing path processed."""
-    if settings.quarantine is not None or not paths:
-        return settings.quarantine_dir
-    first = Path(paths[0])
-    return (first if first.is_dir() else first.parent) / QUARANTINE_DIR_NAME
-
-
 @dataclass(frozen=True)
 class _Context:
     settings: Settings
     key: bytes | None
     run_id: str
     ledger: _Ledger
-    quarantine: Path
+    source: Source
 
 
 @dataclass
@@ -142,21 +131,21 @@ class _Prepared:
     seconds: float = 0.0
 
 
-def _batches(sources: list[SourceFile], settings: Settings) -> Iterator[list[SourceFile]]:
+def _batches(deliveries: list[Delivery], settings: Settings) -> Iterator[list[Delivery]]:
     limit = settings.batch_megabytes * 1_000_000
-    batch: list[SourceFile] = []
+    batch: list[Delivery] = []
     size = 0
-    for source in sources:
-        if batch and (len(batch) >= settings.batch_files or size + source.size > limit):
+    for delivery in deliveries:
+        if batch and (len(batch) >= settings.batch_files or size + delivery.size > limit):
             yield batch
             batch, size = [], 0
-        batch.append(source)
-        size += source.size
+        batch.append(delivery)
+        size += delivery.size
     if batch:
         yield batch
 
 
-def _prepared_ahead(batches: Iterable[list[SourceFile]], context: _Context) -> Iterator[_Prepared]:
+def _prepared_ahead(batches: Iterable[list[Delivery]], context: _Context) -> Iterator[_Prepared]:
     """Parse the next batches on worker threads while the caller loads this one.
 
     Which files need loading is decided here, in delivery order, so duplicate
@@ -185,25 +174,25 @@ class _Intake:
     started: float
 
 
-def _intake(sources: list[SourceFile], context: _Context) -> _Intake:
+def _intake(deliveries: list[Delivery], context: _Context) -> _Intake:
     """Read and fingerprint a batch's files and decide from the ledger which need loading."""
     started = time.perf_counter()
     prepared = _Prepared(star=None, data={})
     wanted: list[tuple[FileFacts, bytes]] = []
-    for source in sources:
+    for delivery in deliveries:
         try:
-            data = source.read()
+            data = context.source.read(delivery)
         except OSError as exc:  # moved or unreadable since discovery: still pending
             prepared.verdicts.append(
                 FileReport(
-                    source.name,
-                    "failed",
+                    delivery.name,
+                    FileState.FAILED,
                     reason="unreadable_file",
                     message=f"cannot read the file: {exc.strerror or exc}",
                 )
             )
             continue
-        file = FileFacts(source.name, fingerprint(data), len(data), layout="", skipped_lines=0)
+        file = FileFacts(delivery.name, fingerprint(data), len(data), layout="", skipped_lines=0)
         if _needs_loading(file, prepared, context):
             wanted.append((file, data))
     return _Intake(prepared, wanted, started)
@@ -270,12 +259,15 @@ def _needs_loading(file: FileFacts, prepared: _Prepared, context: _Context) -> b
     """Decide from the ledger alone whether a file is new work; record it if not."""
     if context.ledger.unchanged(file):
         prepared.verdicts.append(
-            FileReport(file.source_name, "skipped", reason="unchanged", message="already processed")
+            FileReport(
+                file.source_name, FileState.SKIPPED, reason="unchanged", message="already processed"
+            )
         )
         return False
     twin = context.ledger.twin(file)
     if twin is not None:
-        _decide(prepared, file, ("skipped", "duplicate_content", f"same bytes as {twin}"), 0)
+        verdict = (FileState.SKIPPED, "duplicate_content", f"same bytes as {twin}")
+        _decide(prepared, file, verdict, 0)
         return False
     context.ledger.choose(file)
     return True
@@ -289,7 +281,7 @@ def _too_long(raw: RawExport) -> FileRejected | None:
 
 
 def _refuse(prepared: _Prepared, file: FileFacts, refusal: FileRejected, rows: int) -> None:
-    _decide(prepared, file, ("rejected", refusal.reason, refusal.message), rows)
+    _decide(prepared, file, (FileState.REJECTED, refusal.reason, refusal.message), rows)
 
 
 def _decide(prepared: _Prepared, file: FileFacts, verdict: tuple[str, str, str], rows: int) -> None:
@@ -298,7 +290,7 @@ def _decide(prepared: _Prepared, file: FileFacts, verdict: tuple[str, str, str],
     ``verdict`` is (state, reason, message).
     """
     state, reason, message = verdict
-    rejected = rows if state == "rejected" else 0
+    rejected = rows if state == FileState.REJECTED else 0
     prepared.ledger_rows.append(
         {
             "file_id": file.file_id,
@@ -333,7 +325,7 @@ def _commit(prepared: _Prepared, warehouse: Warehouse, context: _Context) -> lis
     star = _with_ledger_rows(prepared, context)
     if star is None:
         return reports
-    quarantined = _quarantine(star, prepared, context.quarantine)
+    quarantined = _quarantine(star, prepared, context.source)
     for done in commit(star, warehouse, redelivery=context.settings.redelivery):
         reports += _file_reports(done.files, done.replaced, quarantined)
         for row in done.files.iter_rows(named=True):
@@ -355,7 +347,7 @@ def _with_ledger_rows(prepared: _Prepared, context: _Context) -> StarBatch | Non
     if loaded is not None:
         parts.append(
             loaded.with_columns(
-                state=pl.lit("loaded"),
+                state=pl.lit(FileState.LOADED.value),
                 reason=pl.lit(None, pl.String),
                 message=pl.lit(None, pl.String),
             )
@@ -371,20 +363,24 @@ def _with_ledger_rows(prepared: _Prepared, context: _Context) -> StarBatch | Non
     return replace(star, files=files)
 
 
-def _quarantine(star: StarBatch, prepared: _Prepared, folder: Path) -> dict[int, Path]:
-    """Write raw rejected lines beside the landing area, before the commit that records them."""
-    written: dict[int, Path] = {}
+def _quarantine(star: StarBatch, prepared: _Prepared, source: Source) -> dict[int, Location]:
+    """Write raw rejected lines beside the deliveries, before the commit that records them."""
+    written: dict[int, Location] = {}
     if star.rejects.is_empty():
         return written
     for (fid,), rejects in star.rejects.partition_by("file_id", as_dict=True).items():
         row = star.files.filter(pl.col("file_id") == fid).row(0, named=True)
         try:
             path = write_quarantine(
-                folder, row["source_name"], row["sha256"], prepared.data[int(fid)], rejects
+                source.quarantine,
+                row["source_name"],
+                row["sha256"],
+                prepared.data[int(fid)],
+                rejects,
             )
         except OSError as exc:  # nothing is committed without its quarantine file
             raise ConfigError(
-                f"cannot write to the quarantine folder {folder}: {exc.strerror or exc}; "
+                f"cannot write to the quarantine {source.quarantine}: {exc.strerror or exc}; "
                 "make it writable or set `quarantine` elsewhere"
             ) from None
         if path is not None:
@@ -393,7 +389,7 @@ def _quarantine(star: StarBatch, prepared: _Prepared, folder: Path) -> dict[int,
 
 
 def _file_reports(
-    files: pl.DataFrame, replaced: dict[int, list[Replacement]], quarantined: dict[int, Path]
+    files: pl.DataFrame, replaced: dict[int, list[Replacement]], quarantined: dict[int, Location]
 ) -> list[FileReport]:
     return [
         FileReport(
@@ -419,8 +415,8 @@ def _tell(report: RunReport, result: FileReport, on_file: OnFile | None) -> None
     if result.replaced:
         superseded = set(result.replaced)
         report.files = [
-            replace(f, state="replaced")
-            if f.state == "loaded" and f.source_name in superseded
+            replace(f, state=FileState.REPLACED)
+            if f.state == FileState.LOADED and f.source_name in superseded
             else f
             for f in report.files
         ]
@@ -469,10 +465,10 @@ class _Ledger:
     def remember(
         self, name: str, sha256: str, state: str, *, replaced_by: str | None = None
     ) -> None:
-        if state == "replaced" and replaced_by == name:
+        if state == FileState.REPLACED and replaced_by == name:
             return
         self._seen.add((name, sha256))
-        if state == "loaded":
+        if state == FileState.LOADED:
             self._loaded.setdefault(sha256, name)
 
 
@@ -490,20 +486,23 @@ def _check_key(warehouse: Warehouse, key: bytes | None) -> None:
         )
 
 
-_LEDGER_SCHEMA: dict[str, pl.DataType] = {
-    "file_id": pl.Int64(),
-    "source_name": pl.String(),
-    "sha256": pl.String(),
-    "size_bytes": pl.Int64(),
-    "layout": pl.String(),
-    "skipped_lines": pl.Int32(),
-    "rows_loaded": pl.Int32(),
-    "rows_rejected": pl.Int32(),
-    "rows_read": pl.Int32(),
-    "state": pl.String(),
-    "reason": pl.String(),
-    "message": pl.String(),
-}
+_LEDGER_SCHEMA = TABLES["etl_file"].polars_schema(
+    [
+        "file_id",
+        "source_name",
+        "sha256",
+        "size_bytes",
+        "layout",
+        "skipped_lines",
+        "rows_loaded",
+        "rows_rejected",
+        "rows_read",
+        "state",
+        "reason",
+        "message",
+    ]
+)
+"""The ledger columns the pipeline decides; the loader adds run, time and replacement."""
 
 
 def _data_lines(data: bytes) -> int:

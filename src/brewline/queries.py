@@ -1,6 +1,6 @@
 """Read-only questions over the star schema and the ledger, answered as Polars frames.
 
-Every function takes an open :class:`~brewline.load.Warehouse` and runs portable
+Every function takes an open :class:`~brewline.load.Reader` and runs portable
 SQL (the common subset of DuckDB and PostgreSQL, ``?`` placeholders), so the CLI,
 the dashboard and notebooks ask the same questions the same way::
 
@@ -25,10 +25,8 @@ from typing import Any
 
 import polars as pl
 
-from brewline.errors import SchemaVersionError, WarehouseError
-from brewline.load import Warehouse
-from brewline.load.schema import SCHEMA_VERSION
-from brewline.load.warehouse import Params
+from brewline.load import Reader
+from brewline.load.roles import Params
 
 __all__ = [
     "MONEY",
@@ -60,37 +58,17 @@ _TIME = pl.Datetime("us")
 Schema = Mapping[str, pl.DataType]
 
 
-def _ask(wh: Warehouse, sql: str, schema: Schema, params: Params = ()) -> pl.DataFrame:
+def _ask(wh: Reader, sql: str, schema: Schema, params: Params = ()) -> pl.DataFrame:
     """Run ``sql`` and cast the answer to ``schema`` (engines differ in result types)."""
     return wh.query(sql, params).cast(pl.Schema(schema))
 
 
-def check_schema(wh: Warehouse) -> None:
+def check_schema(wh: Reader) -> None:
     """Fail clearly when ``wh`` has no Brewline tables or a schema this Brewline cannot read.
 
     Raises :class:`WarehouseError` (nothing loaded yet) or :class:`SchemaVersionError`.
-
-        >>> check_schema(wh)  # doctest: +SKIP
     """
-    found = wh.query(
-        "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = ?",
-        ("schema_version",),
-    )["n"][0]
-    if not found:
-        raise WarehouseError(
-            f"{wh.display_name} holds no Brewline warehouse yet; load it with `brewline run`"
-        )
-    version = wh.query("SELECT MAX(version) AS v FROM schema_version")["v"][0]
-    if version is not None and version > SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"the warehouse has schema version {version}, newer than this Brewline's "
-            f"{SCHEMA_VERSION}; upgrade Brewline"
-        )
-    if version != SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"the warehouse has schema version {version}, this Brewline needs "
-            f"{SCHEMA_VERSION}: run `brewline init` to upgrade it"
-        )
+    wh.check_schema()
 
 
 # -- sales -----------------------------------------------------------------------------
@@ -104,7 +82,7 @@ _BEST_SELLERS = {
 }
 
 
-def best_sellers(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
+def best_sellers(wh: Reader, limit: int = 10) -> pl.DataFrame:
     """Menu items by units sold: ``product, size, variant, units, revenue``.
 
     Ties are broken by revenue, then by name, so the order is stable.
@@ -127,7 +105,7 @@ def best_sellers(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
 _BY_BRANCH = {"branch": pl.String(), "sales": pl.Int64(), "revenue": MONEY, "share": pl.Float64()}
 
 
-def revenue_by_branch(wh: Warehouse) -> pl.DataFrame:
+def revenue_by_branch(wh: Reader) -> pl.DataFrame:
     """Sales and revenue per branch, largest first: ``branch, sales, revenue, share``.
 
     ``share`` is the branch's fraction of all revenue (a float).
@@ -150,7 +128,7 @@ def revenue_by_branch(wh: Warehouse) -> pl.DataFrame:
 _BY_DAY = {"date": pl.Date(), "sales": pl.Int64(), "revenue": MONEY}
 
 
-def revenue_by_day(wh: Warehouse, days: int | None = None) -> pl.DataFrame:
+def revenue_by_day(wh: Reader, days: int | None = None) -> pl.DataFrame:
     """Sales and revenue per trading day, oldest first: ``date, sales, revenue``.
 
     ``days`` keeps only the latest that many dates with sales (all when None).
@@ -174,7 +152,7 @@ def revenue_by_day(wh: Warehouse, days: int | None = None) -> pl.DataFrame:
 _BY_HOUR = {"hour": pl.Int32(), "sales": pl.Int64(), "revenue": MONEY}
 
 
-def busiest_hours(wh: Warehouse) -> pl.DataFrame:
+def busiest_hours(wh: Reader) -> pl.DataFrame:
     """Sales per hour of the (branch-local) day, busiest first: ``hour, sales, revenue``.
 
     >>> busiest_hours(wh)["hour"][0]  # doctest: +SKIP
@@ -193,7 +171,7 @@ def busiest_hours(wh: Warehouse) -> pl.DataFrame:
 _PAYMENTS = {"method": pl.String(), "sales": pl.Int64(), "share": pl.Float64(), "revenue": MONEY}
 
 
-def payment_mix(wh: Warehouse) -> pl.DataFrame:
+def payment_mix(wh: Reader) -> pl.DataFrame:
     """Sales by payment method: ``method, sales, share, revenue`` (share of sales, a float).
 
     >>> payment_mix(wh).filter(pl.col("method") == "CARD")["share"][0]  # doctest: +SKIP
@@ -212,7 +190,7 @@ def payment_mix(wh: Warehouse) -> pl.DataFrame:
 _BASKET_SUMS = {"sales": pl.Int64(), "revenue": MONEY, "units": pl.Int64()}
 
 
-def basket_stats(wh: Warehouse) -> pl.DataFrame:
+def basket_stats(wh: Reader) -> pl.DataFrame:
     """One row: ``sales, revenue, units, avg_basket, avg_items``.
 
     ``avg_basket`` is revenue per sale rounded half-up to the penny (a Decimal);
@@ -238,7 +216,7 @@ def basket_stats(wh: Warehouse) -> pl.DataFrame:
 _CUSTOMERS = {"customer": pl.String(), "sales": pl.Int64(), "share": pl.Float64(), "revenue": MONEY}
 
 
-def customer_mix(wh: Warehouse) -> pl.DataFrame:
+def customer_mix(wh: Reader) -> pl.DataFrame:
     """Sales by new vs returning customers: ``customer, sales, share, revenue``.
 
     Only sales with a customer token count (card sales loaded with a PII key); a
@@ -286,7 +264,7 @@ _RUNS = {
 }
 
 
-def recent_runs(wh: Warehouse, limit: int = 10) -> pl.DataFrame:
+def recent_runs(wh: Reader, limit: int = 10) -> pl.DataFrame:
     """The latest runs, newest first, with their totals and any run-level error.
 
     Times are UTC. Columns: ``run_id, started_at, finished_at, status``, the
@@ -311,7 +289,7 @@ _STATES = {
 }
 
 
-def files_by_state(wh: Warehouse) -> pl.DataFrame:
+def files_by_state(wh: Reader) -> pl.DataFrame:
     """File versions per ledger state: ``state, files, rows_read, rows_loaded, rows_rejected``.
 
     States come in the order loaded, skipped, replaced, rejected.
@@ -339,7 +317,7 @@ _REJECTS = {
 }
 
 
-def rejects_by_reason(wh: Warehouse) -> pl.DataFrame:
+def rejects_by_reason(wh: Reader) -> pl.DataFrame:
     """Why rows were kept out of the warehouse: ``level, reason, rows_rejected, files``.
 
     ``level`` is ``row`` (single rows rejected from a loaded file) or ``file``
@@ -375,7 +353,7 @@ _REJECTED_FILES = {
 }
 
 
-def rejected_files(wh: Warehouse, limit: int = 20) -> pl.DataFrame:
+def rejected_files(wh: Reader, limit: int = 20) -> pl.DataFrame:
     """The latest whole-file rejections: ``source_name, reason, message, recorded_at`` (UTC).
 
     >>> rejected_files(wh)["reason"].to_list()  # doctest: +SKIP
@@ -392,7 +370,7 @@ def rejected_files(wh: Warehouse, limit: int = 20) -> pl.DataFrame:
 # -- bundles for clients ---------------------------------------------------------------
 
 
-def sales_report(wh: Warehouse, *, limit: int = 10, days: int = 14) -> dict[str, pl.DataFrame]:
+def sales_report(wh: Reader, *, limit: int = 10, days: int = 14) -> dict[str, pl.DataFrame]:
     """Every sales view a report shows, after :func:`check_schema`.
 
     ``limit`` bounds the best sellers, ``days`` the latest trading days shown.
@@ -412,7 +390,7 @@ def sales_report(wh: Warehouse, *, limit: int = 10, days: int = 14) -> dict[str,
     }
 
 
-def status_report(wh: Warehouse, *, limit: int = 10) -> dict[str, pl.DataFrame]:
+def status_report(wh: Reader, *, limit: int = 10) -> dict[str, pl.DataFrame]:
     """Every ledger view a status shows, after :func:`check_schema`.
 
     >>> list(status_report(wh))  # doctest: +SKIP
@@ -427,7 +405,7 @@ def status_report(wh: Warehouse, *, limit: int = 10) -> dict[str, pl.DataFrame]:
     }
 
 
-def headline(wh: Warehouse) -> dict[str, Any]:
+def headline(wh: Reader) -> dict[str, Any]:
     """A handful of figures for a one-screen summary (``None`` where there is no data).
 
     Keys: ``sales, revenue, avg_basket, best_seller`` (product, size, variant),

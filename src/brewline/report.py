@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-__all__ = ["FILE_STATES", "FileReport", "RunReport"]
+from brewline.sources import Location
+from brewline.vocabulary import FileState, RunState
 
-FILE_STATES = ("loaded", "skipped", "replaced", "rejected", "failed")
-"""``failed`` is not a ledger state: the file hit an error and stays pending."""
+__all__ = ["FileReport", "RunReport"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class FileReport:
     layout: str | None = None
     replaced: tuple[str, ...] = ()
     partly_replaced: tuple[str, ...] = ()
-    quarantine: Path | None = None
+    quarantine: Location | None = None
 
 
 @dataclass
@@ -70,21 +69,21 @@ class RunReport:
     @property
     def status(self) -> str:
         if self.error:
-            return "failed"
-        return "succeeded" if self.exit_code == 0 else "completed_with_rejects"
+            return RunState.FAILED
+        return RunState.SUCCEEDED if self.exit_code == 0 else RunState.COMPLETED_WITH_REJECTS
 
     @property
     def exit_code(self) -> int:
-        bad = self.error or self.count("rejected") or self.count("failed")
+        bad = self.error or self.count(FileState.REJECTED) or self.count(FileState.FAILED)
         return 1 if bad else 0
 
     def totals(self) -> dict[str, Any]:
         """The figures the ledger's ``etl_run`` row keeps."""
         return {
-            "files_loaded": self.count("loaded"),
-            "files_skipped": self.count("skipped"),
+            "files_loaded": self.count(FileState.LOADED),
+            "files_skipped": self.count(FileState.SKIPPED),
             "files_replaced": len({name for f in self.files for name in f.replaced}),
-            "files_rejected": self.count("rejected"),
+            "files_rejected": self.count(FileState.REJECTED),
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,
             "rows_rejected": self.rows_rejected,
@@ -116,5 +115,5 @@ class RunReport:
         }
 
 
-def _str(path: Path | None) -> str | None:
+def _str(path: Location | None) -> str | None:
     return None if path is None else str(path)

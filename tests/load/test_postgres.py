@@ -17,7 +17,7 @@ from brewline.config import Settings
 from brewline.errors import SchemaVersionError, TransientError
 from brewline.load import open_warehouse
 from brewline.load.admin import grant_readonly, init_warehouse
-from brewline.load.schema import SCHEMA_VERSION, migrations
+from brewline.load.migrations import SCHEMA_VERSION, migrations
 from brewline.pipeline import run
 from brewline.synth import SynthSpec, generate_landing
 

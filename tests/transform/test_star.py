@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from brewline.extract import read_export
-from brewline.transform.keys import sale_key_base, stable_key
+from brewline.keys import sale_key_base, stable_key
 from brewline.transform.star import FileFacts, StarBatch, build_star, calendar
 from brewline.validate.rules import check_exports, check_rows
 

@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 
 from brewline.errors import FileRejected
 from brewline.extract import RawExport, read_export
-from brewline.transform.parse import MONEY
+from brewline.extract.converters import MONEY
 from brewline.validate.rules import REASONS, CheckedExport, check_exports, check_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "layouts"

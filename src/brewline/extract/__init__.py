@@ -1,15 +1,6 @@
-"""Extract: find landing files, fingerprint them, read their layout into raw fields."""
+"""Extract: fingerprint deliveries, detect their layout, read raw fields, convert values."""
 
-from brewline.extract.files import SourceFile, discover, fingerprint
+from brewline.extract.fingerprint import fingerprint
 from brewline.extract.layouts import FIELDS, LAYOUTS, Layout, RawExport, read_export
 
-__all__ = [
-    "FIELDS",
-    "LAYOUTS",
-    "Layout",
-    "RawExport",
-    "SourceFile",
-    "discover",
-    "fingerprint",
-    "read_export",
-]
+__all__ = ["FIELDS", "LAYOUTS", "Layout", "RawExport", "fingerprint", "read_export"]

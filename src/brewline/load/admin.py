@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from brewline.errors import ConfigError, WarehouseError
-from brewline.load.warehouse import Warehouse
+from brewline.load.roles import Warehouse
 
 __all__ = ["grant_readonly", "init_warehouse", "readonly_sql"]
 

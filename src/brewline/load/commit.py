@@ -1,6 +1,6 @@
 """Committing a star batch: overlaps, redelivery refusals, other runners, retries.
 
-:meth:`Warehouse.load <brewline.load.warehouse.Warehouse.load>` is one
+:meth:`Loader.load <brewline.load.roles.Loader.load>` is one
 transaction; this module decides what goes into each transaction and adapts
 when the warehouse signals that some files cannot go in as they are.
 
@@ -20,9 +20,10 @@ from typing import TypeVar
 
 import polars as pl
 
-from brewline.errors import TransientError
-from brewline.load.warehouse import AlreadyLoaded, BranchDayOwned, Replacement, Warehouse
+from brewline.errors import TransientError, WarehouseBusy
+from brewline.load.roles import AlreadyLoaded, BranchDayOwned, Replacement, Warehouse
 from brewline.transform.star import StarBatch
+from brewline.vocabulary import FileState
 
 __all__ = ["Committed", "commit", "retrying"]
 
@@ -48,10 +49,15 @@ def commit(star: StarBatch, warehouse: Warehouse, *, redelivery: str) -> Iterato
 
 
 def retrying(warehouse: Warehouse, action: Callable[[], _T]) -> _T:
-    """Run ``action``; on a transient error reconnect and retry with bounded backoff."""
+    """Run ``action``; on a transient error reconnect and retry with bounded backoff.
+
+    A busy warehouse is not retried here: the engine already waited ``lock_timeout``.
+    """
     for delay in (*_BACKOFF, None):
         try:
             return action()
+        except WarehouseBusy:
+            raise
         except TransientError as exc:
             if delay is None:
                 raise
@@ -84,7 +90,7 @@ def _load(part: StarBatch, warehouse: Warehouse, redelivery: str) -> Committed:
 
 def _skipped_by_another_runner(files: pl.DataFrame) -> pl.DataFrame:
     return files.with_columns(
-        state=pl.lit("skipped"),
+        state=pl.lit(FileState.SKIPPED.value),
         reason=pl.lit("unchanged"),
         message=pl.lit("committed by another runner"),
         rows_loaded=0,
@@ -103,7 +109,7 @@ def _refuse_owned(part: StarBatch, owned: BranchDayOwned) -> StarBatch:
     files = part.files.join(owners, on="file_id", how="left", maintain_order="left")
     is_refused = pl.col("owners").is_not_null()
     files = files.with_columns(
-        state=pl.when(is_refused).then(pl.lit("rejected")).otherwise("state"),
+        state=pl.when(is_refused).then(pl.lit(FileState.REJECTED.value)).otherwise("state"),
         reason=pl.when(is_refused).then(pl.lit("branch_day_owned")).otherwise("reason"),
         message=pl.when(is_refused)
         .then(

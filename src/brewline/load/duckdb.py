@@ -21,7 +21,9 @@ import duckdb
 import polars as pl
 
 from brewline.errors import WarehouseBusy, WarehouseError
-from brewline.load.warehouse import Params, SqlWarehouse
+from brewline.load.roles import Params
+from brewline.load.warehouse import SqlWarehouse
+from brewline.vocabulary import RunState
 
 __all__ = ["DuckDBWarehouse"]
 
@@ -40,6 +42,15 @@ class DuckDBWarehouse(SqlWarehouse):
 
     def close(self) -> None:
         self._con.close()
+
+    def _abandon_stale_runs(self) -> None:
+        """Runs still 'running' were killed: a DuckDB file has one writing process at a time."""
+        self._execute(
+            "UPDATE etl_run SET status = ? WHERE status = ?", (RunState.ABANDONED, RunState.RUNNING)
+        )
+
+    def _lock_loader(self) -> None:
+        """Nothing to do: DuckDB's file lock already admits one writing process."""
 
     def _execute(self, sql: str, params: Params = ()) -> None:
         with _errors(self.display_name):

@@ -14,6 +14,7 @@ printed (see :func:`brewline.load.open.redact`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,14 +23,18 @@ import polars as pl
 import psycopg
 from pgpq import ArrowToPostgresBinaryEncoder
 
-from brewline.errors import TransientError, WarehouseError
-from brewline.load.open import redact
-from brewline.load.warehouse import Params, SqlWarehouse
-from brewline.transform.keys import stable_key
+from brewline.errors import TransientError, WarehouseBusy, WarehouseError
+from brewline.keys import stable_key
+from brewline.load.locations import redact
+from brewline.load.roles import Params
+from brewline.load.warehouse import SqlWarehouse
+from brewline.schema import TYPES
+from brewline.vocabulary import RunState
 
 __all__ = ["PostgresWarehouse", "binary_copy_payload"]
 
 _LOADER_LOCK = 0x42726577  # "Brew": one committer at a time per server
+_LOCK_POLL = 0.05
 
 
 class PostgresWarehouse(SqlWarehouse):
@@ -37,10 +42,11 @@ class PostgresWarehouse(SqlWarehouse):
 
     engine = "postgres"
 
-    def __init__(self, url: str, *, read_only: bool = False):
+    def __init__(self, url: str, *, read_only: bool = False, lock_timeout: float = 30.0):
         self.display_name = redact(url)
         self._url = url
         self._read_only = read_only
+        self._lock_timeout = lock_timeout
         self._run_lock: int | None = None
         self._con = self._connect()
 
@@ -73,11 +79,14 @@ class PostgresWarehouse(SqlWarehouse):
 
     def _abandon_stale_runs(self) -> None:
         """A run is stale when nobody holds its lock any more (its process died)."""
-        for (run_id,) in self._fetch("SELECT run_id FROM etl_run WHERE status = 'running'"):
+        running = self._fetch("SELECT run_id FROM etl_run WHERE status = ?", (RunState.RUNNING,))
+        for (run_id,) in running:
             lock = stable_key("run", run_id)
             if self._fetch("SELECT pg_try_advisory_lock(?)", (lock,))[0][0]:
                 self._execute("SELECT pg_advisory_unlock(?)", (lock,))
-                self._execute("UPDATE etl_run SET status = 'abandoned' WHERE run_id = ?", (run_id,))
+                self._execute(
+                    "UPDATE etl_run SET status = ? WHERE run_id = ?", (RunState.ABANDONED, run_id)
+                )
 
     def _execute(self, sql: str, params: Params = ()) -> None:
         with _errors(self.display_name):
@@ -120,7 +129,21 @@ class PostgresWarehouse(SqlWarehouse):
             copy.write(payload)
 
     def _lock_loader(self) -> None:
-        self._execute("SELECT pg_advisory_xact_lock(?)", (_LOADER_LOCK,))
+        """Take the commit lock, waiting at most ``lock_timeout`` seconds for its holder.
+
+        Polled with ``pg_try_advisory_xact_lock`` rather than a blocking wait, so
+        a session that never lets go (a stuck runner, anyone's stray lock) makes
+        the run fail clearly instead of hang.
+        """
+        deadline = time.monotonic() + self._lock_timeout
+        while not self._fetch("SELECT pg_try_advisory_xact_lock(?)", (_LOADER_LOCK,))[0][0]:
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"PostgreSQL at {self.display_name}: another session has held Brewline's "
+                    f"commit lock for over {self._lock_timeout:g}s (lock_timeout); "
+                    "retry when that run has finished"
+                )
+            time.sleep(_LOCK_POLL)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -144,47 +167,35 @@ def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-_POLARS_TYPES: dict[int, pl.DataType] = {
-    16: pl.Boolean(),
-    20: pl.Int64(),
-    21: pl.Int16(),
-    23: pl.Int32(),
-    25: pl.String(),
-    700: pl.Float32(),
-    701: pl.Float64(),
-    1043: pl.String(),
-    1082: pl.Date(),
-    1114: pl.Datetime("us"),
-    1184: pl.Datetime("us", "UTC"),
-}
+_POLARS_BY_OID: dict[int, pl.DataType] = {
+    oid: kind.polars_type() for kind in TYPES for oid in kind.oids
+} | {700: pl.Float32(), 1184: pl.Datetime("us", "UTC")}
+"""Result column types by PostgreSQL type OID, so empty results keep their types."""
 
 
 def _polars_type(column: Any) -> pl.DataType:
-    """Result column type from PostgreSQL's description, so empty results keep their types."""
-    if column.type_code == 1700:  # numeric: exact money stays Decimal
+    """Result column type from PostgreSQL's description; exact money stays Decimal."""
+    if column.type_code == 1700:  # numeric keeps the scale the query gave it
         return pl.Decimal(38, column.scale if column.scale is not None else 2)
-    return _POLARS_TYPES.get(column.type_code, pl.String())
+    return _POLARS_BY_OID.get(column.type_code, pl.String())
+
+
+_SQL_BY_POLARS: dict[pl.DataType, str] = {kind.polars_type(): kind.sql for kind in TYPES} | {
+    pl.UInt32(): "BIGINT",
+    pl.Null(): "TEXT",
+}
+"""Staged column types from the declared logical types (plus what Polars makes of empty data)."""
 
 
 def _pg_type(dtype: pl.DataType) -> str:
     if isinstance(dtype, pl.Decimal):
         return f"NUMERIC({dtype.precision}, {dtype.scale})"
-    names = {
-        pl.Int64: "BIGINT",
-        pl.UInt32: "BIGINT",
-        pl.Int32: "INTEGER",
-        pl.Int16: "SMALLINT",
-        pl.String: "TEXT",
-        pl.Boolean: "BOOLEAN",
-        pl.Float64: "DOUBLE PRECISION",
-        pl.Date: "DATE",
-        pl.Datetime: "TIMESTAMP",
-        pl.Null: "TEXT",
-    }
-    for kind, sql_type in names.items():
-        if dtype == kind:
-            return sql_type
-    raise WarehouseError(f"no PostgreSQL type for staged column type {dtype}")
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMP"
+    try:
+        return _SQL_BY_POLARS[dtype]
+    except KeyError:
+        raise WarehouseError(f"no PostgreSQL type for staged column type {dtype}") from None
 
 
 @contextmanager

@@ -34,7 +34,7 @@ import polars as pl
 
 from brewline import queries
 from brewline.load import Warehouse
-from brewline.load.warehouse import Params
+from brewline.load.roles import Params
 
 __all__ = [
     "FilterOptions",

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from brewline.transform.keys import file_id, sale_key_base, stable_key
-from brewline.transform.parse import MONEY, per_distinct
+from brewline.extract.converters import MONEY, per_distinct
+from brewline.keys import file_id, sale_key_base, stable_key
+from brewline.schema import TABLES
 from brewline.transform.pii import customer_keys
 from brewline.validate.rules import CheckedExport
+from brewline.vocabulary import date_key_expr, key_date_expr
 
 __all__ = ["FileFacts", "StarBatch", "build_star", "calendar"]
-
-LINE_MONEY = pl.Decimal(12, 2)
 
 
 @dataclass(frozen=True)
@@ -82,58 +82,21 @@ class StarBatch:
         )
 
 
-_MONEY_TYPE = pl.Decimal(10, 2)
-_TIMESTAMP = pl.Datetime("us")
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "branches": {"branch_key": pl.Int64(), "branch_name": pl.String()},
-    "products": {
-        "product_key": pl.Int64(),
-        "product_name": pl.String(),
-        "size": pl.String(),
-        "variant": pl.String(),
-    },
-    "dates": {
-        "date_key": pl.Int32(),
-        "date": pl.Date(),
-        **dict.fromkeys(("year", "quarter", "month"), pl.Int16()),
-        "month_name": pl.String(),
-        **dict.fromkeys(("day_of_month", "day_of_week"), pl.Int16()),
-        "day_name": pl.String(),
-        "iso_week": pl.Int16(),
-        "is_weekend": pl.Boolean(),
-    },
-    "customers": {"customer_key": pl.Int64(), "first_seen_at": _TIMESTAMP},
-    "sales": {
-        "sale_key": pl.Int64(),
-        "file_id": pl.Int64(),
-        "source_line": pl.Int32(),
-        "branch_key": pl.Int64(),
-        "date_key": pl.Int32(),
-        "sold_at": _TIMESTAMP,
-        "payment_method": pl.String(),
-        "total": _MONEY_TYPE,
-        "items": pl.Int32(),
-        "customer_key": pl.Int64(),
-    },
-    "lines": {
-        "sale_key": pl.Int64(),
-        "product_key": pl.Int64(),
-        "file_id": pl.Int64(),
-        "branch_key": pl.Int64(),
-        "date_key": pl.Int32(),
-        "quantity": pl.Int32(),
-        "unit_price": _MONEY_TYPE,
-        "line_amount": pl.Decimal(12, 2),
-    },
-    "branch_days": {
-        "file_id": pl.Int64(),
-        "branch_key": pl.Int64(),
-        "date_key": pl.Int32(),
-        "sales": pl.Int32(),
-    },
-    "rejects": {"file_id": pl.Int64(), "line_no": pl.Int32(), "reason": pl.String()},
+    frame: TABLES[table].polars_schema()
+    for frame, table in (
+        ("branches", "dim_branch"),
+        ("products", "dim_product"),
+        ("dates", "dim_date"),
+        ("customers", "dim_customer"),
+        ("sales", "fact_sale"),
+        ("lines", "fact_sale_line"),
+        ("branch_days", "etl_file_branch_day"),
+        ("rejects", "etl_rejected_row"),
+    )
 }
-"""The columns and types of every frame a batch carries to the warehouse (bar ``files``)."""
+"""The columns and types of every frame a batch carries to the warehouse (bar ``files``):
+each is the row of a declared table (:mod:`brewline.schema`)."""
 
 FILE_COLUMNS = {
     "file_index": pl.Int32,
@@ -227,7 +190,7 @@ def _sales(sales: pl.DataFrame, file_table: pl.DataFrame, pii_key: bytes | None)
         file_id=file_table["file_id"].gather(index),
         sale_key=file_table["sale_key_base"].gather(index) + pl.col("line_no"),
         branch_key=per_distinct(sales["branch"], _branch_key),
-        date_key=per_distinct(sales["sold_at"].dt.date(), _date_key),
+        date_key=per_distinct(sales["sold_at"].dt.date(), date_key_expr),
         customer_key=customer_keys(sales["card"], pii_key),
         total=pl.col("total").cast(MONEY),
     ).drop("card")
@@ -243,7 +206,7 @@ def _lines(lines: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
         "date_key",
         "quantity",
         pl.col("unit_price").cast(MONEY),
-        pl.col("line_amount").cast(LINE_MONEY),
+        pl.col("line_amount").cast(MONEY),
     )
 
 
@@ -254,19 +217,11 @@ def _branch_key(branch: pl.Expr) -> pl.Expr:
     )
 
 
-def _date_key(day: pl.Expr) -> pl.Expr:
-    """``yyyymmdd`` as an integer: readable, sortable and deterministic."""
-    year, month, date = (
-        part.cast(pl.Int32) for part in (day.dt.year(), day.dt.month(), day.dt.day())
-    )
-    return year * 10000 + month * 100 + date
-
-
 def calendar(date_keys: pl.DataFrame) -> pl.DataFrame:
     """Calendar attributes for each ``date_key`` (the rows of ``dim_date``)."""
     key = pl.col("date_key")
     day = pl.col("date")
-    return date_keys.with_columns(date=pl.date(key // 10000, key // 100 % 100, key % 100)).select(
+    return date_keys.with_columns(date=key_date_expr(key)).select(
         "date_key",
         "date",
         year=day.dt.year().cast(pl.Int16),

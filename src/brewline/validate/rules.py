@@ -17,8 +17,7 @@ from decimal import Decimal
 import polars as pl
 
 from brewline.errors import FileRejected
-from brewline.extract.layouts import FIELDS, Layout, RawExport
-from brewline.transform.parse import (
+from brewline.extract.converters import (
     BasketItems,
     basket_items,
     card_digits,
@@ -26,6 +25,7 @@ from brewline.transform.parse import (
     per_distinct,
     timestamps,
 )
+from brewline.extract.layouts import FIELDS, Layout, RawExport
 
 __all__ = ["REASONS", "CheckedExport", "check_exports", "check_rows"]
 

@@ -11,7 +11,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brewline.transform.keys import (
+from brewline.keys import (
     LINE_BITS,
     LINE_SPACE,
     file_id,
@@ -71,10 +71,7 @@ def test_stable_key_is_the_same_in_another_process() -> None:
     """Not Python's salted hash(): a worker with another hash seed computes the same keys."""
     cases = [("product", "Latte", "Large", None), ("branch", "Leeds"), ("file", "a/b.csv")]
     here = [stable_key(*case) for case in cases]
-    code = (
-        "from brewline.transform.keys import stable_key\n"
-        f"print([stable_key(*c) for c in {cases!r}])"
-    )
+    code = f"from brewline.keys import stable_key\nprint([stable_key(*c) for c in {cases!r}])"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
@@ -125,8 +122,8 @@ def test_file_id_is_per_version() -> None:
 
 
 def test_product_keys_of_the_parsed_menu_match_stable_key() -> None:
+    from brewline.extract.converters import basket_items
     from brewline.extract.layouts import STANDARD
-    from brewline.transform.parse import basket_items
 
     rows = pl.DataFrame(
         {"row": [0, 1], "basket": ["Large Latte - 2.45, Regular Latte - 2.15", "Tea - 1.00"]}

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from brewline.extract.layouts import Layout
-from brewline.transform.keys import stable_key
+from brewline.keys import stable_key
+from brewline.schema import MONEY as MONEY_TYPE
 
 __all__ = [
     "MONEY",
@@ -34,8 +35,8 @@ __all__ = [
     "timestamps",
 ]
 
-MONEY = pl.Decimal(10, 2)
-"""Exact money type: pounds with two decimals. Never float."""
+MONEY = MONEY_TYPE.polars_type()
+"""Exact money type (the warehouse's one money type): pounds with two decimals. Never float."""
 
 _MONEY_SHAPE = r"^-?[0-9]{1,7}(\.[0-9]{1,2})?$"
 _STANDARD_ITEM = r"^(?:(?<size>Regular|Large) )?(?<name>.+?) - (?<price>[^ ]+)$"

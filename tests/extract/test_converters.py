@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brewline.extract.layouts import LAYOUTS
-from brewline.transform.parse import (
+from brewline.extract.converters import (
     MONEY,
     basket_items,
     card_digits,
@@ -19,6 +18,7 @@ from brewline.transform.parse import (
     per_distinct,
     timestamps,
 )
+from brewline.extract.layouts import LAYOUTS
 
 STANDARD, LEGACY = (next(la for la in LAYOUTS if la.name == n) for n in ("standard", "legacy"))
 FAST = settings(deadline=None, max_examples=150)

@@ -1,0 +1,282 @@
+"""The warehouse model, declared once: every table's columns, logical types and keys.
+
+Everything else is derived from these declarations: the DDL of both engines,
+the Polars (Arrow) schemas of the frames the transform hands to the loaders,
+the ledger rows the pipeline writes, and the types PostgreSQL's binary COPY and
+result decoding use. Add a column here and every stage sees it.
+
+    >>> TABLES["dim_customer"].key, [c.sql() for c in TABLES["dim_customer"].columns]
+    (('customer_key',), ['customer_key BIGINT NOT NULL', 'first_seen_at TIMESTAMP NOT NULL'])
+    >>> TABLES["fact_sale"].polars_schema()["total"]
+    Decimal(precision=18, scale=2)
+
+It lives beside the stages rather than inside ``load/`` because the transform
+builds frames of these shapes and must not import the loaders. Types are the
+common subset of DuckDB and PostgreSQL. Money has one type, :data:`MONEY`
+(``DECIMAL(18,2)``), never float. Fact tables carry no primary key on purpose:
+the loader guarantees uniqueness (a delivery's old rows are deleted first), and
+an index would slow bulk appends; dimensions have primary keys so upserts are
+set-based.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "BIGINT",
+    "BOOLEAN",
+    "DATE",
+    "DOUBLE",
+    "INTEGER",
+    "MONEY",
+    "MONEY_SQL",
+    "SMALLINT",
+    "TABLES",
+    "TEXT",
+    "TIMESTAMP",
+    "Column",
+    "SqlType",
+    "Table",
+]
+
+
+@dataclass(frozen=True)
+class SqlType:
+    """A logical column type: its SQL (both engines), its Polars type, PostgreSQL's OIDs."""
+
+    sql: str
+    polars: Callable[[], pl.DataType]
+    oids: tuple[int, ...] = ()
+
+    def polars_type(self) -> pl.DataType:
+        return self.polars()
+
+
+def _pl(name: str, *args: object) -> Callable[[], pl.DataType]:
+    """A Polars type built on first use: the declarations import no Polars."""
+
+    def build() -> pl.DataType:
+        import polars as pl
+
+        return getattr(pl, name)(*args)  # type: ignore[no-any-return]
+
+    return build
+
+
+BIGINT = SqlType("BIGINT", _pl("Int64"), (20,))
+INTEGER = SqlType("INTEGER", _pl("Int32"), (23,))
+SMALLINT = SqlType("SMALLINT", _pl("Int16"), (21,))
+TEXT = SqlType("VARCHAR", _pl("String"), (25, 1043))
+MONEY = SqlType("DECIMAL(18,2)", _pl("Decimal", 18, 2), (1700,))
+DATE = SqlType("DATE", _pl("Date"), (1082,))
+TIMESTAMP = SqlType("TIMESTAMP", _pl("Datetime", "us"), (1114,))
+BOOLEAN = SqlType("BOOLEAN", _pl("Boolean"), (16,))
+DOUBLE = SqlType("DOUBLE PRECISION", _pl("Float64"), (701,))
+TYPES = (BIGINT, INTEGER, SMALLINT, TEXT, MONEY, DATE, TIMESTAMP, BOOLEAN, DOUBLE)
+MONEY_SQL = MONEY.sql
+"""Readers cast sums of money to this, so both engines return the same exact type."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: SqlType
+    nullable: bool = False
+
+    def sql(self) -> str:
+        return f"{self.name} {self.type.sql}" + ("" if self.nullable else " NOT NULL")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One warehouse table: columns in order, and a primary key where set-based upserts need one."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    doc: str = ""
+    since: int = 1
+    """The schema version that created it (see :mod:`brewline.load.migrations`)."""
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def create_sql(self) -> str:
+        parts = [c.sql() for c in self.columns]
+        if self.key:
+            parts.append(f"PRIMARY KEY ({', '.join(self.key)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(parts)})"
+
+    def polars_schema(self, columns: list[str] | None = None) -> dict[str, pl.DataType]:
+        """The Polars schema of this table's rows (or of some of its ``columns``, in that order)."""
+        types = {c.name: c.type for c in self.columns}
+        return {name: types[name].polars_type() for name in columns or self.names}
+
+
+def _table(
+    name: str, doc: str, *columns: Column, key: tuple[str, ...] = (), since: int = 1
+) -> Table:
+    return Table(name, columns, key, doc, since)
+
+
+def _c(name: str, kind: SqlType, *, nullable: bool = False) -> Column:
+    return Column(name, kind, nullable)
+
+
+_DECLARED = (
+    _table(
+        "schema_version",
+        "One row per applied migration.",
+        _c("version", INTEGER),
+        _c("applied_at", TIMESTAMP),
+    ),
+    _table(
+        "etl_meta",
+        "Warehouse-wide facts, such as the fingerprint of the PII key it was loaded with.",
+        _c("name", TEXT),
+        _c("value", TEXT),
+        key=("name",),
+    ),
+    _table(
+        "dim_branch",
+        "A branch, named as its till writes it.",
+        _c("branch_key", BIGINT),
+        _c("branch_name", TEXT),
+        key=("branch_key",),
+    ),
+    _table(
+        "dim_product",
+        "A menu item (product, size, variant); prices live on the fact lines.",
+        _c("product_key", BIGINT),
+        _c("product_name", TEXT),
+        _c("size", TEXT, nullable=True),
+        _c("variant", TEXT, nullable=True),
+        key=("product_key",),
+    ),
+    _table(
+        "dim_date",
+        "A calendar day (date_key = yyyymmdd); grows to cover every loaded date.",
+        _c("date_key", INTEGER),
+        _c("date", DATE),
+        _c("year", SMALLINT),
+        _c("quarter", SMALLINT),
+        _c("month", SMALLINT),
+        _c("month_name", TEXT),
+        _c("day_of_month", SMALLINT),
+        _c("day_of_week", SMALLINT),
+        _c("day_name", TEXT),
+        _c("iso_week", SMALLINT),
+        _c("is_weekend", BOOLEAN),
+        key=("date_key",),
+    ),
+    _table(
+        "dim_customer",
+        "A customer token (keyed HMAC of a card) and when it was first seen.",
+        _c("customer_key", BIGINT),
+        _c("first_seen_at", TIMESTAMP),
+        key=("customer_key",),
+    ),
+    _table(
+        "fact_sale",
+        "One till sale; its natural key is (delivery, line).",
+        _c("sale_key", BIGINT),
+        _c("file_id", BIGINT),
+        _c("source_line", INTEGER),
+        _c("branch_key", BIGINT),
+        _c("date_key", INTEGER),
+        _c("sold_at", TIMESTAMP),
+        _c("payment_method", TEXT),
+        _c("total", MONEY),
+        _c("items", INTEGER),
+        _c("customer_key", BIGINT, nullable=True),
+    ),
+    _table(
+        "fact_sale_line",
+        "One (sale, product): quantity, unit price and line amount.",
+        _c("sale_key", BIGINT),
+        _c("product_key", BIGINT),
+        _c("file_id", BIGINT),
+        _c("branch_key", BIGINT),
+        _c("date_key", INTEGER),
+        _c("quantity", INTEGER),
+        _c("unit_price", MONEY),
+        _c("line_amount", MONEY),
+    ),
+    _table(
+        "etl_run",
+        "One run of a trigger (run, watch, a Lambda invocation): its status and totals.",
+        _c("run_id", TEXT),
+        _c("started_at", TIMESTAMP),
+        _c("finished_at", TIMESTAMP, nullable=True),
+        _c("status", TEXT),
+        _c("host", TEXT, nullable=True),
+        _c("pid", INTEGER, nullable=True),
+        _c("files_loaded", INTEGER, nullable=True),
+        _c("files_skipped", INTEGER, nullable=True),
+        _c("files_replaced", INTEGER, nullable=True),
+        _c("files_rejected", INTEGER, nullable=True),
+        _c("rows_read", BIGINT, nullable=True),
+        _c("rows_loaded", BIGINT, nullable=True),
+        _c("rows_rejected", BIGINT, nullable=True),
+        _c("seconds", DOUBLE, nullable=True),
+        _c("error", TEXT, nullable=True),
+        key=("run_id",),
+    ),
+    _table(
+        "etl_file",
+        "One delivery (a version of a source file) and the state it ended in.",
+        _c("file_id", BIGINT),
+        _c("source_name", TEXT),
+        _c("sha256", TEXT),
+        _c("size_bytes", BIGINT),
+        _c("layout", TEXT, nullable=True),
+        _c("state", TEXT),
+        _c("reason", TEXT, nullable=True),
+        _c("message", TEXT, nullable=True),
+        _c("rows_read", INTEGER),
+        _c("rows_loaded", INTEGER),
+        _c("rows_rejected", INTEGER),
+        _c("skipped_lines", INTEGER),
+        _c("run_id", TEXT),
+        _c("recorded_at", TIMESTAMP),
+        _c("seconds", DOUBLE, nullable=True),
+        _c("replaced_by", BIGINT, nullable=True),
+        key=("file_id",),
+    ),
+    _table(
+        "etl_file_branch_day",
+        "Which delivery owns each (branch, trading day): a later delivery of the day replaces it.",
+        _c("branch_key", BIGINT),
+        _c("date_key", INTEGER),
+        _c("file_id", BIGINT),
+        _c("sales", INTEGER),
+        key=("branch_key", "date_key"),
+    ),
+    _table(
+        "etl_rejected_row",
+        "A rejected line of a delivery and its reason (never its content).",
+        _c("file_id", BIGINT),
+        _c("line_no", INTEGER),
+        _c("reason", TEXT),
+    ),
+    _table(
+        "etl_cursor",
+        "Where an incremental source got to (e.g. a table's last_updated watermark).",
+        _c("source", TEXT),
+        _c("name", TEXT),
+        _c("value", TEXT),
+        _c("updated_at", TIMESTAMP),
+        key=("source", "name"),
+        since=3,
+    ),
+)
+
+TABLES: dict[str, Table] = {table.name: table for table in _DECLARED}
+"""Every table by name, in creation order."""

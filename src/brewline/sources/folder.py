@@ -1,0 +1,106 @@
+"""A landing folder (or several, or single files) as a source.
+
+>>> from pathlib import Path
+>>> source = FolderSource([Path("landing")])  # doctest: +SKIP
+>>> [d.name for d in source.deliveries()]  # doctest: +SKIP
+['leeds_09-05-2023_09-00-00.csv', ...]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from brewline.errors import ConfigError
+from brewline.sources import Delivery, Quarantine, Source
+
+__all__ = ["QUARANTINE_DIR_NAME", "QUARANTINE_SUFFIX", "FolderQuarantine", "FolderSource"]
+
+QUARANTINE_DIR_NAME = "_quarantine"
+QUARANTINE_SUFFIX = ".rejected.csv"
+_COPY_SUFFIX = re.compile(r"^(?P<stem>.*?) \((?P<n>[0-9]+)\)(?P<ext>\.[^.]*)$")
+
+
+class FolderQuarantine(Quarantine):
+    """Quarantine files in a local folder, written atomically (temp file + rename)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __str__(self) -> str:
+        return f"folder {self.folder}"
+
+    def put(self, name: str, content: bytes) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / name
+        temporary = target.with_suffix(".tmp")
+        temporary.write_bytes(content)
+        os.replace(temporary, target)
+        return target
+
+
+class FolderSource(Source):
+    """The CSV files under some paths; a delivery's name is its path relative to its root.
+
+    Hidden files, quarantine files and the quarantine folder are not deliveries.
+    """
+
+    def __init__(self, paths: Sequence[Path], *, quarantine: Path | None = None):
+        self.paths = [Path(p) for p in paths]
+        if quarantine is None and self.paths:
+            first = self.paths[0]
+            quarantine = (first if first.is_dir() else first.parent) / QUARANTINE_DIR_NAME
+        self.quarantine: FolderQuarantine = FolderQuarantine(
+            quarantine or Path(QUARANTINE_DIR_NAME)
+        )
+
+    def deliveries(self) -> list[Delivery]:
+        """Delivery order: oldest first, then by name.
+
+        When two files cover the same branch-day the later delivery wins; a
+        browser's ``leeds (1).csv`` comes after ``leeds.csv`` when their times tie.
+        """
+        found: dict[Path, Delivery] = {}
+        skip = self.quarantine.folder.resolve()
+        for root in self.paths:
+            for delivery in _files_under(root):
+                resolved = Path(delivery.ref).resolve()
+                if not resolved.is_relative_to(skip):
+                    found.setdefault(resolved, delivery)
+        return sorted(found.values(), key=_delivery_order)
+
+    def read(self, delivery: Delivery) -> bytes:
+        """The file's bytes; the landing file itself is never modified."""
+        return Path(delivery.ref).read_bytes()
+
+
+def _delivery_order(delivery: Delivery) -> tuple[float, str, int]:
+    match = _COPY_SUFFIX.match(delivery.name)
+    if match is None:
+        return (delivery.arrived, delivery.name, 0)
+    return (delivery.arrived, match["stem"] + match["ext"], int(match["n"]))
+
+
+def _files_under(root: Path) -> Iterable[Delivery]:
+    if root.is_file():
+        yield _delivery(root, root.name)
+        return
+    if not root.is_dir():
+        raise ConfigError(f"landing path {root} does not exist; create it or pass another path")
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if _is_input(path, relative):
+            yield _delivery(path, relative.as_posix())
+
+
+def _is_input(path: Path, relative: Path) -> bool:
+    hidden = any(part.startswith(".") or part == QUARANTINE_DIR_NAME for part in relative.parts)
+    quarantined = path.name.endswith(QUARANTINE_SUFFIX)
+    return not hidden and not quarantined and path.suffix.lower() == ".csv" and path.is_file()
+
+
+def _delivery(path: Path, name: str) -> Delivery:
+    stat = path.stat()
+    return Delivery(name=name, size=stat.st_size, arrived=stat.st_mtime, ref=str(path))
