@@ -83,7 +83,7 @@ _BARE_COPY = """
 import json, sys, time
 import duckdb, polars as pl, psycopg
 from brewline.load.postgres import binary_copy_payload
-from brewline.load.schema import TABLES
+from brewline.schema import TABLES
 source, url = sys.argv[1], sys.argv[2]
 with duckdb.connect(source, read_only=True) as con:
     frames = {t: pl.from_arrow(con.sql(f"SELECT * FROM {t}").to_arrow_table())
@@ -91,7 +91,7 @@ with duckdb.connect(source, read_only=True) as con:
 with psycopg.connect(url, autocommit=True) as pg:
     pg.execute("CREATE SCHEMA bare")
     for table in frames:
-        pg.execute(f"CREATE TABLE bare.{table} ({TABLES[table]})")  # no index at all
+        pg.execute(TABLES[table].create_sql(f"bare.{table}"))  # no index at all
     started = time.perf_counter()
     with pg.transaction():
         for table, frame in frames.items():

@@ -108,11 +108,12 @@ class Table:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def create_sql(self) -> str:
+    def create_sql(self, name: str | None = None) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` for both engines (as ``name``, if given)."""
         parts = [c.sql() for c in self.columns]
         if self.key:
             parts.append(f"PRIMARY KEY ({', '.join(self.key)})")
-        return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(parts)})"
+        return f"CREATE TABLE IF NOT EXISTS {name or self.name} ({', '.join(parts)})"
 
     def polars_schema(self, columns: list[str] | None = None) -> dict[str, pl.DataType]:
         """The Polars schema of this table's rows (or of some of its ``columns``, in that order)."""

@@ -82,7 +82,7 @@ def nothing_loaded_yet(app: Dashboard, path: Path) -> None:
         "reachable": False,
         "busy": False,
         "warehouse": str(path),
-        "expected_schema_version": 2,
+        "expected_schema_version": 3,
         "error": "",
     }
     assert metrics(app) == {"brewline_up": 0}

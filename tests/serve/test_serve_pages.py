@@ -218,7 +218,7 @@ def test_healthz_reports_a_readable_warehouse(sample_dashboard: Dashboard) -> No
     facts = json.loads(answer.body)
     assert facts["status"] == "ok"
     assert facts["reachable"] is True
-    assert facts["schema_version"] == facts["expected_schema_version"] == 2
+    assert facts["schema_version"] == facts["expected_schema_version"] == 3
     assert facts["engine"] in {"duckdb", "postgres"}
 
 

@@ -46,8 +46,8 @@ from starlette.routing import Route
 from brewline import queries
 from brewline.errors import BrewlineError, SchemaVersionError, WarehouseBusy, WarehouseError
 from brewline.load import Warehouse, open_warehouse
+from brewline.load.migrations import SCHEMA_VERSION
 from brewline.load.open import redact
-from brewline.load.schema import SCHEMA_VERSION
 from brewline.metrics import LedgerCollector
 from brewline.serve import pages
 from brewline.serve.assets import Asset, dashboard_css, dashboard_js, plotly_js

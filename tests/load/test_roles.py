@@ -1,0 +1,136 @@
+"""Each warehouse role on both engines through the same tests: ledger, reader, loader, schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import psycopg
+import pytest
+from tests.conftest import copy_exports
+
+from brewline.config import Settings
+from brewline.errors import WarehouseError
+from brewline.load import Ledger, Loader, Reader, Warehouse, open_warehouse
+from brewline.load.migrations import SCHEMA_VERSION, migrations
+from brewline.pipeline import run
+from brewline.schema import TABLES
+
+
+def test_a_warehouse_plays_every_role(warehouse_url: str) -> None:
+    with open_warehouse(warehouse_url) as wh:
+        assert isinstance(wh, Loader)
+        assert isinstance(wh, Ledger)
+        assert isinstance(wh, Reader)
+        assert isinstance(wh, Warehouse)
+
+
+def test_cursors_start_empty_advance_and_survive_a_reconnect(warehouse_url: str) -> None:
+    with open_warehouse(warehouse_url) as wh:
+        wh.ensure_schema()
+        assert wh.get_cursor("totesys", "sales_order") is None
+        wh.set_cursor("totesys", "sales_order", "2024-01-01T00:00:00")
+        wh.set_cursor("totesys", "sales_order", "2024-02-01T00:00:00")
+        wh.set_cursor("totesys", "payment", "7")
+        wh.set_cursor("other", "sales_order", "x")
+    with open_warehouse(warehouse_url, read_only=True) as wh:
+        assert wh.get_cursor("totesys", "sales_order") == "2024-02-01T00:00:00"
+        assert wh.get_cursor("totesys", "payment") == "7"
+        assert wh.get_cursor("other", "sales_order") == "x"
+        rows = wh.query("SELECT count(*) AS n FROM etl_cursor")["n"][0]
+    assert rows == 3
+
+
+def test_meta_is_one_value_per_name(warehouse_url: str) -> None:
+    with open_warehouse(warehouse_url) as wh:
+        wh.ensure_schema()
+        assert wh.get_meta("k") is None
+        wh.set_meta("k", "1")
+        wh.set_meta("k", "2")
+        assert wh.get_meta("k") == "2"
+
+
+def test_an_empty_warehouse_is_reported_clearly_by_the_reader(warehouse_url: str) -> None:
+    with open_warehouse(warehouse_url) as wh:
+        assert wh.schema_version() is None
+        with pytest.raises(WarehouseError, match="no Brewline warehouse yet"):
+            wh.check_schema()
+        assert wh.ensure_schema() == SCHEMA_VERSION
+        wh.check_schema()
+
+
+def test_every_declared_table_exists_with_its_declared_columns(warehouse_url: str) -> None:
+    with open_warehouse(warehouse_url) as wh:
+        wh.ensure_schema()
+        for table in TABLES.values():
+            found = wh.query(f"SELECT * FROM {table.name} WHERE 1 = 0")
+            assert found.columns == table.names, table.name
+
+
+def test_an_older_schema_is_upgraded_by_init_in_one_step(warehouse_url: str) -> None:
+    """A version-2 warehouse (before source cursors) gains etl_cursor on upgrade only."""
+    with open_warehouse(warehouse_url) as wh:
+        for version, statements in migrations(wh.engine, 0)[:2]:
+            wh.run_admin([*statements, f"INSERT INTO schema_version VALUES ({version}, now())"])
+        assert wh.schema_version() == 2
+        with pytest.raises(WarehouseError, match="run `brewline init`"):
+            wh.ensure_schema()
+        assert wh.ensure_schema(upgrade=True) == SCHEMA_VERSION == 3
+        wh.set_cursor("s", "t", "v")
+        assert wh.get_cursor("s", "t") == "v"
+
+
+def test_branch_freshness_is_one_row_per_branch_up_to_a_day(
+    warehouse_url: str, shared_exports: Path, make_settings: Callable[..., Settings]
+) -> None:
+    run(make_settings(landing=shared_exports, warehouse=warehouse_url))
+    with open_warehouse(warehouse_url, read_only=True) as wh:
+        fresh = wh.branch_freshness()
+        early = wh.branch_freshness(dt.date(2000, 1, 1))
+    assert fresh.columns == ["branch", "last_key", "last_loaded_at"]
+    assert fresh.schema["last_loaded_at"] == pl.Datetime("us")
+    assert fresh.height == 30
+    assert fresh["branch"].to_list() == sorted(fresh["branch"].to_list())
+    assert early.is_empty()
+
+
+def test_the_deliveries_ledger_names_who_replaced_whom(
+    warehouse_url: str, landing: Path, shared_exports: Path, make_settings: Callable[..., Settings]
+) -> None:
+    (path,) = copy_exports(shared_exports, landing, ["leeds_09-05-2023_09-00-00_done.csv"])
+    settings = make_settings(warehouse=warehouse_url)
+    run(settings)
+    path.write_bytes(path.read_bytes()[: -len(path.read_bytes().splitlines(keepends=True)[-1])])
+    run(settings)
+    with open_warehouse(warehouse_url, read_only=True) as wh:
+        seen = wh.deliveries().sort("state")
+    assert seen.columns == ["file_id", "source_name", "sha256", "state", "replaced_by_name"]
+    assert seen.select("state", "replaced_by_name").rows() == [
+        ("loaded", None),
+        ("replaced", path.name),
+    ]
+
+
+def test_postgres_commit_lock_wait_is_bounded_by_lock_timeout(
+    postgres_url: str, landing: Path, shared_exports: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """A session that holds Brewline's commit lock (any role can) must not hang a run."""
+    copy_exports(shared_exports, landing, ["leeds_09-05-2023_09-00-00_done.csv"])
+    settings = make_settings(warehouse=postgres_url, lock_timeout=1.0)
+    with open_warehouse(postgres_url) as wh:
+        wh.ensure_schema()
+    with psycopg.connect(postgres_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (0x42726577,))
+        started = time.monotonic()
+        report = run(settings)
+        waited = time.monotonic() - started
+    assert waited < 10
+    assert report.exit_code == 1
+    assert report.error is not None
+    assert "commit lock" in report.error
+    assert "lock_timeout" in report.error
+    after = run(settings)  # once the lock is free, the pending file loads
+    assert [(f.state, f.rows_loaded) for f in after.files] == [("loaded", 50)]
