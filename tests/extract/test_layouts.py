@@ -363,3 +363,22 @@ def test_reading_files_together_equals_reading_them_one_by_one() -> None:
             assert result.layout == alone.layout
             assert result.skipped_lines == alone.skipped_lines
             assert_frame_equal(result.rows, alone.rows)
+
+
+@pytest.mark.parametrize("stacked", [6, 7, 250])
+def test_any_number_of_header_lines_is_skipped_and_the_data_decides(stacked: int) -> None:
+    """Six disagreeing, misspelled header lines (seen in real exports), or a very tall stack."""
+    headers = [
+        "timestamp,branch,custumer,basket,total,payment,card",
+        "Column1,Column2,Column3,Column4,Column5,Column6,Column7",
+        "date,shop,name,items,amount,method,card number",
+        "Prepared for head office,,,,,,",
+        "TIMESTAMP,BRANCH,CUSTOMER_NAME,BASKET,TOTAL,PAYMENT_METHOD,CARD_NUMBER",
+        "when,where,who,what,how much,how,which card",
+    ]
+    top = (headers * (stacked // len(headers) + 1))[:stacked]
+    row = "25/08/2021 09:00,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,"
+    raw = read_export(("\n".join([*top, row, row]) + "\n").encode(), "x.csv")
+    assert raw.layout.name == "standard"
+    assert raw.skipped_lines == stacked
+    assert raw.rows["line_no"].to_list() == [stacked + 1, stacked + 2]

@@ -45,7 +45,6 @@ FIELDS = (
 BOM = b"\xef\xbb\xbf"
 PAYMENT_WORDS = ("CASH", "CARD")
 SAMPLE_ROWS = 200
-MAX_HEADER_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -103,6 +102,8 @@ class RawExport:
     layout: Layout
     rows: pl.DataFrame
     skipped_lines: int
+    source: str = ""
+    """The delivery's name, for rules that use it as a hint (never as the truth)."""
 
 
 def read_export(data: bytes, source: str) -> RawExport:
@@ -145,14 +146,14 @@ def _raw_export(table: pl.DataFrame, lines: int, source: str) -> RawExport:
     if table.height == 0:
         raise FileRejected("empty_file", "the file has only blank lines", source=source)
     headers = _leading_headers(table)
-    if headers > MAX_HEADER_ROWS or headers == table.height:
+    if headers == table.height:
         raise FileRejected("unrecognised_layout", _describe(table), source=source)
     table = table.slice(headers)
     layout = _detect_layout(table, source)
     rows = table.rename(dict(zip(_POSITIONAL, layout.order, strict=True))).select(
         "line_no", *FIELDS, "line_problem"
     )
-    return RawExport(layout=layout, rows=rows, skipped_lines=lines - rows.height)
+    return RawExport(layout=layout, rows=rows, skipped_lines=lines - rows.height, source=source)
 
 
 def _drop_blank_lines(table: pl.DataFrame) -> pl.DataFrame:
@@ -305,13 +306,21 @@ def _line_problem(text: pl.Expr) -> pl.Expr:
 
 
 def _leading_headers(table: pl.DataFrame) -> int:
-    """Count header rows at the top.
+    """Count header rows at the top, however many there are.
 
     A data row has a timestamp-like first field, or an amount or a payment word
     where the total and payment go (columns 5-6 in either layout); a header row,
-    whatever its column names (``Column1``...), has none of these.
+    whatever its column names (``Column1``, ``custumer``...), has none of these.
+    The data rows decide the layout, so headers need not agree with each other.
     """
-    head = _stripped(table.head(SAMPLE_ROWS))
+    headers = _header_rows(table.head(SAMPLE_ROWS))
+    if headers == min(SAMPLE_ROWS, table.height) < table.height:  # a tall stack: look further
+        headers = _header_rows(table)
+    return headers
+
+
+def _header_rows(table: pl.DataFrame) -> int:
+    head = _stripped(table)
     timestamp_like = pl.any_horizontal(
         pl.col("c0").str.contains(layout.timestamp_shape) for layout in LAYOUTS
     )

@@ -11,6 +11,8 @@ applies. Reasons name the rule, never the content (which may be personal data).
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,7 +29,14 @@ from brewline.extract.converters import (
 )
 from brewline.extract.layouts import FIELDS, Layout, RawExport
 
-__all__ = ["REASONS", "CheckedExport", "check_exports", "check_rows"]
+__all__ = [
+    "EARLIEST_SALE",
+    "FILE_REASONS",
+    "REASONS",
+    "CheckedExport",
+    "check_exports",
+    "check_rows",
+]
 
 REASONS: dict[str, str] = {
     "unbalanced_quotes": "the line has an unclosed quote, so its fields cannot be told apart",
@@ -37,19 +46,34 @@ REASONS: dict[str, str] = {
     "missing_branch": "the branch field is empty",
     "bad_branch": "the branch field holds a long run of digits (a card number?), not a name",
     "bad_timestamp": "the timestamp is not a real day-first date and time",
+    "implausible_date": "the sale is dated before the earliest plausible day or in the future",
     "bad_payment_method": "payment method is not CASH or CARD",
     "bad_total": "the total is not an amount like 5.2 or 13.45",
     "empty_basket": "the basket has no items",
     "bad_basket_item": "a basket item is not '<Size> <Product>[ - <Variant>] - <Price>'",
-    "bad_price": "an item price is zero or negative",
+    "bad_price": "an item price is negative (free items, priced 0, are fine)",
     "absurd_price": "an item price is above the configured max_item_price",
     "conflicting_prices": "the same product appears at two prices in one basket",
     "total_mismatch": "the item prices do not add up to the total",
+    "other_branch": "the row names another branch than the rest of its file",
 }
 """Every reason a row can be rejected for, in the order rules are applied."""
 
+FILE_REASONS: dict[str, str] = {
+    "several_branches": "the branch column holds more than one branch: not one branch's export",
+    "swapped_columns": "the customer column holds the branch the file is named after",
+    "month_first_dates": "the dates only make sense month-first (mm/dd/yyyy)",
+}
+"""Reasons the row rules refuse a whole file for (the reader's are in the extract stage)."""
+
+EARLIEST_SALE = dt.datetime(2000, 1, 1)
+"""Sales dated before this are implausible (a year 1, 1899 or an Excel epoch date)."""
+
 _RANK = {reason: rank for rank, reason in enumerate(REASONS)}
 _MIN_FIELDS = 5  # timestamp, branch, basket, total, payment: name and card may be empty
+_ONE_BRANCH_SHARE = 0.9
+"""A file is one branch's export when one branch names at least this share of its rows."""
+_NAMED_EXPORT = re.compile(r"^(?P<branch>.+?)_[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}_")
 
 
 @dataclass(frozen=True)
@@ -72,27 +96,38 @@ class CheckedExport:
     refused: dict[int, FileRejected]
 
 
-def check_rows(raw: RawExport, *, max_item_price: Decimal = Decimal("50.00")) -> CheckedExport:
+def check_rows(
+    raw: RawExport,
+    *,
+    max_item_price: Decimal = Decimal("50.00"),
+    sold_between: tuple[dt.datetime, dt.datetime | None] = (EARLIEST_SALE, None),
+) -> CheckedExport:
     """Apply every row rule to one file; raise FileRejected if it is refused whole."""
-    checked = check_exports([raw], max_item_price=max_item_price)
+    checked = check_exports([raw], max_item_price=max_item_price, sold_between=sold_between)
     if checked.refused:
         raise checked.refused[0]
     return checked
 
 
 def check_exports(
-    raws: list[RawExport], *, max_item_price: Decimal = Decimal("50.00")
+    raws: list[RawExport],
+    *,
+    max_item_price: Decimal = Decimal("50.00"),
+    sold_between: tuple[dt.datetime, dt.datetime | None] = (EARLIEST_SALE, None),
 ) -> CheckedExport:
     """Apply the row rules to several files at once (one vectorised pass per layout).
 
     Checking files together costs far less than one by one: the fixed cost of
     each frame operation is paid once per batch, not once per file.
+    ``sold_between`` is the plausible window of sale times (local, naive); the
+    caller sets its end, e.g. a day after the run started (None: no end).
     """
     parts = []
     offset = 0  # `row` must stay unique across the layouts of one batch
+    rules = _Limits(max_item_price, *sold_between)
     for layout in {raw.layout: None for raw in raws}:
         members = [(i, raw) for i, raw in enumerate(raws) if raw.layout is layout]
-        parts.append(_check_layout(members, max_item_price, offset))
+        parts.append(_check_layout(members, rules, offset))
         offset += sum(raw.rows.height for _, raw in members)
     if len(parts) == 1:
         return parts[0]
@@ -105,17 +140,32 @@ def check_exports(
     )
 
 
+@dataclass(frozen=True)
+class _Limits:
+    max_item_price: Decimal
+    earliest: dt.datetime
+    latest: dt.datetime | None
+
+
 def _check_layout(
-    raws: list[tuple[int, RawExport]], max_item_price: Decimal, row_offset: int
+    raws: list[tuple[int, RawExport]], limits: _Limits, row_offset: int
 ) -> CheckedExport:
     layout = raws[0][1].layout
     rows = pl.concat(
         [raw.rows.with_columns(file_index=pl.lit(i, dtype=pl.Int32)) for i, raw in raws]
     ).with_row_index("row")
-    typed = _typed(rows, layout)
+    typed = _typed(rows, layout, limits)
     refused = _refuse_month_first(typed, layout)
+    branches = _file_branches(typed, rows)
+    refused |= _refuse_other_than_one_branch(branches, {i: raw.source for i, raw in raws})
+    typed = typed.join(
+        branches.select("file_index", "file_branch"),
+        on="file_index",
+        how="left",
+        maintain_order="left",
+    )
     basket = basket_items(rows, layout)
-    items = _priced_items(basket, max_item_price)
+    items = _priced_items(basket, limits.max_item_price)
     checked = typed.join(_per_sale(items, basket.menu), on="row", how="left", maintain_order="left")
     good = checked.select(
         _all_rules_pass() & ~pl.col("file_index").is_in(list(refused))
@@ -145,8 +195,12 @@ def _check_layout(
     )
 
 
-def _typed(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+def _typed(rows: pl.DataFrame, layout: Layout, limits: _Limits) -> pl.DataFrame:
     payment = per_distinct(rows["payment_method"], _payment)
+    sold_at = per_distinct(rows["timestamp"], lambda t: timestamps(t, layout))
+    plausible = sold_at >= limits.earliest
+    if limits.latest is not None:
+        plausible &= sold_at <= limits.latest
     return rows.select(
         "row",
         "file_index",
@@ -157,7 +211,8 @@ def _typed(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
         branch_given=per_distinct(rows["branch"], lambda t: t.str.strip_chars() != "").fill_null(
             False
         ),
-        sold_at=per_distinct(rows["timestamp"], lambda t: timestamps(t, layout)),
+        sold_at=sold_at,
+        plausible_date=plausible,
         payment_method=payment,
         total=per_distinct(rows["total"], money),
         card=pl.when(payment == "CARD").then(card_digits(pl.col("card_number"), layout)),
@@ -186,7 +241,7 @@ def _priced_items(basket: BasketItems, max_item_price: Decimal) -> pl.DataFrame:
     menu = basket.menu.with_columns(
         item_rank=pl.when(pl.col("product").is_null() | pl.col("price").is_null())
         .then(_RANK["bad_basket_item"])
-        .when(pl.col("price") <= 0)
+        .when(pl.col("price") < 0)
         .then(_RANK["bad_price"])
         .when(pl.col("price") > max_item_price)
         .then(_RANK["absurd_price"])
@@ -261,12 +316,14 @@ def _all_rules_pass() -> pl.Expr:
         pl.col("fields") >= _MIN_FIELDS,
         pl.col("branch").is_not_null(),
         pl.col("sold_at").is_not_null(),
+        pl.col("plausible_date"),
         pl.col("payment_method").is_not_null(),
         pl.col("total").is_not_null(),
         pl.col("has_basket"),
         pl.col("item_rank").is_null(),
         ~pl.col("conflicting"),
         pl.col("item_sum") == pl.col("total"),
+        pl.col("branch") == pl.col("file_branch"),
     ).fill_null(False)
 
 
@@ -278,6 +335,7 @@ def _row_reason() -> pl.Expr:
         (~pl.col("branch_given"), pl.lit("missing_branch")),
         (pl.col("branch").is_null(), pl.lit("bad_branch")),
         (pl.col("sold_at").is_null(), pl.lit("bad_timestamp")),
+        (~pl.col("plausible_date"), pl.lit("implausible_date")),
         (pl.col("payment_method").is_null(), pl.lit("bad_payment_method")),
         (pl.col("total").is_null(), pl.lit("bad_total")),
         (~pl.col("has_basket"), pl.lit("empty_basket")),
@@ -287,6 +345,7 @@ def _row_reason() -> pl.Expr:
         ),
         (pl.col("conflicting"), pl.lit("conflicting_prices")),
         (pl.col("item_sum") != pl.col("total"), pl.lit("total_mismatch")),
+        (pl.col("branch") != pl.col("file_branch"), pl.lit("other_branch")),
     ]
     expr: pl.Expr = pl.lit(None, dtype=pl.String)
     for condition, reason in reversed(checks):  # built inside-out: the first check wins
@@ -322,3 +381,76 @@ def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRe
         )
         for index, line in first.iter_rows()
     }
+
+
+def _file_branches(typed: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """Per file: its branch (the most common value), how many values, the branch's share.
+
+    Also the customer column's distinct count and first value, for the swap check.
+    """
+    customer = pl.col("customer_name").str.strip_chars()
+    named = typed.lazy().filter(pl.col("branch").is_not_null())
+    counts = named.group_by("file_index", "branch").len()
+    top = (
+        counts.sort("file_index", "len", "branch", descending=[False, True, False])
+        .group_by("file_index", maintain_order=True)
+        .agg(
+            file_branch=pl.col("branch").first(),
+            branches=pl.len(),
+            share=pl.col("len").first() / pl.col("len").sum(),
+        )
+    )
+    people = (
+        named.join(rows.lazy().select("row", "customer_name"), on="row")
+        .group_by("file_index")
+        .agg(customers=customer.n_unique(), customer=customer.first())
+    )
+    return top.join(people, on="file_index").collect()
+
+
+def _refuse_other_than_one_branch(
+    branches: pl.DataFrame, sources: dict[int, str]
+) -> dict[int, FileRejected]:
+    """Refuse files that are not one branch's export, so no customer becomes a branch.
+
+    A till export comes from one branch. A branch column whose values have no
+    clear majority is another kind of file, or one whose columns are out of
+    order (customer names where the branch goes): loading it would make people
+    into ``dim_branch`` rows, shown in reports, checks, the dashboard and
+    metrics labels. (A few stray rows naming another branch are rejected one by
+    one as ``other_branch``.) A file with one value in each column is checked
+    against its name when the name has the till's ``<branch>_<dd-mm-yyyy>_...``
+    shape: a customer column holding the named branch means the two columns
+    are swapped. Messages count values and never quote them (they may be names).
+    """
+    refused = {}
+    for index, _, n, share, customers, customer in branches.iter_rows():
+        if share < _ONE_BRANCH_SHARE:
+            refused[index] = FileRejected(
+                "several_branches",
+                f"its branch column holds {n} different values and none is the branch of "
+                f"{_ONE_BRANCH_SHARE:.0%} of its rows, but a till export comes from one branch: "
+                "check that the columns are in the export's order (timestamp, branch, "
+                "customer, ...) or split the file by branch",
+            )
+        elif n == 1 and customers == 1 and _named_after(sources[index], customer, _):
+            refused[index] = FileRejected(
+                "swapped_columns",
+                "its customer column holds the branch the file is named after: the branch "
+                "and customer columns look swapped; re-export it in the till's column order",
+            )
+    return refused
+
+
+def _named_after(source: str, customer: str | None, branch: str) -> bool:
+    """Does the file's name name the branch that its customer column holds, not its branch?"""
+    match = _NAMED_EXPORT.match(source.rsplit("/", 1)[-1])
+    if match is None or customer is None:
+        return False
+    hint = _squeezed(match["branch"])
+    return hint == _squeezed(customer) and hint != _squeezed(branch)
+
+
+def _squeezed(name: str) -> str:
+    """A name as file names write it: ``London Camden`` and ``london_camden`` agree."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
