@@ -37,7 +37,7 @@ from pathlib import Path
 import polars as pl
 
 from brewline.config import Settings
-from brewline.errors import BrewlineError, ConfigError, FileRejected, TransientError
+from brewline.errors import BrewlineError, ConfigError, FileRejected
 from brewline.extract import fingerprint
 from brewline.extract.layouts import RawExport, read_exports
 from brewline.keys import LINE_SPACE
@@ -105,8 +105,9 @@ def run(
                 warehouse,
                 lambda: warehouse.finish_run(report.run_id, report.status, report.totals()),
             )
-        except TransientError as exc:
+        except BrewlineError as exc:  # e.g. the disk that stopped the run is still full
             log.error("run %s could not be recorded in the ledger: %s", report.run_id, exc)
+            report.error = report.error or f"the run could not be recorded in the ledger: {exc}"
         log.info("run %s %s in %.2fs", report.run_id, report.status, report.seconds)
     return report
 
@@ -321,7 +322,11 @@ def _decide(prepared: _Prepared, file: FileFacts, verdict: tuple[str, str, str],
 
 def _commit(prepared: _Prepared, warehouse: Warehouse, context: _Context) -> list[FileReport]:
     """Write quarantine files, then load the batch in as few transactions as its overlaps allow."""
-    reports = [v for v in prepared.verdicts if v.reason == "unchanged"]
+    # Files decided without loading are reported when the commit records them; these
+    # two never reach the ledger (nothing changed, or they could not even be read).
+    reports = [
+        v for v in prepared.verdicts if v.reason == "unchanged" or v.state == FileState.FAILED
+    ]
     star = _with_ledger_rows(prepared, context)
     if star is None:
         return reports

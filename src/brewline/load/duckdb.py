@@ -12,6 +12,7 @@ DuckDB allows one writing process per file; a second runner waits up to
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,7 +79,13 @@ class DuckDBWarehouse(SqlWarehouse):
             self._con.rollback()
             raise
         else:
-            self._con.commit()
+            try:
+                with _errors(self.display_name):  # a full disk fails here, not in the statements
+                    self._con.commit()
+            except WarehouseError:
+                with contextlib.suppress(duckdb.Error):
+                    self._con.rollback()
+                raise
         finally:
             for name in self._staged:
                 self._con.unregister(name)

@@ -89,18 +89,45 @@ def _files_under(root: Path) -> Iterable[Delivery]:
         return
     if not root.is_dir():
         raise ConfigError(f"landing path {root} does not exist; create it or pass another path")
-    for path in root.rglob("*"):
+    unreadable: list[OSError] = []
+    for folder, folders, files in os.walk(root, onerror=unreadable.append):
+        here = Path(folder)
+        folders.sort()
+        for name in sorted(files):
+            path = here / name
+            relative = path.relative_to(root)
+            if _is_input(path, relative):
+                yield _delivery(path, relative.as_posix())
+    for error in unreadable:  # a folder we cannot list may hold exports: never skip it silently
+        path = Path(error.filename)
         relative = path.relative_to(root)
-        if _is_input(path, relative):
-            yield _delivery(path, relative.as_posix())
+        if not _is_hidden(relative):
+            yield Delivery(_printable(relative.as_posix() + "/"), 0, 0.0, str(path))
+
+
+def _is_hidden(relative: Path) -> bool:
+    return any(part.startswith(".") or part == QUARANTINE_DIR_NAME for part in relative.parts)
 
 
 def _is_input(path: Path, relative: Path) -> bool:
-    hidden = any(part.startswith(".") or part == QUARANTINE_DIR_NAME for part in relative.parts)
     quarantined = path.name.endswith(QUARANTINE_SUFFIX)
-    return not hidden and not quarantined and path.suffix.lower() == ".csv" and path.is_file()
+    return (
+        not _is_hidden(relative)
+        and not quarantined
+        and path.suffix.lower() == ".csv"
+        and path.is_file()
+    )
 
 
 def _delivery(path: Path, name: str) -> Delivery:
     stat = path.stat()
-    return Delivery(name=name, size=stat.st_size, arrived=stat.st_mtime, ref=str(path))
+    return Delivery(_printable(name), size=stat.st_size, arrived=stat.st_mtime, ref=str(path))
+
+
+def _printable(name: str) -> str:
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 become ``\\xe9`` escapes.
+
+    Linux allows any bytes in a name; the ledger, keys and messages need text.
+    The escaped form is stable, so the file keeps one identity from run to run.
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -1,0 +1,130 @@
+"""Defects found under attack (issue 8): each bad delivery or fault ends in one clear outcome,
+and one bad delivery never stops the others."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tests.conftest import copy_exports
+from tests.semantics._util import line, rows, write
+
+from brewline.config import Settings
+from brewline.pipeline import run
+
+TWO_SALES = line() + line(ts="25/08/2021 09:05")
+
+
+def test_a_file_name_that_is_not_utf8_loads_under_a_stable_escaped_name(
+    landing: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """It crashed every run (UnicodeEncodeError in key hashing), so nothing else ever loaded."""
+    odd = os.fsencode(landing) + b"/caf\xe9_25-08-2021_09-00-00.csv"
+    with open(odd, "wb") as handle:
+        handle.write(TWO_SALES.encode())
+    write(landing, "leeds.csv", line(ts="26/08/2021 09:00"), 2)
+    settings = make_settings()
+    first = run(settings)
+    assert sorted((f.source_name, f.state) for f in first.files) == [
+        ("caf\\xe9_25-08-2021_09-00-00.csv", "loaded"),
+        ("leeds.csv", "loaded"),
+    ]
+    assert first.exit_code == 0
+    again = run(settings)
+    assert {f.state for f in again.files} == {"skipped"}
+
+
+@pytest.fixture
+def tiny_disk() -> Iterator[Path]:
+    """A 1.5 MB file system: the warehouse fills it mid-run (real ENOSPC, not a mock)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = Path(tempfile.mkdtemp(prefix="brewline-full-"))
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1500k", "tmpfs", str(mount)])
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+        mount.rmdir()
+
+
+def test_a_full_disk_at_commit_is_one_clear_error_and_exit_1(
+    tiny_disk: Path, shared_exports: Path, tmp_path: Path
+) -> None:
+    warehouse = tiny_disk / "w.duckdb"
+    args = ["run", str(shared_exports), "-w", str(warehouse), "--quarantine", str(tmp_path / "q")]
+    env = {**os.environ, "BREWLINE_BATCH_FILES": "4"}
+    done = subprocess.run(
+        [sys.executable, "-m", "brewline", *args], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "No space left on device" in done.stderr + done.stdout
+    # With room again, the next run marks the dead run and completes the job.
+    moved = tmp_path / "w.duckdb"
+    shutil.copy(warehouse, moved)
+    if (wal := tiny_disk / "w.duckdb.wal").exists():
+        shutil.copy(wal, tmp_path / "w.duckdb.wal")
+    settings = Settings(landing=shared_exports, warehouse=str(moved), quarantine=tmp_path / "q")
+    report = run(settings)
+    assert report.exit_code == 0
+    assert rows(str(moved), "SELECT count(*) FROM fact_sale") == [(10163,)]
+    statuses = rows(str(moved), "SELECT status FROM etl_run ORDER BY started_at")
+    assert statuses[-1] == ("succeeded",)
+    assert ("running",) not in statuses
+
+
+UNREADABLE = """
+import sys
+from pathlib import Path
+from brewline.config import Settings
+from brewline.pipeline import run
+landing, warehouse = sys.argv[1:3]
+report = run(Settings(landing=Path(landing), warehouse=warehouse))
+for f in report.files:
+    print(f.source_name, f.state, f.reason, sep="|")
+print("exit", report.exit_code)
+"""
+
+
+def test_unreadable_files_and_folders_are_reported_failed_and_the_rest_load(
+    shared_exports: Path,
+) -> None:
+    """They vanished: not in the report, not in the ledger, exit 0. Real permissions: as root,
+    the runner runs without the capabilities that let root read everything."""
+    root = Path(tempfile.mkdtemp(prefix="brewline-perm-"))
+    try:
+        root.chmod(0o777)
+        landing = root / "landing"
+        landing.mkdir()
+        copy_exports(shared_exports, landing, ["leeds_09-05-2023_09-00-00_done.csv"])
+        write(landing, "locked.csv", TWO_SALES, 1)
+        write(landing, "closed/york.csv", TWO_SALES, 1)
+        for path in [landing, *landing.rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o644)
+        (landing / "locked.csv").chmod(0o000)
+        (landing / "closed").chmod(0o000)
+        command = [sys.executable, "-c", UNREADABLE, str(landing), str(root / "w.duckdb")]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *command]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=root, check=False)
+        assert "Traceback" not in done.stderr, done.stderr
+        outcomes = sorted(done.stdout.splitlines())
+        assert outcomes == [
+            "closed/|failed|unreadable_file",
+            "exit 1",
+            "leeds_09-05-2023_09-00-00_done.csv|loaded|None",
+            "locked.csv|failed|unreadable_file",
+        ]
+    finally:
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o777)
+        shutil.rmtree(root)
