@@ -36,6 +36,7 @@ from brewline.serve.views import (
     sellers,
     totals,
 )
+from brewline.vocabulary import item_label
 
 __all__ = [
     "Page",
@@ -236,7 +237,7 @@ def _item_cells(product: str, size: str | None, variant: str | None) -> list[str
 
 def _best_per_branch_table(best: pl.DataFrame, filters: Filters) -> Table:
     rows = [
-        [branch, charts.item_label(product, size, variant), _count(units), money(revenue)]
+        [branch, item_label(product, size, variant), _count(units), money(revenue)]
         for branch, product, size, variant, units, revenue in best.rows()
     ]
     return Table(
