@@ -8,6 +8,9 @@ Routes::
     GET /healthz          200 + JSON when the warehouse can be read, else 503 + JSON
     GET /static/NAME      the stylesheet, the chart bootstrap and Plotly.js (cached a year)
 
+Every answer of 500 bytes or more is gzip-compressed for clients that accept it
+(``GZipMiddleware``): pages, JSON, the metrics text, the stylesheet and scripts.
+
 Every request opens the warehouse read-only and closes it before answering. For
 DuckDB this matters: a writer (``brewline run``) can only take the file while no
 reader holds it, and a reader cannot open it while the writer does, so pages
@@ -39,6 +42,8 @@ from typing import Any, TypeVar
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -279,6 +284,7 @@ def create_app(config: DashboardConfig) -> Starlette:
             Route("/healthz", healthz),
             Route("/static/{name}", static),
         ],
+        middleware=[Middleware(GZipMiddleware)],
         exception_handlers={404: not_found},
     )
 
