@@ -313,6 +313,23 @@ def test_pages_and_scripts_are_gzipped_for_clients_that_accept_it(
     assert packed_js < plain_js / 2
 
 
+def test_static_files_are_only_the_hashed_names_and_revalidate(
+    sample_dashboard: Dashboard,
+) -> None:
+    html = sample_dashboard.get("/").text
+    found = re.search(r'href="(/static/dashboard-[0-9a-f]{12}\.css)"', html)
+    assert found, "no stylesheet link"
+    css = sample_dashboard.get(found.group(1))
+    assert css.status == 200
+    assert css.headers["content-type"] == "text/css; charset=utf-8"
+    assert css.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert css.headers["x-content-type-options"] == "nosniff"
+    again = sample_dashboard.get(found.group(1), {"If-None-Match": css.headers["etag"]})
+    assert (again.status, again.body) == (304, b"")
+    for path in ("/static/dashboard.css", "/static/plotly.min.js", "/static/widgetbundle.js"):
+        assert sample_dashboard.get(path).status == 404, path
+
+
 def test_pages_carry_a_strict_content_security_policy(sample_dashboard: Dashboard) -> None:
     headers = sample_dashboard.get("/").headers
     policy = headers["content-security-policy"]
