@@ -7,6 +7,8 @@ subprocess (see ``conftest.dashboard``), which is how the page tests start it to
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import typer
@@ -66,3 +68,15 @@ def test_late_after_option_sets_the_default_threshold(tmp_path: Path, sample_duc
     assert 'name="late_after" min="0" max="3650" value="3"' in page
     assert "more than 3\n  days behind the newest" in page
     assert 'value="0"' in overridden
+
+
+def test_importing_the_command_loads_no_engine_or_web_library() -> None:
+    # The CLI imports this module to register the command; the dashboard's weight
+    # (engines, Arrow, Starlette, Plotly) must wait until `brewline serve` runs.
+    code = "import sys, brewline.serve.command; print('\\n'.join(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    heavy = {"polars", "duckdb", "pyarrow", "psycopg", "plotly", "starlette"}
+    assert sorted(m for m in loaded if m.split(".")[0] in heavy) == []
+    assert "brewline.serve.command" in loaded

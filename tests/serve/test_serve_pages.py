@@ -290,6 +290,46 @@ def test_plotly_is_served_by_the_app_with_long_cache_headers(sample_dashboard: D
     assert sample_dashboard.get("/static/plotly-unknown.min.js").status == 404
 
 
+def test_pages_and_scripts_are_gzipped_for_clients_that_accept_it(
+    sample_dashboard: Dashboard,
+) -> None:
+    page = sample_dashboard.get("/")
+    files = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    assert len(files) == 3  # stylesheet, Plotly.js, chart bootstrap
+    sizes: dict[str, tuple[int, int]] = {}
+    for path in ["/", "/operations", *files]:
+        plain = sample_dashboard.get(path)
+        packed = sample_dashboard.get(path, {"Accept-Encoding": "gzip"})
+        assert packed.status == 200, path
+        assert packed.headers["content-encoding"] == "gzip", path
+        assert "Accept-Encoding" in packed.headers["vary"], path
+        assert packed.headers["content-type"] == plain.headers["content-type"], path
+        assert gzip.decompress(packed.body) == plain.body, path
+        sizes[path] = (len(plain.body), len(packed.body))
+    assert "content-encoding" not in page.headers  # only when asked for
+    assert sizes["/"][1] < sizes["/"][0] / 4
+    plain_js, packed_js = next(size for path, size in sizes.items() if "/plotly-" in path)
+    assert plain_js > 3_000_000
+    assert packed_js < plain_js / 2
+
+
+def test_static_files_are_only_the_hashed_names_and_revalidate(
+    sample_dashboard: Dashboard,
+) -> None:
+    html = sample_dashboard.get("/").text
+    found = re.search(r'href="(/static/dashboard-[0-9a-f]{12}\.css)"', html)
+    assert found, "no stylesheet link"
+    css = sample_dashboard.get(found.group(1))
+    assert css.status == 200
+    assert css.headers["content-type"] == "text/css; charset=utf-8"
+    assert css.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert css.headers["x-content-type-options"] == "nosniff"
+    again = sample_dashboard.get(found.group(1), {"If-None-Match": css.headers["etag"]})
+    assert (again.status, again.body) == (304, b"")
+    for path in ("/static/dashboard.css", "/static/plotly.min.js", "/static/widgetbundle.js"):
+        assert sample_dashboard.get(path).status == 404, path
+
+
 def test_pages_carry_a_strict_content_security_policy(sample_dashboard: Dashboard) -> None:
     headers = sample_dashboard.get("/").headers
     policy = headers["content-security-policy"]

@@ -20,6 +20,7 @@ from brewline.load import Warehouse, open_warehouse
 from brewline.pipeline import run
 from brewline.serve import views
 from brewline.synth import SynthSpec, generate_landing
+from brewline.vocabulary import date_key
 
 KEY = "views-test-key-0123456789abcdef"
 START = dt.date(2024, 11, 1)
@@ -95,7 +96,7 @@ def test_sales_views_agree_with_each_other_under_a_filter(synthetic: str) -> Non
             "SELECT COUNT(*) AS n, SUM(s.total) AS revenue FROM fact_sale s "
             "JOIN dim_branch b ON b.branch_key = s.branch_key "
             "WHERE s.date_key = ? AND b.branch_name = ?",
-            (views.date_key(day), options.branches[0]),
+            (date_key(day), options.branches[0]),
         ).row(0)
     head = views.totals(view.cells)
     assert head["sales"] == facts[0] == 400

@@ -5,9 +5,11 @@ Modules, from data to HTTP:
 - :mod:`brewline.serve.views` — the dashboard's questions in portable SQL, every
   sales view under one :class:`~brewline.serve.views.Filters` (dates, branch);
 - :mod:`brewline.serve.charts` — Plotly figure specs built from those answers (pure);
-- :mod:`brewline.serve.pages` — Jinja2 templates and their rendering (pure);
+- :mod:`brewline.serve.pages` — pages rendered from ``templates/*.html`` (pure);
+- :mod:`brewline.serve.assets` — ``static/`` and Plotly.js from the ``plotly``
+  package, under content-hashed names;
 - :mod:`brewline.serve.app` — the Starlette app: a fresh read-only connection per
-  request, answers cached per warehouse version, Plotly's JS served from the package;
+  request, answers cached per warehouse version, responses gzip-compressed;
 - :mod:`brewline.serve.command` — the Typer command that runs it under uvicorn.
 
 This package imports nothing heavy, so the CLI stays quick to start::

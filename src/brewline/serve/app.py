@@ -6,7 +6,11 @@ Routes::
     GET /operations       runs, files by state, rejects, freshness (?late_after=DAYS)
     GET /metrics          Prometheus text format (brewline.metrics.LedgerCollector)
     GET /healthz          200 + JSON when the warehouse can be read, else 503 + JSON
-    GET /static/NAME      the stylesheet, the chart bootstrap and Plotly.js (cached a year)
+    GET /static/NAME      the stylesheet, the chart bootstrap and Plotly.js (cached a year;
+                          see :mod:`brewline.serve.assets`)
+
+Every answer of 500 bytes or more is gzip-compressed for clients that accept it
+(``GZipMiddleware``): pages, JSON, the metrics text, the stylesheet and scripts.
 
 Every request opens the warehouse read-only and closes it before answering. For
 DuckDB this matters: a writer (``brewline run``) can only take the file while no
@@ -38,10 +42,11 @@ from typing import Any, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from brewline import queries
 from brewline.errors import BrewlineError, SchemaVersionError, WarehouseBusy, WarehouseError
@@ -50,7 +55,7 @@ from brewline.load.migrations import SCHEMA_VERSION
 from brewline.load.open import redact
 from brewline.metrics import LedgerCollector
 from brewline.serve import pages
-from brewline.serve.assets import Asset, dashboard_css, dashboard_js, plotly_js
+from brewline.serve.assets import AssetFiles, dashboard_css, dashboard_js, plotly_js
 from brewline.serve.views import (
     FilterOptions,
     Filters,
@@ -239,7 +244,7 @@ def create_app(config: DashboardConfig) -> Starlette:
     registry.register(
         LedgerCollector.for_location(config.warehouse, lock_timeout=config.lock_timeout)
     )
-    assets = {a.name: a for a in (dashboard_css(), dashboard_js(), plotly_js())}
+    assets = AssetFiles([dashboard_css(), dashboard_js(), plotly_js()])
     pages.compile_templates()
 
     def page(title: str, active: str, as_of: str = "") -> pages.Page:
@@ -259,12 +264,6 @@ def create_app(config: DashboardConfig) -> Starlette:
     def healthz(request: Request) -> Response:
         return _health(reader, shown)
 
-    def static(request: Request) -> Response:
-        asset = assets.get(request.path_params["name"])
-        if asset is None:
-            raise HTTPException(404)
-        return _static(asset, request)
-
     async def not_found(request: Request, exc: Exception) -> Response:
         body = pages.render_problem(
             page("Not found", ""), "Not found", f"There is no page at {request.url.path}."
@@ -277,8 +276,9 @@ def create_app(config: DashboardConfig) -> Starlette:
             Route("/operations", operations),
             Route("/metrics", metrics),
             Route("/healthz", healthz),
-            Route("/static/{name}", static),
+            Mount("/static", assets),
         ],
+        middleware=[Middleware(GZipMiddleware)],
         exception_handlers={404: not_found},
     )
 
@@ -395,15 +395,3 @@ def _health(reader: _Reader, shown: str) -> Response:
         return JSONResponse(facts, 503, headers={"Cache-Control": "no-store"})
     facts["status"] = "ok"
     return JSONResponse(facts, headers={"Cache-Control": "no-store"})
-
-
-def _static(asset: Asset, request: Request) -> Response:
-    headers = {
-        "Cache-Control": "public, max-age=31536000, immutable",
-        "Vary": "Accept-Encoding",
-        "X-Content-Type-Options": "nosniff",
-    }
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        headers["Content-Encoding"] = "gzip"
-        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
-    return Response(asset.body, media_type=asset.media_type, headers=headers)

@@ -22,6 +22,8 @@ from typing import Any
 
 import polars as pl
 
+from brewline.vocabulary import FileState, RunState, item_label
+
 __all__ = [
     "WEEKDAYS",
     "Chart",
@@ -31,7 +33,6 @@ __all__ = [
     "daily_chart",
     "files_chart",
     "heatmap_chart",
-    "item_label",
     "monthly_chart",
     "payment_chart",
     "rejects_chart",
@@ -43,17 +44,17 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ROAST = "#6f4e37"
 """The dashboard's main colour (coffee); the others are for second series and states."""
 _CREAM, _FOAM, _MINT, _BERRY, _SLATE = "#c8a27a", "#e9dccb", "#3f8f6b", "#b23a48", "#5b6770"
-_STATE_COLOURS = {
-    "loaded": _MINT,
-    "skipped": _SLATE,
-    "replaced": _CREAM,
-    "rejected": _BERRY,
-    "succeeded": _MINT,
-    "failed": _BERRY,
-    "partial": _CREAM,
-    "running": _SLATE,
-    "abandoned": _BERRY,
+_STATE_COLOURS: dict[str, str] = {
+    FileState.LOADED: _MINT,
+    FileState.SKIPPED: _SLATE,
+    FileState.REPLACED: _CREAM,
+    FileState.REJECTED: _BERRY,
+    RunState.SUCCEEDED: _MINT,
+    RunState.FAILED: _BERRY,
+    RunState.RUNNING: _SLATE,
+    RunState.ABANDONED: _BERRY,
 }
+"""Bar colours of files by ledger state and of runs by status; any other: slate."""
 _BASE_LAYOUT: dict[str, Any] = {
     "margin": {"l": 60, "r": 16, "t": 10, "b": 44},
     "height": 300,
@@ -108,16 +109,6 @@ def _axis(title: str, **extra: Any) -> dict[str, Any]:
 
 
 _MONEY_AXIS = {"tickprefix": "£", "separatethousands": True}
-
-
-def item_label(product: str, size: str | None, variant: str | None) -> str:
-    """``Large Flavoured latte - Hazelnut``: how the till names a menu item.
-
-    >>> item_label("Latte", None, None)
-    'Latte'
-    """
-    name = f"{size} {product}" if size else product
-    return f"{name} - {variant}" if variant else name
 
 
 # -- sales ------------------------------------------------------------------------------

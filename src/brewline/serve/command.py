@@ -2,8 +2,8 @@
 
 A Typer-compatible function, registered by the CLI with ``app.command()(serve)``;
 it parses options into settings, builds the app (:func:`brewline.serve.app.create_app`)
-and hands it to uvicorn. Heavy imports wait until the command runs, so the rest
-of the CLI starts as fast as before.
+and hands it to uvicorn. Heavy imports (settings, engines, Starlette, Plotly) wait
+until the command runs: importing this module loads only Typer.
 
     $ brewline serve --warehouse sales.duckdb --port 8080
 """
@@ -14,15 +14,35 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from brewline.config import load_settings
-from brewline.console import WarehouseOption
 from brewline.errors import BrewlineError
-from brewline.load.open import redact
 
 if TYPE_CHECKING:
     from brewline.serve.app import DashboardConfig
 
 __all__ = ["serve"]
+
+
+def _check_warehouse(value: str | None) -> str | None:
+    # brewline.console imports the settings and the engines (Polars, DuckDB): only
+    # when the option is parsed. Its WarehouseOption cannot be shared for that reason.
+    from brewline.console import check_warehouse
+
+    return check_warehouse(value)
+
+
+WarehouseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse",
+        "-w",
+        metavar="LOCATION",
+        help="DuckDB file path or postgresql:// URL [default: BREWLINE_WAREHOUSE, "
+        "brewline.toml, else ./brewline.duckdb].",
+        callback=_check_warehouse,
+        show_default=False,
+    ),
+]
+"""``brewline.console.WarehouseOption``, checked by the same function, imported late."""
 
 
 def serve(
@@ -62,6 +82,8 @@ def serve(
     answer 503 "warehouse busy, retry". Charts work without internet: the
     dashboard serves Plotly.js itself. Stop with Ctrl+C.
     """
+    from brewline.config import load_settings
+    from brewline.load.open import redact
     from brewline.serve.app import DashboardConfig
 
     try:

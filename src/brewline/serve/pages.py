@@ -1,10 +1,11 @@
 """HTML pages: the dashboard's views turned into Jinja2-rendered HTML (pure functions).
 
 ``render_sales``, ``render_operations`` and ``render_problem`` take answers
-(:mod:`brewline.serve.views`) and return a complete page. Templates live in this
-module so the package needs no data files; Jinja2 escapes everything by default
-(branch names come from till exports). Figures are formatted here: money as
-``£1,234.50`` from exact Decimals, shares as percentages.
+(:mod:`brewline.serve.views`) and return a complete page, with no server
+involved. Templates are package files (``brewline/serve/templates/*.html``);
+Jinja2 escapes everything by default (branch names come from till exports).
+Figures are formatted here: money as ``£1,234.50`` from exact Decimals, shares
+as percentages.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,6 +38,7 @@ from brewline.serve.views import (
     sellers,
     totals,
 )
+from brewline.vocabulary import item_label
 
 __all__ = [
     "Page",
@@ -236,7 +239,7 @@ def _item_cells(product: str, size: str | None, variant: str | None) -> list[str
 
 def _best_per_branch_table(best: pl.DataFrame, filters: Filters) -> Table:
     rows = [
-        [branch, charts.item_label(product, size, variant), _count(units), money(revenue)]
+        [branch, item_label(product, size, variant), _count(units), money(revenue)]
         for branch, product, size, variant, units, revenue in best.rows()
     ]
     return Table(
@@ -392,8 +395,9 @@ def render_problem(page: Page, heading: str, message: str, hint: str = "") -> st
 
 def compile_templates() -> None:
     """Compile every template now (the app does at start), not on the first request."""
-    for name in _TEMPLATES:
-        _environment().get_template(name)
+    environment = _environment()
+    for name in environment.list_templates():
+        environment.get_template(name)
 
 
 def _render(name: str, context: dict[str, Any]) -> str:
@@ -401,209 +405,12 @@ def _render(name: str, context: dict[str, Any]) -> str:
     return _environment().get_template(name).render(assets=assets, **context)
 
 
-_ENVIRONMENT: jinja2.Environment | None = None
-
-
+@cache
 def _environment() -> jinja2.Environment:
-    global _ENVIRONMENT  # noqa: PLW0603 - built once, on first use
-    if _ENVIRONMENT is None:
-        _ENVIRONMENT = jinja2.Environment(
-            loader=jinja2.DictLoader(_TEMPLATES),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-    return _ENVIRONMENT
-
-
-_BASE = """\
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ page.title }} · Brewline</title>
-<link rel="stylesheet" href="/static/{{ assets.css }}">
-<link rel="icon" href="data:,">
-</head>
-<body>
-<header class="top">
-  <div class="brand">Brewline</div>
-  <nav>
-    {% for href, key, label in [("/", "sales", "Sales"), ("/operations", "operations", \
-"Operations"), ("/metrics", "metrics", "Metrics")] %}
-    <a href="{{ href }}"{% if page.active == key %} class="active"{% endif %}>{{ label }}</a>
-    {% endfor %}
-  </nav>
-  <div class="where">Warehouse: {{ page.warehouse }}</div>
-</header>
-<main>
-{% block content %}{% endblock %}
-</main>
-<footer>
-{% if page.as_of %}Data as of the last run, finished {{ page.as_of }} UTC. {% endif %}
-Read-only view. Customer names and card numbers never reach the warehouse.
-</footer>
-{% if charts is defined and charts %}
-<script id="chart-specs" type="application/json">{{ charts_json | safe }}</script>
-<script src="/static/{{ assets.plotly }}" defer></script>
-<script src="/static/{{ assets.js }}" defer></script>
-{% endif %}
-</body>
-</html>
-"""
-
-_MACROS = """\
-{% macro table(t) %}
-<section class="card{% if t.wide %} wide{% endif %}">
-  <h2>{{ t.title }}{% if t.note %}<span class="note">{{ t.note }}</span>{% endif %}</h2>
-  {% if t.rows %}
-  <div class="scroll"><table>
-    <thead><tr>
-    {% for c in t.columns %}
-      <th{% if loop.index0 in t.numeric %} class="num"{% endif %}>{{ c }}</th>
-    {% endfor %}
-    </tr></thead>
-    <tbody>
-    {% for row in t.rows %}{% set i = loop.index0 %}
-      <tr{% if i in t.classes %} class="{{ t.classes[i] }}"{% endif %}>
-      {% for cell in row %}
-        <td{% if loop.index0 in t.numeric %} class="num"{% endif %}>
-        {%- if loop.first and i in t.links -%}
-          <a href="{{ t.links[i] }}">{{ cell }}</a>
-        {%- else %}{{ cell }}{% endif -%}
-        </td>
-      {% endfor %}
-      </tr>
-    {% endfor %}
-    </tbody>
-  </table></div>
-  {% else %}
-  <p class="slice">{{ t.empty }}</p>
-  {% endif %}
-</section>
-{% endmacro %}
-{% macro chart(c) %}
-<section class="card{% if c.id in ('revenue-by-day', 'hour-weekday') %} wide{% endif %}">
-  <h2>{{ c.title }}{% if c.note %}<span class="note">{{ c.note }}</span>{% endif %}</h2>
-  <div class="chart" id="{{ c.id }}"></div>
-</section>
-{% endmacro %}
-"""
-
-_SALES = """\
-{% extends "base.html" %}
-{% from "macros.html" import table, chart %}
-{% block content %}
-<h1>Sales</h1>
-<form class="filters" method="get" action="/">
-  {% for name, label in [("start", "From"), ("end", "To")] %}
-  <label>{{ label }}
-    <input type="date" name="{{ name }}" value="{{ form[name] }}"
-      {%- if options.first %} min="{{ options.first.isoformat() }}"
-      max="{{ options.last.isoformat() }}"{% endif %}>
-  </label>
-  {% endfor %}
-  <label>Branch
-    <select name="branch">
-      <option value="">All branches</option>
-      {% for b in options.branches %}
-      <option value="{{ b }}"{% if b == form.branch %} selected{% endif %}>{{ b }}</option>
-      {% endfor %}
-      {% if unknown_branch %}
-      <option value="{{ form.branch }}" selected>{{ form.branch }} (unknown)</option>
-      {% endif %}
-    </select>
-  </label>
-  <button type="submit">Apply</button>
-  <a href="/">Reset</a>
-</form>
-<p class="slice">Showing {{ slice }}.
-{% if options.first %}
-Trading days loaded: {{ options.first.strftime("%d %b %Y") }}
-to {{ options.last.strftime("%d %b %Y") }}.
-{% endif %}
-</p>
-{% if empty %}
-<div class="empty">
-  <p><strong>No sales for {{ slice }}.</strong></p>
-  {% if unknown_branch %}
-  <p>No branch called “{{ form.branch }}” has sent any sales. Pick one from the list.</p>
-  {% elif not options.branches %}
-  <p>The warehouse holds no sales yet: load some with <code>brewline run</code>.</p>
-  {% else %}
-  <p>Try a wider date range or another branch.</p>
-  {% endif %}
-</div>
-{% else %}
-<section class="kpis">
-{% for label, value, hint in kpis %}
-  <div class="kpi">
-    <div class="label">{{ label }}</div>
-    <div class="value">{{ value }}</div>
-    <div class="hint">{{ hint }}</div>
-  </div>
-{% endfor %}
-</section>
-<section class="grid">
-{% for c in charts %}{{ chart(c) }}{% endfor %}
-</section>
-<section class="tables">
-{% for t in tables %}{{ table(t) }}{% endfor %}
-</section>
-{% endif %}
-{% endblock %}
-"""
-
-_OPERATIONS = """\
-{% extends "base.html" %}
-{% from "macros.html" import table, chart %}
-{% block content %}
-<h1>Operations</h1>
-<form class="filters" method="get" action="/operations">
-  <label>Late after (days behind the newest trading day)
-    <input type="number" name="late_after" min="0" max="3650" value="{{ view.late_after }}">
-  </label>
-  <button type="submit">Apply</button>
-</form>
-<p class="slice">
-{% if branches %}
-  Newest trading day in the warehouse: <strong>{{ newest }}</strong>.
-  {% if late %}<span class="badge late">{{ late }} of {{ branches }} branches late</span>
-  {% else %}<span class="badge ok">all {{ branches }} branches up to date</span>{% endif %}
-  (late = last loaded trading day more than {{ view.late_after }}
-  day{{ "" if view.late_after == 1 else "s" }} behind the newest)
-{% else %}
-  No sales loaded yet.
-{% endif %}
-</p>
-<section class="grid">
-{{ table(freshness) }}
-{% for c in charts %}{{ chart(c) }}{% endfor %}
-</section>
-<section class="tables">
-{% for t in tables %}{{ table(t) }}{% endfor %}
-</section>
-{% endblock %}
-"""
-
-_PROBLEM = """\
-{% extends "base.html" %}
-{% block content %}
-<h1>{{ heading }}</h1>
-<div class="problem">
-  <p>{{ message }}</p>
-  {% if hint %}<p>{{ hint }}</p>{% endif %}
-  <p><a href="/">Back to the dashboard</a></p>
-</div>
-{% endblock %}
-"""
-
-_TEMPLATES = {
-    "base.html": _BASE,
-    "macros.html": _MACROS,
-    "sales.html": _SALES,
-    "operations.html": _OPERATIONS,
-    "problem.html": _PROBLEM,
-}
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("brewline.serve", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )

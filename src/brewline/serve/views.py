@@ -35,6 +35,7 @@ import polars as pl
 from brewline import queries
 from brewline.load import Warehouse
 from brewline.load.roles import Params
+from brewline.vocabulary import date_key, key_date_expr
 
 __all__ = [
     "FilterOptions",
@@ -47,7 +48,6 @@ __all__ = [
     "by_day",
     "by_month",
     "customer_mix",
-    "date_key",
     "filter_options",
     "first_sales",
     "freshness",
@@ -66,17 +66,7 @@ _CENT = Decimal("0.01")
 _ITEM = ("product", "size", "variant")
 
 
-def date_key(day: dt.date) -> int:
-    """The warehouse's ``yyyymmdd`` day key.
-
-    >>> date_key(dt.date(2024, 12, 18))
-    20241218
-    """
-    return day.year * 10000 + day.month * 100 + day.day
-
-
-def _key_to_date(key: pl.Expr) -> pl.Expr:
-    return pl.date(key // 10000, key // 100 % 100, key % 100)
+_key_to_date = key_date_expr  # only for freshness(), which is moving to the warehouse reader
 
 
 @dataclass(frozen=True)
@@ -152,7 +142,7 @@ def filter_options(wh: Warehouse) -> FilterOptions:
         "SELECT MIN(date_key) AS first, MAX(date_key) AS last FROM etl_file_branch_day",
         {"first": pl.Int32(), "last": pl.Int32()},
     ).select(
-        _key_to_date(pl.col("first")).alias("first"), _key_to_date(pl.col("last")).alias("last")
+        key_date_expr(pl.col("first")).alias("first"), key_date_expr(pl.col("last")).alias("last")
     )
     first, last = span.row(0)
     return FilterOptions(sorted(names["branch"].to_list()), first, last)
@@ -264,7 +254,7 @@ def _sales_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
 
 
 def _with_date(frame: pl.DataFrame) -> pl.DataFrame:
-    dated = frame.with_columns(_key_to_date(pl.col("date_key")).alias("date"))
+    dated = frame.with_columns(key_date_expr(pl.col("date_key")).alias("date"))
     return dated.select("branch", "date", *(c for c in frame.columns if c not in _KEYS))
 
 
