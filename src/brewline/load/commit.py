@@ -30,8 +30,10 @@ __all__ = ["Committed", "commit", "retrying"]
 log = logging.getLogger("brewline")
 
 _T = TypeVar("_T")
-_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
-"""Seconds between attempts after a transient error: about 15 s in all."""
+_FIRST_DELAY, _MAX_DELAY = 0.5, 8.0
+"""Seconds before the first retry after a transient error, doubling up to the longest wait."""
+RETRY_SECONDS = 15.0
+"""How long a commit keeps retrying a lost warehouse by default (the ``retry_seconds`` setting)."""
 
 
 @dataclass(frozen=True)
@@ -42,33 +44,44 @@ class Committed:
     replaced: dict[int, list[Replacement]]
 
 
-def commit(star: StarBatch, warehouse: Warehouse, *, redelivery: str) -> Iterator[Committed]:
+def commit(
+    star: StarBatch, warehouse: Warehouse, *, redelivery: str, retry_seconds: float = RETRY_SECONDS
+) -> Iterator[Committed]:
     """Load ``star`` in as few transactions as the overlaps between its files allow."""
     for part in _without_overlaps(star):
-        yield _load(part, warehouse, redelivery)
+        yield _load(part, warehouse, redelivery, retry_seconds)
 
 
-def retrying(warehouse: Warehouse, action: Callable[[], _T]) -> _T:
-    """Run ``action``; on a transient error reconnect and retry with bounded backoff.
+def retrying(
+    warehouse: Warehouse, action: Callable[[], _T], *, seconds: float = RETRY_SECONDS
+) -> _T:
+    """Run ``action``; on a transient error reconnect and retry with backoff for ``seconds``.
 
     A busy warehouse is not retried here: the engine already waited ``lock_timeout``.
+    When the budget is spent, the error says how long it tried.
     """
-    for delay in (*_BACKOFF, None):
+    started = time.monotonic()
+    delay = _FIRST_DELAY
+    while True:
         try:
             return action()
         except WarehouseBusy:
             raise
         except TransientError as exc:
-            if delay is None:
-                raise
+            waited = time.monotonic() - started
+            if waited + delay > seconds:
+                raise TransientError(
+                    f"{exc} (gave up after retrying for {waited:.0f}s; the retry_seconds "
+                    f"setting is {seconds:g}s)"
+                ) from None
             log.warning("transient warehouse error, retrying in %.1fs: %s", delay, exc)
             time.sleep(delay)
+            delay = min(delay * 2, _MAX_DELAY)
             with contextlib.suppress(TransientError):
                 warehouse.reconnect()
-    raise AssertionError("unreachable")
 
 
-def _load(part: StarBatch, warehouse: Warehouse, redelivery: str) -> Committed:
+def _load(part: StarBatch, warehouse: Warehouse, redelivery: str, seconds: float) -> Committed:
     """Commit one part; adapt it when the warehouse refuses some of its files.
 
     Each signal removes or rewrites files, so the loop ends within a few attempts.
@@ -76,7 +89,8 @@ def _load(part: StarBatch, warehouse: Warehouse, redelivery: str) -> Committed:
     skipped = pl.DataFrame(schema=part.files.schema)
     while True:
         try:
-            replaced = retrying(warehouse, partial(warehouse.load, part, redelivery=redelivery))
+            load = partial(warehouse.load, part, redelivery=redelivery)
+            replaced = retrying(warehouse, load, seconds=seconds)
             return Committed(pl.concat([part.files, skipped]), replaced)
         except BranchDayOwned as owned:
             part = _refuse_owned(part, owned)

@@ -29,6 +29,11 @@ from brewline.vocabulary import RunState
 __all__ = ["DuckDBWarehouse"]
 
 _RETRY_EVERY = 0.2
+_NO_EXTENSION_DOWNLOADS = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+"""Brewline never lets DuckDB fetch or load extensions behind its back."""
 
 
 class DuckDBWarehouse(SqlWarehouse):
@@ -109,7 +114,7 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
     deadline = time.monotonic() + lock_timeout
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only)
+            return duckdb.connect(path, read_only=read_only, config=_NO_EXTENSION_DOWNLOADS)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None

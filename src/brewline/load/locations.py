@@ -11,6 +11,10 @@ engines apart by looking at it.
 
 from __future__ import annotations
 
+import re
+
+from brewline.errors import ConfigError
+
 __all__ = ["engine_of", "is_postgres", "redact"]
 
 
@@ -19,19 +23,50 @@ def is_postgres(location: str) -> bool:
 
 
 def engine_of(location: str) -> str:
-    """``postgres`` for a server URL, else ``duckdb`` (a file path or ``:memory:``)."""
-    return "postgres" if is_postgres(location) else "duckdb"
+    """``postgres`` for a server URL, ``duckdb`` for a file path or ``:memory:``.
+
+    Anything else that looks like a URL (``postgres:/broken``, ``s3://...``,
+    ``md:...``) is refused: DuckDB would read such a prefix as a request to
+    download and load an extension from the internet.
+    """
+    if is_postgres(location):
+        return "postgres"
+    if _SCHEME.match(location):
+        raise ConfigError(
+            f"warehouse {redact(location)!r} is neither a DuckDB file path nor a "
+            "postgresql://user@host/database URL"
+        )
+    return "duckdb"
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: C:\ is a path
 
 
 def redact(location: str) -> str:
-    """A warehouse location safe to print: any password in a URL is masked."""
+    """A warehouse location safe to print: every password in a URL is masked.
+
+    Works on the text, not on a parsed URL, so odd but valid forms keep their
+    shape (several hosts, ``[::1]`` IPv6 hosts) and malformed ones (a port
+    that is not a number) are still masked rather than crashing:
+
+        >>> redact("postgresql://etl@[::1]:5432,db2:5433/w?password=s3cret&sslmode=require")
+        'postgresql://etl@[::1]:5432,db2:5433/w?password=***&sslmode=require'
+        >>> redact("postgres://etl:pw@db:port/w")
+        'postgres://etl:***@db:port/w'
+    """
     if not is_postgres(location):
         return location
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(location)
-    if parts.password is None:
+    match = _URL.match(location)
+    if match is None:  # pragma: no cover - the pattern matches every string with a scheme
         return location
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = match["netloc"]
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if has_password else netloc
+    rest = _QUERY_PASSWORD.sub(r"\g<key>***", match["rest"])
+    return f"{match['scheme']}{netloc}{rest}"
+
+
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<netloc>[^/?#]*)(?P<rest>.*)$", re.S)
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&](?:ssl)?password=)[^&#]*", re.I)

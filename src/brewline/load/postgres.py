@@ -14,6 +14,7 @@ printed (see :func:`brewline.load.open.redact`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,20 @@ from brewline.schema import TYPES
 from brewline.vocabulary import RunState
 
 __all__ = ["PostgresWarehouse", "binary_copy_payload"]
+
+
+class _WithoutCopyTeardownNoise(logging.Filter):
+    """psycopg warns "error ignored terminating Copy" when a COPY dies with its connection.
+
+    The error that ended the COPY is Brewline's to report (and retry); the
+    teardown's own failure says nothing more, so it is dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+logging.getLogger("psycopg").addFilter(_WithoutCopyTeardownNoise())
 
 _LOADER_LOCK = 0x42726577  # "Brew": one committer at a time per server
 _LOCK_POLL = 0.05
