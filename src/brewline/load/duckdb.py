@@ -29,7 +29,7 @@ from brewline.vocabulary import RunState
 __all__ = ["DuckDBWarehouse"]
 
 _RETRY_EVERY = 0.2
-_NO_EXTENSION_DOWNLOADS = {
+_NO_EXTENSION_DOWNLOADS: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
@@ -114,7 +114,7 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
     deadline = time.monotonic() + lock_timeout
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only, config=_NO_EXTENSION_DOWNLOADS)
+            return duckdb.connect(path, read_only=read_only, config=dict(_NO_EXTENSION_DOWNLOADS))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None
