@@ -88,9 +88,13 @@ class Column:
     name: str
     type: SqlType
     nullable: bool = False
+    default: str | None = None
+    since: int = 1
+    """The schema version that added it to an existing table (see ``load/migrations.py``)."""
 
     def sql(self) -> str:
-        return f"{self.name} {self.type.sql}" + ("" if self.nullable else " NOT NULL")
+        default = "" if self.default is None else f" DEFAULT {self.default}"
+        return f"{self.name} {self.type.sql}{default}" + ("" if self.nullable else " NOT NULL")
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,12 @@ class Table:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def create_sql(self, name: str | None = None) -> str:
-        """``CREATE TABLE IF NOT EXISTS`` for both engines (as ``name``, if given)."""
-        parts = [c.sql() for c in self.columns]
+    def create_sql(self, name: str | None = None, *, version: int | None = None) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` for both engines (as ``name``, if given).
+
+        With ``version``, only the columns the table had at that schema version.
+        """
+        parts = [c.sql() for c in self.columns if version is None or c.since <= version]
         if self.key:
             parts.append(f"PRIMARY KEY ({', '.join(self.key)})")
         return f"CREATE TABLE IF NOT EXISTS {name or self.name} ({', '.join(parts)})"
@@ -127,8 +134,10 @@ def _table(
     return Table(name, columns, key, doc, since)
 
 
-def _c(name: str, kind: SqlType, *, nullable: bool = False) -> Column:
-    return Column(name, kind, nullable)
+def _c(
+    name: str, kind: SqlType, *, nullable: bool = False, default: str | None = None, since: int = 1
+) -> Column:
+    return Column(name, kind, nullable, default, since)
 
 
 _DECLARED = (
@@ -228,6 +237,7 @@ _DECLARED = (
         _c("rows_rejected", BIGINT, nullable=True),
         _c("seconds", DOUBLE, nullable=True),
         _c("error", TEXT, nullable=True),
+        _c("files_failed", INTEGER, nullable=True, since=3),
         key=("run_id",),
     ),
     _table(
@@ -249,6 +259,9 @@ _DECLARED = (
         _c("recorded_at", TIMESTAMP),
         _c("seconds", DOUBLE, nullable=True),
         _c("replaced_by", BIGINT, nullable=True),
+        # Rows of this delivery that later deliveries took over (corrections, re-exports):
+        # what it has in the warehouse now is rows_loaded - rows_replaced.
+        _c("rows_replaced", INTEGER, nullable=True, default="0", since=3),
         key=("file_id",),
     ),
     _table(

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -14,9 +15,9 @@ from tests.conftest import PostgresServer, copy_exports
 from tests.test_faults import RUNNER
 
 from brewline.config import Settings
-from brewline.errors import SchemaVersionError, TransientError
+from brewline.errors import SchemaVersionError, TransientError, WarehouseError
 from brewline.load import open_warehouse
-from brewline.load.admin import grant_readonly, init_warehouse
+from brewline.load.admin import grant_readonly, init_warehouse, readonly_sql
 from brewline.load.migrations import SCHEMA_VERSION, migrations
 from brewline.pipeline import run
 from brewline.synth import SynthSpec, generate_landing
@@ -156,3 +157,39 @@ def test_grant_readonly_command(postgres_url: str) -> None:
     bad = runner.invoke(app, ["grant-readonly", "Robert'); DROP", "-w", postgres_url])
     assert bad.exit_code == 1
     assert "role name" in bad.output
+
+
+def test_readonly_for_the_usual_owner_loads_analyst_reads_setup(
+    postgres_url: str, landing: Path, shared_exports: Path, tmp_path: Path
+) -> None:
+    """The owner role (no CREATEROLE) grants; tables it creates later stay readable."""
+    tag = uuid.uuid4().hex[:8]
+    loader, analyst = f"loader_{tag}", f"analyst_{tag}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin_con:
+        admin_con.execute(f"CREATE ROLE {loader} LOGIN")
+        admin_con.execute(f"CREATE ROLE {analyst} LOGIN")
+        admin_con.execute(f"GRANT CREATE ON SCHEMA public TO {loader}")
+    as_loader = postgres_url.replace("postgres@", f"{loader}@", 1)
+    copy_exports(shared_exports, landing, ["leeds_09-05-2023_09-00-00_done.csv"])
+    run(Settings(landing=landing, warehouse=as_loader, quarantine=tmp_path / "q"))
+    with open_warehouse(as_loader) as wh:
+        done = grant_readonly(wh, analyst)
+        assert not any(s.startswith(("CREATE ROLE", "ALTER ROLE")) for s in done)
+        for unsafe in ("postgres", loader):
+            with pytest.raises(WarehouseError):
+                grant_readonly(wh, unsafe)
+        with pytest.raises(WarehouseError, match="may not create roles"):
+            grant_readonly(wh, f"nobody_{tag}")
+        wh.run_admin(["CREATE TABLE later_table AS SELECT 1 AS x"])  # e.g. a new Brewline table
+    with psycopg.connect(postgres_url.replace("postgres@", f"{analyst}@", 1)) as con:
+        assert con.execute("SELECT count(*) FROM fact_sale").fetchone() == (50,)
+        assert con.execute("SELECT x FROM later_table").fetchone() == (1,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute("DELETE FROM fact_sale")
+    with psycopg.connect(postgres_url) as con:  # the superuser was never made read-only
+        assert con.execute("SHOW default_transaction_read_only").fetchone() == ("off",)
+
+
+def test_readonly_sql_is_refused_for_duckdb(tmp_path: Path) -> None:
+    with open_warehouse(str(tmp_path / "w.duckdb")) as wh, pytest.raises(WarehouseError):
+        readonly_sql(wh, "analyst")

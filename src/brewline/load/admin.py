@@ -3,7 +3,7 @@
 >>> from brewline.load import open_warehouse
 >>> with open_warehouse(":memory:") as wh:
 ...     init_warehouse(wh)
-2
+3
 """
 
 from __future__ import annotations
@@ -17,39 +17,87 @@ __all__ = ["grant_readonly", "init_warehouse", "readonly_sql"]
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
+_FACTS = """
+    SELECT current_database() AS database, current_user AS me,
+           COALESCE((SELECT tableowner FROM pg_tables
+                     WHERE schemaname = 'public' AND tablename = 'etl_file'), current_user) AS owner,
+           (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user)
+               AS can_create_roles,
+           (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+           (SELECT datdba::regrole::text FROM pg_database WHERE datname = current_database())
+               AS database_owner,
+           EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?) AS exists,
+           COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = ?), false) AS role_is_superuser
+"""
+
 
 def init_warehouse(warehouse: Warehouse) -> int:
     """Create or upgrade the warehouse schema; return the version now in place."""
     return warehouse.ensure_schema(upgrade=True)
 
 
-def readonly_sql(role: str, database: str) -> list[str]:
-    """The SQL that gives ``role`` read-only access to the warehouse (PostgreSQL).
+def readonly_sql(warehouse: Warehouse, role: str) -> list[str]:
+    """The SQL that lets ``role`` read this PostgreSQL warehouse and nothing else.
 
-    Documented so an administrator can review or run it by hand. The role can
-    log in; give it a password with ``ALTER ROLE ... PASSWORD`` (never via Brewline).
+    Checked against the server first: the role must not be a superuser, the
+    role running this, or the role owning the warehouse's tables (a read-only
+    owner could no longer load). The usual set-up is an owner role that loads
+    (no CREATEROLE needed) and an analyst role that reads:
+
+    - the analyst role is created when missing, which needs CREATEROLE (an
+      administrator can instead run ``CREATE ROLE analyst LOGIN`` first);
+    - ``SELECT`` on every table now, and by default privileges *for the
+      owner* on every table the owner creates later (a new Brewline version's
+      tables included);
+    - ``default_transaction_read_only`` for the role, when the runner may alter
+      roles (belt and braces: SELECT is all it is granted anyway).
+
+    Documented so an administrator can review it (``--show-sql``) or run it by
+    hand. The role can log in; give it a password with ``ALTER ROLE ... PASSWORD``
+    (never via Brewline).
     """
-    if not _ROLE.match(role):
-        raise ConfigError(f"role name {role!r} must be lower-case letters, digits and _")
-    return [
-        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
-        f"THEN CREATE ROLE {role} LOGIN; END IF; END $$",
-        f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
-        f"GRANT USAGE ON SCHEMA public TO {role}",
-        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {role}",
-        f"ALTER ROLE {role} SET default_transaction_read_only = on",
-    ]
-
-
-def grant_readonly(warehouse: Warehouse, role: str) -> list[str]:
-    """Create ``role`` if needed and grant it read-only access; return the SQL run."""
     if warehouse.engine != "postgres":
         raise WarehouseError(
             "read-only roles are a PostgreSQL feature; for DuckDB, open the file with "
             "read_only=True (brewline serve and report already do)"
         )
-    database = str(warehouse.query("SELECT current_database() AS db")["db"][0])
-    statements = readonly_sql(role, database)
+    if not _ROLE.match(role):
+        raise ConfigError(f"role name {role!r} must be lower-case letters, digits and _")
+    facts = warehouse.query(_FACTS, (role, role)).row(0, named=True)
+    _refuse_unsafe(role, facts)
+    statements = []
+    if not facts["exists"]:
+        statements.append(f"CREATE ROLE {role} LOGIN")
+    if facts["superuser"] or facts["database_owner"] == facts["me"]:
+        statements.append(f'GRANT CONNECT ON DATABASE "{facts["database"]}" TO {role}')
+    statements += [
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+        f'ALTER DEFAULT PRIVILEGES FOR ROLE "{facts["owner"]}" IN SCHEMA public '
+        f"GRANT SELECT ON TABLES TO {role}",
+    ]
+    if facts["can_create_roles"]:
+        statements.append(f"ALTER ROLE {role} SET default_transaction_read_only = on")
+    return statements
+
+
+def _refuse_unsafe(role: str, facts: dict[str, object]) -> None:
+    if facts["role_is_superuser"]:
+        raise WarehouseError(f"{role} is a superuser: a superuser cannot be made read-only")
+    if role in (facts["me"], facts["owner"]):
+        raise WarehouseError(
+            f"{role} loads this warehouse (it runs Brewline or owns its tables); making it "
+            "read-only would stop every load. Name a separate role for dashboards and analysts"
+        )
+    if not facts["exists"] and not facts["can_create_roles"]:
+        raise WarehouseError(
+            f"role {role} does not exist and {facts['me']} may not create roles: ask an "
+            f"administrator to run `CREATE ROLE {role} LOGIN`, then run this again"
+        )
+
+
+def grant_readonly(warehouse: Warehouse, role: str) -> list[str]:
+    """Create ``role`` if needed and grant it read-only access; return the SQL run."""
+    statements = readonly_sql(warehouse, role)
     warehouse.run_admin(statements)
     return statements

@@ -3,8 +3,9 @@
     >>> [version for version, _ in migrations("duckdb", after=1)]
     [2, 3]
 
-A version creates the tables declared with that ``since`` and runs its extra
-statements (``all`` engines, or only ``duckdb`` / ``postgres``).
+A version creates the tables declared with that ``since``, adds the columns
+declared with that ``since`` to older tables, and runs its extra statements
+(``all`` engines, or only ``duckdb`` / ``postgres``).
 """
 
 from __future__ import annotations
@@ -29,14 +30,27 @@ _EXTRA: dict[int, dict[str, list[str]]] = {
     },
 }
 
-SCHEMA_VERSION = max([*_EXTRA, *(table.since for table in TABLES.values())])
+SCHEMA_VERSION = max(
+    [
+        *_EXTRA,
+        *(t.since for t in TABLES.values()),
+        *(c.since for t in TABLES.values() for c in t.columns),
+    ]
+)
 
 
 def migrations(engine: str, after: int) -> list[tuple[int, list[str]]]:
     """The statements that bring a warehouse at version ``after`` to :data:`SCHEMA_VERSION`."""
     steps = []
     for version in range(after + 1, SCHEMA_VERSION + 1):
-        creates = [t.create_sql() for t in TABLES.values() if t.since == version]
+        creates = [t.create_sql(version=version) for t in TABLES.values() if t.since == version]
+        creates += [
+            f"ALTER TABLE {t.name} ADD COLUMN {c.sql()}"
+            for t in TABLES.values()
+            if t.since < version
+            for c in t.columns
+            if c.since == version
+        ]
         extra = _EXTRA.get(version, {})
         steps.append((version, creates + extra.get("all", []) + extra.get(engine, [])))
     return steps
