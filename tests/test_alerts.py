@@ -31,9 +31,10 @@ import pytest
 from tests.test_checks import build_landing, command_app
 from typer.testing import CliRunner
 
-from brewline.alerts import (
+from brewline.config import Settings
+from brewline.errors import ConfigError
+from brewline.ops.alerts import (
     Alert,
-    AlertSettings,
     DeliveryFailure,
     alert_for_error,
     alerts_for_checks,
@@ -41,9 +42,8 @@ from brewline.alerts import (
     notify,
     send_alerts,
 )
-from brewline.checks import CheckResult
-from brewline.config import Settings
-from brewline.errors import ConfigError
+from brewline.ops.checks import CheckResult
+from brewline.ops.settings import AlertSettings
 from brewline.pipeline import run
 from brewline.report import FileReport, RunReport
 from brewline.synth import SynthSpec, generate_landing

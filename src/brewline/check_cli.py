@@ -23,18 +23,18 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from brewline.alerts import (
+from brewline.config import load_settings
+from brewline.console import WarehouseOption, exit_on_error, open_existing, print_json
+from brewline.load.open import redact
+from brewline.ops.alerts import (
     Alert,
-    AlertSettings,
     DeliveryFailure,
     alert_for_error,
     alerts_for_checks,
     send_alerts,
 )
-from brewline.checks import CheckResult, CheckSettings, due_day, local_now, run_checks
-from brewline.config import load_settings
-from brewline.console import WarehouseOption, exit_on_error, open_existing, print_json
-from brewline.load.open import redact
+from brewline.ops.checks import CheckResult, due_day, local_now, run_checks
+from brewline.ops.settings import AlertSettings, CheckSettings
 
 __all__ = ["check", "deliver", "parse_as_of"]
 

@@ -29,7 +29,6 @@ from rich.table import Table
 from rich.text import Text
 
 from brewline import __version__, queries
-from brewline.alerts import alert_for_error, alerts_for_run
 from brewline.check_cli import check, deliver
 from brewline.config import Settings, load_settings
 from brewline.console import (
@@ -43,6 +42,7 @@ from brewline.errors import WarehouseError
 from brewline.load import admin, open_warehouse
 from brewline.load.admin import readonly_sql
 from brewline.load.open import is_postgres, redact
+from brewline.ops.alerts import alert_for_error, alerts_for_run
 from brewline.pipeline import run as run_pipeline
 from brewline.report import FileReport, RunReport
 from brewline.serve.command import serve

@@ -6,13 +6,13 @@ Alerts carry file names, reasons, counts, branch and product names only: never
 row content, customer names or card numbers, and never a file's free-text
 message (``brewline status`` shows those to whoever may read the ledger).
 
-    >>> from brewline.alerts import AlertSettings, alerts_for_run, send_alerts
-    >>> failures = send_alerts(AlertSettings.from_settings(settings), alerts_for_run(report))
-    ... # doctest: +SKIP
+    >>> from brewline.ops.alerts import alerts_for_run, send_alerts
+    >>> failures = send_alerts(settings, alerts_for_run(report))  # doctest: +SKIP
 
-Delivery never raises: a webhook or mail server that is down becomes a
-:class:`DeliveryFailure` (logged as a warning and returned), so a run or a
-check is never stopped by its own alerting.
+Where alerts go is :class:`brewline.ops.settings.AlertSettings` (the main
+:class:`~brewline.config.Settings` is one). Delivery never raises: a webhook or
+mail server that is down becomes a :class:`DeliveryFailure` (logged as a warning
+and returned), so a run or a check is never stopped by its own alerting.
 """
 
 from __future__ import annotations
@@ -28,21 +28,16 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import partial
-from typing import Annotated, Any, Literal, Self
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import (
-    NoDecode,
-)
-
-from brewline.checks import CheckResult, settings_from
+from brewline.ops.settings import AlertSettings
 from brewline.report import RunReport
-from brewline.settings_base import BrewlineSettings
+
+if TYPE_CHECKING:
+    from brewline.ops.checks import CheckResult  # Polars: only its type is needed here
 
 __all__ = [
     "Alert",
-    "AlertSettings",
     "DeliveryFailure",
     "alert_for_error",
     "alerts_for_checks",
@@ -58,108 +53,6 @@ MAX_ERROR_CHARS = 300
 
 MAX_LISTED_FILES = 50
 """A run alert lists at most this many rejected files (then says how many more)."""
-
-
-class AlertSettings(BrewlineSettings):
-    """Where alerts go; env ``BREWLINE_<FIELD>``, or the same key in the TOML.
-
-    No webhook URL and no SMTP host means no alerts. Every field is prefixed
-    ``alert_`` so it can join :class:`brewline.config.Settings` as is.
-    """
-
-    alert_webhook_url: SecretStr | None = Field(
-        default=None,
-        description="Slack-compatible incoming webhook (http:// or https://) that receives "
-        'JSON {"text": ...}. A secret (it holds a token): never printed.',
-    )
-    alert_webhook_blocks: bool = Field(
-        default=False,
-        description="Also send Slack Block Kit `blocks` (a header and a section) beside `text`.",
-    )
-    alert_smtp_host: str | None = Field(
-        default=None, description="SMTP server for e-mail alerts; unset = no e-mail."
-    )
-    alert_smtp_port: int = Field(
-        default=587, ge=1, le=65535, description="SMTP port (587 = submission with STARTTLS)."
-    )
-    alert_smtp_starttls: bool = Field(
-        default=True,
-        description="Upgrade the SMTP connection with STARTTLS (certificate verified) "
-        "before logging in and sending. Turn off only for a local relay.",
-    )
-    alert_smtp_user: str | None = Field(
-        default=None, description="SMTP login; unset = send without logging in."
-    )
-    alert_smtp_password: SecretStr | None = Field(
-        default=None,
-        description="SMTP password, from BREWLINE_ALERT_SMTP_PASSWORD only (never the TOML); "
-        "required when alert_smtp_user is set.",
-    )
-    alert_email_from: str | None = Field(
-        default=None, description="Sender address of e-mail alerts (required with a host)."
-    )
-    alert_email_to: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Recipients of e-mail alerts: a TOML list, or comma-separated in the env "
-        "(required with a host).",
-    )
-    alert_timeout: float = Field(
-        default=10.0, gt=0, description="Seconds to wait for the webhook or mail server."
-    )
-    alert_warnings: bool = Field(
-        default=False,
-        description="Also alert on check warnings (new branches or products, a branch that "
-        "looks closed), not only on failures.",
-    )
-
-    @field_validator("alert_email_to", mode="before")
-    @classmethod
-    def _split_addresses(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("alert_webhook_url")
-    @classmethod
-    def _http_only(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            parts = urlsplit(value.get_secret_value())
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL")
-        return value
-
-    @model_validator(mode="after")
-    def _email_complete(self) -> Self:
-        if self.alert_smtp_host is None:
-            return self
-        if not self.alert_email_from or not self.alert_email_to:
-            raise ValueError("alert_email_from and alert_email_to are required with a host")
-        if self.alert_smtp_user is not None and self.alert_smtp_password is None:
-            raise ValueError(
-                "alert_smtp_user is set but BREWLINE_ALERT_SMTP_PASSWORD is not "
-                "(the password is read from the environment only)"
-            )
-        return self
-
-    @property
-    def enabled(self) -> bool:
-        """Whether any channel is configured."""
-        return self.alert_webhook_url is not None or self.alert_smtp_host is not None
-
-    @property
-    def channels(self) -> list[str]:
-        """The configured channels, named as in :class:`DeliveryFailure`."""
-        found = ["webhook"] if self.alert_webhook_url is not None else []
-        return [*found, "email"] if self.alert_smtp_host is not None else found
-
-    @classmethod
-    def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:
-        """Build from the main settings (see :func:`brewline.checks.settings_from`).
-
-        >>> AlertSettings.from_settings(None, alert_webhook_url=None).enabled  # doctest: +SKIP
-        False
-        """
-        return settings_from(cls, settings, **overrides)
 
 
 # -- alerts ------------------------------------------------------------------------------------
@@ -245,6 +138,7 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
 def alerts_for_checks(results: Iterable[CheckResult], *, warnings: bool = False) -> list[Alert]:
     """One alert per failing check result (and per warning when ``warnings``).
 
+    >>> from brewline.ops.checks import CheckResult
     >>> [a.title for a in alerts_for_checks([CheckResult("volume", "fail", "Leeds", "low")])]
     ['Brewline check failed: volume, Leeds']
     """
