@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from brewline.ops.settings import AlertSettings
 from brewline.report import RunReport
+from brewline.vocabulary import FileState, counted
 
 if TYPE_CHECKING:
     from brewline.ops.checks import CheckResult  # Polars: only its type is needed here
@@ -53,6 +54,8 @@ MAX_ERROR_CHARS = 300
 
 MAX_LISTED_FILES = 50
 """A run alert lists at most this many rejected files (then says how many more)."""
+
+_BAD_STATES = (FileState.REJECTED, FileState.FAILED)
 
 
 # -- alerts ------------------------------------------------------------------------------------
@@ -108,9 +111,9 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
     """
     if report.exit_code == 0:
         return []
-    bad = [f for f in report.files if f.state in ("rejected", "failed")]
-    counts = {state: report.count(state) for state in ("rejected", "failed")}
-    problems = [f"{_count(n, 'file')} {state}" for state, n in counts.items() if n]
+    bad = [f for f in report.files if f.state in _BAD_STATES]
+    counts = {state: report.count(state) for state in _BAD_STATES}
+    problems = [f"{counted(n, 'file')} {state}" for state, n in counts.items() if n]
     headline = "stopped by an error" if report.error else ", ".join(problems)
     totals = report.totals()
     lines = [
@@ -126,11 +129,11 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
         lines.append("Rejected or failed files:")
         lines += [
             f"- {f.source_name}: {f.state}, {f.reason or 'no reason'} "
-            f"({_count(f.rows_rejected, 'row')} rejected)"
+            f"({counted(f.rows_rejected, 'row')} rejected)"
             for f in bad[:MAX_LISTED_FILES]
         ]
         if len(bad) > MAX_LISTED_FILES:
-            lines.append(f"- and {_count(len(bad) - MAX_LISTED_FILES, 'more file')}")
+            lines.append(f"- and {counted(len(bad) - MAX_LISTED_FILES, 'more file')}")
     lines.append("Details: brewline status")
     return [Alert(f"Brewline run {report.run_id}: {headline}", "\n".join(lines))]
 
@@ -170,10 +173,6 @@ def _check_alert(result: CheckResult) -> Alert:
 def _first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 # -- delivery ----------------------------------------------------------------------------------
