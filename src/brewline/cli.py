@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from brewline import __version__, queries
-from brewline.check_cli import check, deliver
+from brewline.check_cli import check
 from brewline.config import Settings, load_settings
 from brewline.console import (
     WarehouseOption,
@@ -42,7 +42,7 @@ from brewline.errors import WarehouseError
 from brewline.load import admin, open_warehouse
 from brewline.load.admin import readonly_sql
 from brewline.load.open import is_postgres, redact
-from brewline.ops.alerts import alert_for_error, alerts_for_run
+from brewline.ops.alerts import DeliveryFailure, alert_error
 from brewline.pipeline import run as run_pipeline
 from brewline.report import FileReport, RunReport
 from brewline.serve.command import serve
@@ -187,10 +187,13 @@ def run(
             redelivery=redelivery.value if redelivery else None,
         )
     on_error = partial(_alert_run_error, settings) if alert else None
+    undelivered: list[DeliveryFailure] = []
     with exit_on_error(as_json, on_error):
-        report = _run_with_progress(settings, paths)
-    if alert:
-        deliver(settings, alerts_for_run(report))
+        report = _run_with_progress(
+            settings, paths, alert=alert, on_alert_failure=undelivered.append
+        )
+    for failure in undelivered:
+        typer.echo(f"brewline: warning: {failure}", err=True)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -199,10 +202,13 @@ def run(
 
 
 def _alert_run_error(settings: Settings, error: BaseException) -> None:
-    deliver(settings, [alert_for_error("run", error)])
+    for failure in alert_error(settings, "run", error):
+        typer.echo(f"brewline: warning: {failure}", err=True)
 
 
-def _run_with_progress(settings: Settings, paths: Sequence[Path] | None) -> RunReport:
+def _run_with_progress(
+    settings: Settings, paths: Sequence[Path] | None, **alerting: Any
+) -> RunReport:
     """Run the pipeline with a progress bar on stderr (shown only on a terminal)."""
     console = Console(stderr=True)
     columns = (
@@ -220,6 +226,7 @@ def _run_with_progress(settings: Settings, paths: Sequence[Path] | None) -> RunR
             list(paths) if paths else None,
             on_start=lambda n: progress.update(task, total=n),
             on_file=lambda _: progress.advance(task),
+            **alerting,
         )
 
 
@@ -525,7 +532,7 @@ def demo(
         with Console(stderr=True).status("Generating till exports..."):
             generate_landing(landing, spec)
         settings, key_note = _demo_settings(folder, warehouse)
-        result = _run_with_progress(settings, [landing])
+        result = _run_with_progress(settings, [landing], alert=False)
         with open_existing(settings) as wh:
             figures = queries.headline(wh)
     _render_demo(spec, result, figures, key_note)

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Alert",
     "DeliveryFailure",
+    "alert_error",
     "alert_for_error",
+    "alert_run",
     "alerts_for_checks",
     "alerts_for_run",
     "notify",
@@ -209,6 +211,32 @@ def notify(settings: AlertSettings, alert: Alert) -> list[DeliveryFailure]:
 def send_alerts(settings: AlertSettings, alerts: Iterable[Alert]) -> list[DeliveryFailure]:
     """:func:`notify` each alert; return every delivery failure."""
     return [failure for alert in alerts for failure in notify(settings, alert)]
+
+
+def alert_run(settings: AlertSettings, report: RunReport) -> list[DeliveryFailure]:
+    """Send the alert a finished run calls for (see :func:`alerts_for_run`); return what failed.
+
+    Nothing is sent for a clean run or when no channel is configured.
+    :func:`brewline.pipeline.run` calls it once the run's report is finished.
+
+        >>> alert_run(settings, report)  # doctest: +SKIP
+        []
+    """
+    return send_alerts(settings, alerts_for_run(report))
+
+
+def alert_error(
+    settings: AlertSettings, command: str, error: BaseException | str
+) -> list[DeliveryFailure]:
+    """Send the alert for ``command`` stopped before it had anything to report; return what failed.
+
+    See :func:`alert_for_error`. Callers send it for errors a run raises before
+    any work (bad settings, an unreachable warehouse).
+
+        >>> alert_error(settings, "run", exc)  # doctest: +SKIP
+        []
+    """
+    return send_alerts(settings, [alert_for_error(command, error)])
 
 
 def _attempt(channel: str, alert: Alert, send: Callable[[], None]) -> list[DeliveryFailure]:
