@@ -12,7 +12,8 @@ errors become one line on stderr and exit code 1; usage errors exit 2.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from enum import StrEnum
 from functools import partial
@@ -29,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from brewline import __version__, queries
+from brewline import demo as demo_lib
 from brewline.check_cli import check
 from brewline.config import Settings, load_settings
 from brewline.console import (
@@ -38,17 +40,16 @@ from brewline.console import (
     open_existing,
     print_json,
 )
-from brewline.errors import WarehouseError
+from brewline.demo import DEMO_PII_KEY, SynthSpec
 from brewline.load import admin, open_warehouse
 from brewline.load.admin import readonly_sql
-from brewline.load.open import is_postgres, redact
+from brewline.load.open import redact
 from brewline.ops.alerts import DeliveryFailure, alert_error
 from brewline.pipeline import run as run_pipeline
 from brewline.report import FileReport, RunReport
 from brewline.serve.command import serve
-from brewline.synth import SynthSpec, generate_landing
 
-__all__ = ["app"]
+__all__ = ["DEMO_PII_KEY", "app"]
 
 APP_HELP = """\
 Brewline: branch till exports -> a private, query-ready sales warehouse.
@@ -65,10 +66,6 @@ command; 2 = usage error (unknown option, bad option value).
 MAX_FILE_ROWS = 40
 """Above this many files, ``run`` summarises by state instead of listing every file."""
 
-DEMO_PII_KEY = "brewline-demo-key-NOT-FOR-REAL-DATA"
-"""A fixed key so the demo can show returning customers. Public, hence demo-only."""
-
-_DEMO_MARK = ("created_by", "brewline demo")
 _BAD_STATES = ("rejected", "failed")
 _STATE_STYLE = {
     "loaded": "green",
@@ -210,6 +207,18 @@ def _run_with_progress(
     settings: Settings, paths: Sequence[Path] | None, **alerting: Any
 ) -> RunReport:
     """Run the pipeline with a progress bar on stderr (shown only on a terminal)."""
+    with _progress() as (on_start, on_file):
+        return run_pipeline(
+            settings,
+            list(paths) if paths else None,
+            on_start=on_start,
+            on_file=on_file,
+            **alerting,
+        )
+
+
+@contextmanager
+def _progress() -> Iterator[tuple[Callable[[int], None], Callable[[FileReport], None]]]:
     console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),
@@ -221,13 +230,7 @@ def _run_with_progress(
         *columns, console=console, transient=True, disable=not console.is_terminal
     ) as progress:
         task = progress.add_task("Loading files", total=None)
-        return run_pipeline(
-            settings,
-            list(paths) if paths else None,
-            on_start=lambda n: progress.update(task, total=n),
-            on_file=lambda _: progress.advance(task),
-            **alerting,
-        )
+        yield (lambda n: progress.update(task, total=n), lambda _: progress.advance(task))
 
 
 def _render_run(report: RunReport, console: Console) -> None:
@@ -528,59 +531,12 @@ def demo(
     """
     with exit_on_error():
         spec = SynthSpec(branches=branches, days=days, seed=seed)
-        landing = folder / "landing"
         with Console(stderr=True).status("Generating till exports..."):
-            generate_landing(landing, spec)
-        settings, key_note = _demo_settings(folder, warehouse)
-        result = _run_with_progress(settings, [landing], alert=False)
-        with open_existing(settings) as wh:
-            figures = queries.headline(wh)
-    _render_demo(spec, result, figures, key_note)
-    raise typer.Exit(result.exit_code)
-
-
-def _demo_settings(folder: Path, warehouse: str) -> tuple[Settings, str]:
-    """Settings for the demo, with the demo key when no key is set and the warehouse is its own."""
-    base = {
-        "landing": folder / "landing",
-        "quarantine": folder / "quarantine",
-        "warehouse": warehouse,
-    }
-    settings = load_settings(**base)
-    if settings.pii_key is not None:
-        return settings, "customer tokens: on, made with your BREWLINE_PII_KEY"
-    if not _is_demo_warehouse(warehouse, settings.lock_timeout):
-        return settings, (
-            f"customer tokens: off (BREWLINE_PII_KEY is not set and "
-            f"{redact(warehouse)} was not made by the demo, so the demo key "
-            "was not used)"
-        )
-    _claim_demo_warehouse(warehouse, settings.lock_timeout)
-    return load_settings(**base, pii_key=DEMO_PII_KEY), (
-        "customer tokens: on, made with Brewline's built-in DEMO key (demo-only, public: "
-        "never use it for real data; set BREWLINE_PII_KEY for that)"
-    )
-
-
-def _is_demo_warehouse(location: str, lock_timeout: float) -> bool:
-    """A DuckDB file that does not exist yet, or one an earlier demo made."""
-    if is_postgres(location):
-        return False
-    if not Path(location).exists():
-        return True
-    with open_warehouse(location, read_only=True, lock_timeout=lock_timeout) as wh:
-        try:
-            queries.check_schema(wh)
-        except WarehouseError:
-            return False
-        return wh.get_meta(_DEMO_MARK[0]) == _DEMO_MARK[1]
-
-
-def _claim_demo_warehouse(location: str, lock_timeout: float) -> None:
-    """Mark the warehouse as the demo's before loading, so a rerun may use the demo key."""
-    with open_warehouse(location, lock_timeout=lock_timeout) as wh:
-        wh.ensure_schema()
-        wh.set_meta(*_DEMO_MARK)
+            demo_lib.write_landing(folder, spec)
+        with _progress() as (on_start, on_file):
+            loaded = demo_lib.load(folder, warehouse, on_start=on_start, on_file=on_file)
+    _render_demo(spec, loaded.report, loaded.figures, loaded.key_note)
+    raise typer.Exit(loaded.report.exit_code)
 
 
 def _render_demo(
