@@ -19,7 +19,7 @@ import typer
 from pydantic import BaseModel
 from typer.testing import CliRunner, Result
 
-from brewline.check_cli import check, parse_as_of
+from brewline.cli.check import check, parse_as_of
 from brewline.config import Settings
 from brewline.errors import ConfigError, WarehouseError
 from brewline.load import open_warehouse

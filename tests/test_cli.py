@@ -23,7 +23,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from brewline import __version__
-from brewline.cli import DEMO_PII_KEY, app
+from brewline.cli import app
+from brewline.demo import DEMO_PII_KEY
 from brewline.synth import SynthSpec, generate_landing
 
 SHARED_EXPORTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "branch-exports"

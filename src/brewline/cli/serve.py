@@ -1,9 +1,9 @@
-"""The ``brewline serve`` command: run the dashboard under uvicorn.
+"""``brewline serve``: run the dashboard (:mod:`brewline.serve`) under uvicorn.
 
 A Typer-compatible function, registered by the CLI with ``app.command()(serve)``;
 it parses options into settings, builds the app (:func:`brewline.serve.app.create_app`)
-and hands it to uvicorn. Heavy imports wait until the command runs, so the rest
-of the CLI starts as fast as before.
+and hands it to uvicorn. Starlette, Plotly and the engines are imported when
+the command runs, never when the CLI starts.
 
     $ brewline serve --warehouse sales.duckdb --port 8080
 """
@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from brewline.config import load_settings
-from brewline.console import WarehouseOption
+from brewline.cli.output import WarehouseOption, exit_on_error
 from brewline.errors import BrewlineError
-from brewline.load.open import redact
 
 if TYPE_CHECKING:
     from brewline.serve.app import DashboardConfig
@@ -62,13 +60,12 @@ def serve(
     answer 503 "warehouse busy, retry". Charts work without internet: the
     dashboard serves Plotly.js itself. Stop with Ctrl+C.
     """
+    from brewline.config import load_settings
+    from brewline.load.open import redact
     from brewline.serve.app import DashboardConfig
 
-    try:
+    with exit_on_error():
         settings = load_settings(warehouse=warehouse)
-    except BrewlineError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
     config = DashboardConfig(settings.warehouse, late_after=late_after)
     typer.echo(f"Brewline dashboard for {redact(config.warehouse)}: http://{host}:{port}/")
     problem = _first_look(config)
