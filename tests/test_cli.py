@@ -359,6 +359,37 @@ def test_help_documents_exit_codes_and_every_command(tmp_path: Path) -> None:
         assert "--warehouse" in sub.stdout
 
 
+NOT_AT_START = {"polars", "duckdb", "pyarrow", "psycopg", "plotly", "starlette", "numpy"} | {
+    "pydantic",  # settings, and Rich, load inside the commands too: --help needs neither
+    "pydantic_settings",
+    "rich",
+}
+"""Engines, frames, the dashboard: what starting the CLI never imports."""
+
+
+def imported_by(*args: str) -> set[str]:
+    """Top-level packages a fresh ``python -X importtime ARGS`` imports."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    names = {line.rsplit("|", 1)[1].strip() for line in lines}
+    assert "brewline" in names
+    return {name.split(".")[0] for name in names}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-c", "import brewline"], ["-c", "import brewline.cli"], ["-m", "brewline", "--help"]],
+)
+def test_starting_the_cli_imports_nothing_heavy(args: list[str]) -> None:
+    assert imported_by(*args) & NOT_AT_START == set()
+
+
 def test_init_creates_and_reports_the_schema(tmp_path: Path) -> None:
     result = invoke(tmp_path, ["init", "-w", tmp_path / "new.duckdb"])
     assert result.exit_code == 0
