@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from brewline.errors import BrewlineError, WarehouseError
+from brewline.vocabulary import RunState
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -103,7 +104,7 @@ def exit_on_error(
         if on_error is not None:
             on_error(exc)
         if as_json:
-            print_json({"status": "failed", "exit_code": 1, "error": str(exc)})
+            print_json({"status": RunState.FAILED, "exit_code": 1, "error": str(exc)})
         typer.echo(f"brewline: error: {exc}", err=True)
         raise typer.Exit(1) from None
 
