@@ -61,11 +61,12 @@ def serve(
     dashboard serves Plotly.js itself. Stop with Ctrl+C.
     """
     from brewline.config import load_settings
-    from brewline.load.open import redact
-    from brewline.serve.app import DashboardConfig
 
     with exit_on_error():
         settings = load_settings(warehouse=warehouse)
+    from brewline.load.open import redact
+    from brewline.serve.app import DashboardConfig
+
     config = DashboardConfig(settings.warehouse, late_after=late_after)
     typer.echo(f"Brewline dashboard for {redact(config.warehouse)}: http://{host}:{port}/")
     problem = _first_look(config)
