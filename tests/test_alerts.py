@@ -31,9 +31,10 @@ import pytest
 from tests.test_checks import build_landing, command_app
 from typer.testing import CliRunner
 
-from brewline.alerts import (
+from brewline.config import Settings
+from brewline.errors import ConfigError
+from brewline.ops.alerts import (
     Alert,
-    AlertSettings,
     DeliveryFailure,
     alert_for_error,
     alerts_for_checks,
@@ -41,9 +42,8 @@ from brewline.alerts import (
     notify,
     send_alerts,
 )
-from brewline.checks import CheckResult
-from brewline.config import Settings
-from brewline.errors import ConfigError
+from brewline.ops.checks import CheckResult
+from brewline.ops.settings import AlertSettings
 from brewline.pipeline import run
 from brewline.report import FileReport, RunReport
 from brewline.synth import SynthSpec, generate_landing
@@ -606,3 +606,60 @@ def test_brewline_run_sends_one_alert_for_a_run_with_rejected_files(
     again = CliRunner().invoke(app, [*args, "--no-alert"], env=env)
     assert again.exit_code == 0  # unchanged rejected files are not retried nor re-alerted
     assert len(webhook.bodies) == 1
+
+
+def test_the_library_run_sends_the_run_alert_itself(tmp_path: Path, webhook: Webhook) -> None:
+    landing = tmp_path / "landing"
+    generate_landing(landing, SynthSpec(branches=1, days=1, sales_per_branch_day=5))
+    (landing / "broken_a.csv").write_text(BROKEN)
+    config = Settings(
+        landing=landing, warehouse=str(tmp_path / "w.duckdb"), alert_webhook_url=webhook.url
+    )
+    failures: list[DeliveryFailure] = []
+    report = run(config, on_alert_failure=failures.append)
+    assert report.exit_code == 1
+    assert webhook.bodies == [{"text": alerts_for_run(report)[0].webhook_payload()["text"]}]
+    assert failures == []
+    (landing / "broken_b.csv").write_text(BROKEN)
+    assert run(config, alert=False).exit_code == 1
+    assert len(webhook.bodies) == 1
+
+
+def test_an_undelivered_run_alert_never_fails_the_run(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    generate_landing(landing, SynthSpec(branches=1, days=1, sales_per_branch_day=5))
+    (landing / "broken_a.csv").write_text(BROKEN)
+    dead = f"http://127.0.0.1:{closed_port()}/hook"
+    failures: list[DeliveryFailure] = []
+    report = run(
+        Settings(landing=landing, warehouse=str(tmp_path / "w.duckdb"), alert_webhook_url=dead),
+        on_alert_failure=failures.append,
+    )
+    assert (report.status, report.count("loaded")) == ("completed_with_rejects", 1)
+    assert failures == [
+        DeliveryFailure(
+            "webhook",
+            f"Brewline run {report.run_id}: 1 file rejected",
+            "cannot reach the server ([Errno 111] Connection refused)",
+        )
+    ]
+
+
+def test_brewline_run_reports_an_undelivered_alert_on_stderr(tmp_path: Path) -> None:
+    from brewline.cli import app
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "broken_a.csv").write_text(BROKEN)
+    env = {
+        "BREWLINE_CONFIG": str(tmp_path / "absent.toml"),
+        "BREWLINE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{closed_port()}/hook",
+    }
+    args = ["run", str(landing), "-w", str(tmp_path / "w.duckdb"), "--json"]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert result.stderr.splitlines()[-1] == (
+        f"brewline: warning: webhook alert 'Brewline run {report['run_id']}: 1 file rejected' "
+        "not delivered: cannot reach the server ([Errno 111] Connection refused)"
+    )

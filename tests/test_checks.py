@@ -19,11 +19,12 @@ import typer
 from pydantic import BaseModel
 from typer.testing import CliRunner, Result
 
-from brewline.check_cli import check, parse_as_of
-from brewline.checks import CheckResult, CheckSettings, due_day, run_checks
+from brewline.cli.check import check, parse_as_of
 from brewline.config import Settings
 from brewline.errors import ConfigError, WarehouseError
 from brewline.load import open_warehouse
+from brewline.ops.checks import CheckResult, due_day, run_checks
+from brewline.ops.settings import CheckSettings
 from brewline.pipeline import run
 from brewline.report import RunReport
 from brewline.synth import SynthSpec, generate_landing

@@ -23,7 +23,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from brewline import __version__
-from brewline.cli import DEMO_PII_KEY, app
+from brewline.cli import app
+from brewline.demo import DEMO_PII_KEY
 from brewline.synth import SynthSpec, generate_landing
 
 SHARED_EXPORTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "branch-exports"
@@ -356,6 +357,37 @@ def test_help_documents_exit_codes_and_every_command(tmp_path: Path) -> None:
         sub = invoke(tmp_path, [command, "--help"])
         assert sub.exit_code == 0
         assert "--warehouse" in sub.stdout
+
+
+NOT_AT_START = {"polars", "duckdb", "pyarrow", "psycopg", "plotly", "starlette", "numpy"} | {
+    "pydantic",  # settings, and Rich, load inside the commands too: --help needs neither
+    "pydantic_settings",
+    "rich",
+}
+"""Engines, frames, the dashboard: what starting the CLI never imports."""
+
+
+def imported_by(*args: str) -> set[str]:
+    """Top-level packages a fresh ``python -X importtime ARGS`` imports."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    names = {line.rsplit("|", 1)[1].strip() for line in lines}
+    assert "brewline" in names
+    return {name.split(".")[0] for name in names}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-c", "import brewline"], ["-c", "import brewline.cli"], ["-m", "brewline", "--help"]],
+)
+def test_starting_the_cli_imports_nothing_heavy(args: list[str]) -> None:
+    assert imported_by(*args) & NOT_AT_START == set()
 
 
 def test_init_creates_and_reports_the_schema(tmp_path: Path) -> None:

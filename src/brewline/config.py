@@ -13,12 +13,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from brewline.alerts import AlertSettings
-from brewline.checks import CheckSettings
 from brewline.errors import ConfigError
+from brewline.ops.settings import AlertSettings, CheckSettings
 
 __all__ = ["Settings", "load_settings"]
 
@@ -29,9 +28,9 @@ class Settings(CheckSettings, AlertSettings):
     """Everything Brewline can be told; each field documents itself.
 
     The ``check_*`` fields (thresholds of ``brewline check``) come from
-    :class:`~brewline.checks.CheckSettings`, the ``alert_*`` fields (webhook and
-    e-mail) from :class:`~brewline.alerts.AlertSettings`; all are validated here,
-    at start, so a bad setting fails before any work is done.
+    :class:`~brewline.ops.settings.CheckSettings`, the ``alert_*`` fields (webhook
+    and e-mail) from :class:`~brewline.ops.settings.AlertSettings`; all are
+    validated here, at start, so a bad setting fails before any work is done.
     """
 
     model_config = SettingsConfigDict(env_prefix="BREWLINE_", extra="forbid", frozen=True)
@@ -105,15 +104,7 @@ def load_settings(**overrides: Any) -> Settings:
         >>> load_settings(warehouse=None, redelivery="reject").redelivery
         'reject'
     """
-    given = {name: value for name, value in overrides.items() if value is not None}
-    try:
-        settings = Settings(**given)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings ({problems})") from None
+    settings = Settings.from_settings(None, **overrides)
     if settings.require_pii_key and settings.pii_key is None:
         raise ConfigError(
             "require_pii_key is on but no key is set: export BREWLINE_PII_KEY "

@@ -44,6 +44,7 @@ from brewline.keys import LINE_SPACE
 from brewline.load import Replacement, Warehouse, open_warehouse
 from brewline.load.commit import commit, retrying
 from brewline.load.locations import redact
+from brewline.ops.alerts import DeliveryFailure, alert_run
 from brewline.report import FileReport, RunReport
 from brewline.schema import TABLES
 from brewline.sources import Delivery, Location, Source, open_source
@@ -67,10 +68,15 @@ def run(
     *,
     on_start: Callable[[int], None] | None = None,
     on_file: OnFile | None = None,
+    alert: bool = True,
+    on_alert_failure: Callable[[DeliveryFailure], None] | None = None,
 ) -> RunReport:
     """Process every new or changed file under ``paths`` (default: the landing folder).
 
     ``on_start(n_files)`` and ``on_file(report)`` let a caller show progress.
+    With ``alert``, a finished run that rejected files or stopped sends one alert
+    (:func:`brewline.ops.alerts.alert_run`); an alert that cannot be delivered
+    never fails the run: it is logged and handed to ``on_alert_failure``.
     """
     source = open_source(paths or [settings.landing], quarantine=settings.quarantine)
     deliveries = source.deliveries()
@@ -109,6 +115,10 @@ def run(
             log.error("run %s could not be recorded in the ledger: %s", report.run_id, exc)
             report.error = report.error or f"the run could not be recorded in the ledger: {exc}"
         log.info("run %s %s in %.2fs", report.run_id, report.status, report.seconds)
+    if alert:
+        for failure in alert_run(settings, report):
+            if on_alert_failure is not None:
+                on_alert_failure(failure)
     return report
 
 

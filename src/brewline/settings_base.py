@@ -1,19 +1,21 @@
 """The one way Brewline reads settings: init (CLI) > env ``BREWLINE_*`` > TOML > defaults.
 
 Every settings class (:class:`brewline.config.Settings` and the sections it is
-made of, :class:`brewline.checks.CheckSettings` and
-:class:`brewline.alerts.AlertSettings`) derives from :class:`BrewlineSettings`,
-so they all read the same sources in the same order. The TOML file is
-``./brewline.toml`` unless ``BREWLINE_CONFIG`` names another; secrets that
-belong in the environment only (:data:`ENV_ONLY`) are refused there.
+made of, :class:`brewline.ops.settings.CheckSettings` and
+:class:`brewline.ops.settings.AlertSettings`) derives from :class:`BrewlineSettings`,
+so they all read the same sources in the same order and fail the same way: a
+:class:`~brewline.errors.ConfigError` naming each bad setting, never its value.
+The TOML file is ``./brewline.toml`` unless ``BREWLINE_CONFIG`` names another;
+secrets that belong in the environment only (:data:`ENV_ONLY`) are refused there.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -59,3 +61,35 @@ class BrewlineSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
         return (init_settings, env_settings, TomlWithoutSecrets(settings_cls, toml_file))
+
+    @classmethod
+    def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:
+        """This class's settings: CLI ``overrides`` > fields of ``settings`` > env > TOML.
+
+        Fields the main :class:`~brewline.config.Settings` already carries (it resolved
+        them with the same precedence) are taken from it; the others come from the
+        environment and the TOML file. ``None`` overrides mean "not given".
+        Invalid values raise :class:`ConfigError`, one line naming each bad setting.
+
+        >>> from brewline.ops.settings import CheckSettings
+        >>> CheckSettings.from_settings(None, check_cutoff_hour=9).check_cutoff_hour
+        9
+        """
+        given: dict[str, Any] = {}
+        if settings is not None:
+            known = type(settings).model_fields
+            given = {name: getattr(settings, name) for name in cls.model_fields if name in known}
+        given.update({name: value for name, value in overrides.items() if value is not None})
+        try:
+            return cls(**given)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+
+
+def _invalid(exc: ValidationError) -> ConfigError:
+    """One readable line: each bad setting and what is wrong with it (never the value)."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+        for err in exc.errors()
+    )
+    return ConfigError(f"invalid settings ({problems})")

@@ -37,7 +37,7 @@ PII_KEY = "serve-test-key-0123456789abcdef"
 # The Typer command exactly as the CLI registers it: app.command()(serve).
 SERVE = """
 import typer
-from brewline.serve.command import serve
+from brewline.cli.serve import serve
 app = typer.Typer()
 app.command()(serve)
 app()

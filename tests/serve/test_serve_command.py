@@ -15,7 +15,7 @@ import typer
 from tests.serve.conftest import dashboard, free_port
 from typer.testing import CliRunner
 
-from brewline.serve.command import serve
+from brewline.cli.serve import serve
 
 
 def _app() -> typer.Typer:

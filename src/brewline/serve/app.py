@@ -53,7 +53,7 @@ from brewline.errors import BrewlineError, SchemaVersionError, WarehouseBusy, Wa
 from brewline.load import Warehouse, open_warehouse
 from brewline.load.migrations import SCHEMA_VERSION
 from brewline.load.open import redact
-from brewline.metrics import LedgerCollector
+from brewline.ops.metrics import LedgerCollector
 from brewline.serve import pages
 from brewline.serve.assets import AssetFiles, dashboard_css, dashboard_js, plotly_js
 from brewline.serve.views import (

@@ -6,13 +6,13 @@ Alerts carry file names, reasons, counts, branch and product names only: never
 row content, customer names or card numbers, and never a file's free-text
 message (``brewline status`` shows those to whoever may read the ledger).
 
-    >>> from brewline.alerts import AlertSettings, alerts_for_run, send_alerts
-    >>> failures = send_alerts(AlertSettings.from_settings(settings), alerts_for_run(report))
-    ... # doctest: +SKIP
+    >>> from brewline.ops.alerts import alerts_for_run, send_alerts
+    >>> failures = send_alerts(settings, alerts_for_run(report))  # doctest: +SKIP
 
-Delivery never raises: a webhook or mail server that is down becomes a
-:class:`DeliveryFailure` (logged as a warning and returned), so a run or a
-check is never stopped by its own alerting.
+Where alerts go is :class:`brewline.ops.settings.AlertSettings` (the main
+:class:`~brewline.config.Settings` is one). Delivery never raises: a webhook or
+mail server that is down becomes a :class:`DeliveryFailure` (logged as a warning
+and returned), so a run or a check is never stopped by its own alerting.
 """
 
 from __future__ import annotations
@@ -28,23 +28,21 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import partial
-from typing import Annotated, Any, Literal, Self
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import (
-    NoDecode,
-)
-
-from brewline.checks import CheckResult, settings_from
+from brewline.ops.settings import AlertSettings
 from brewline.report import RunReport
-from brewline.settings_base import BrewlineSettings
+from brewline.vocabulary import FileState, counted
+
+if TYPE_CHECKING:
+    from brewline.ops.checks import CheckResult  # Polars: only its type is needed here
 
 __all__ = [
     "Alert",
-    "AlertSettings",
     "DeliveryFailure",
+    "alert_error",
     "alert_for_error",
+    "alert_run",
     "alerts_for_checks",
     "alerts_for_run",
     "notify",
@@ -59,107 +57,7 @@ MAX_ERROR_CHARS = 300
 MAX_LISTED_FILES = 50
 """A run alert lists at most this many rejected files (then says how many more)."""
 
-
-class AlertSettings(BrewlineSettings):
-    """Where alerts go; env ``BREWLINE_<FIELD>``, or the same key in the TOML.
-
-    No webhook URL and no SMTP host means no alerts. Every field is prefixed
-    ``alert_`` so it can join :class:`brewline.config.Settings` as is.
-    """
-
-    alert_webhook_url: SecretStr | None = Field(
-        default=None,
-        description="Slack-compatible incoming webhook (http:// or https://) that receives "
-        'JSON {"text": ...}. A secret (it holds a token): never printed.',
-    )
-    alert_webhook_blocks: bool = Field(
-        default=False,
-        description="Also send Slack Block Kit `blocks` (a header and a section) beside `text`.",
-    )
-    alert_smtp_host: str | None = Field(
-        default=None, description="SMTP server for e-mail alerts; unset = no e-mail."
-    )
-    alert_smtp_port: int = Field(
-        default=587, ge=1, le=65535, description="SMTP port (587 = submission with STARTTLS)."
-    )
-    alert_smtp_starttls: bool = Field(
-        default=True,
-        description="Upgrade the SMTP connection with STARTTLS (certificate verified) "
-        "before logging in and sending. Turn off only for a local relay.",
-    )
-    alert_smtp_user: str | None = Field(
-        default=None, description="SMTP login; unset = send without logging in."
-    )
-    alert_smtp_password: SecretStr | None = Field(
-        default=None,
-        description="SMTP password, from BREWLINE_ALERT_SMTP_PASSWORD only (never the TOML); "
-        "required when alert_smtp_user is set.",
-    )
-    alert_email_from: str | None = Field(
-        default=None, description="Sender address of e-mail alerts (required with a host)."
-    )
-    alert_email_to: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Recipients of e-mail alerts: a TOML list, or comma-separated in the env "
-        "(required with a host).",
-    )
-    alert_timeout: float = Field(
-        default=10.0, gt=0, description="Seconds to wait for the webhook or mail server."
-    )
-    alert_warnings: bool = Field(
-        default=False,
-        description="Also alert on check warnings (new branches or products, a branch that "
-        "looks closed), not only on failures.",
-    )
-
-    @field_validator("alert_email_to", mode="before")
-    @classmethod
-    def _split_addresses(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("alert_webhook_url")
-    @classmethod
-    def _http_only(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            parts = urlsplit(value.get_secret_value())
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http:// or https:// URL")
-        return value
-
-    @model_validator(mode="after")
-    def _email_complete(self) -> Self:
-        if self.alert_smtp_host is None:
-            return self
-        if not self.alert_email_from or not self.alert_email_to:
-            raise ValueError("alert_email_from and alert_email_to are required with a host")
-        if self.alert_smtp_user is not None and self.alert_smtp_password is None:
-            raise ValueError(
-                "alert_smtp_user is set but BREWLINE_ALERT_SMTP_PASSWORD is not "
-                "(the password is read from the environment only)"
-            )
-        return self
-
-    @property
-    def enabled(self) -> bool:
-        """Whether any channel is configured."""
-        return self.alert_webhook_url is not None or self.alert_smtp_host is not None
-
-    @property
-    def channels(self) -> list[str]:
-        """The configured channels, named as in :class:`DeliveryFailure`."""
-        found = ["webhook"] if self.alert_webhook_url is not None else []
-        return [*found, "email"] if self.alert_smtp_host is not None else found
-
-    @classmethod
-    def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:
-        """Build from the main settings (see :func:`brewline.checks.settings_from`).
-
-        >>> AlertSettings.from_settings(None, alert_webhook_url=None).enabled  # doctest: +SKIP
-        False
-        """
-        return settings_from(cls, settings, **overrides)
+_BAD_STATES = (FileState.REJECTED, FileState.FAILED)
 
 
 # -- alerts ------------------------------------------------------------------------------------
@@ -215,9 +113,9 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
     """
     if report.exit_code == 0:
         return []
-    bad = [f for f in report.files if f.state in ("rejected", "failed")]
-    counts = {state: report.count(state) for state in ("rejected", "failed")}
-    problems = [f"{_count(n, 'file')} {state}" for state, n in counts.items() if n]
+    bad = [f for f in report.files if f.state in _BAD_STATES]
+    counts = {state: report.count(state) for state in _BAD_STATES}
+    problems = [f"{counted(n, 'file')} {state}" for state, n in counts.items() if n]
     headline = "stopped by an error" if report.error else ", ".join(problems)
     totals = report.totals()
     lines = [
@@ -233,11 +131,11 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
         lines.append("Rejected or failed files:")
         lines += [
             f"- {f.source_name}: {f.state}, {f.reason or 'no reason'} "
-            f"({_count(f.rows_rejected, 'row')} rejected)"
+            f"({counted(f.rows_rejected, 'row')} rejected)"
             for f in bad[:MAX_LISTED_FILES]
         ]
         if len(bad) > MAX_LISTED_FILES:
-            lines.append(f"- and {_count(len(bad) - MAX_LISTED_FILES, 'more file')}")
+            lines.append(f"- and {counted(len(bad) - MAX_LISTED_FILES, 'more file')}")
     lines.append("Details: brewline status")
     return [Alert(f"Brewline run {report.run_id}: {headline}", "\n".join(lines))]
 
@@ -245,6 +143,7 @@ def alerts_for_run(report: RunReport) -> list[Alert]:
 def alerts_for_checks(results: Iterable[CheckResult], *, warnings: bool = False) -> list[Alert]:
     """One alert per failing check result (and per warning when ``warnings``).
 
+    >>> from brewline.ops.checks import CheckResult
     >>> [a.title for a in alerts_for_checks([CheckResult("volume", "fail", "Leeds", "low")])]
     ['Brewline check failed: volume, Leeds']
     """
@@ -276,10 +175,6 @@ def _check_alert(result: CheckResult) -> Alert:
 def _first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 # -- delivery ----------------------------------------------------------------------------------
@@ -316,6 +211,32 @@ def notify(settings: AlertSettings, alert: Alert) -> list[DeliveryFailure]:
 def send_alerts(settings: AlertSettings, alerts: Iterable[Alert]) -> list[DeliveryFailure]:
     """:func:`notify` each alert; return every delivery failure."""
     return [failure for alert in alerts for failure in notify(settings, alert)]
+
+
+def alert_run(settings: AlertSettings, report: RunReport) -> list[DeliveryFailure]:
+    """Send the alert a finished run calls for (see :func:`alerts_for_run`); return what failed.
+
+    Nothing is sent for a clean run or when no channel is configured.
+    :func:`brewline.pipeline.run` calls it once the run's report is finished.
+
+        >>> alert_run(settings, report)  # doctest: +SKIP
+        []
+    """
+    return send_alerts(settings, alerts_for_run(report))
+
+
+def alert_error(
+    settings: AlertSettings, command: str, error: BaseException | str
+) -> list[DeliveryFailure]:
+    """Send the alert for ``command`` stopped before it had anything to report; return what failed.
+
+    See :func:`alert_for_error`. Callers send it for errors a run raises before
+    any work (bad settings, an unreachable warehouse).
+
+        >>> alert_error(settings, "run", exc)  # doctest: +SKIP
+        []
+    """
+    return send_alerts(settings, [alert_for_error(command, error)])
 
 
 def _attempt(channel: str, alert: Alert, send: Callable[[], None]) -> list[DeliveryFailure]:

@@ -1,9 +1,9 @@
-"""The ``brewline serve`` command: run the dashboard under uvicorn.
+"""``brewline serve``: run the dashboard (:mod:`brewline.serve`) under uvicorn.
 
 A Typer-compatible function, registered by the CLI with ``app.command()(serve)``;
 it parses options into settings, builds the app (:func:`brewline.serve.app.create_app`)
-and hands it to uvicorn. Heavy imports (settings, engines, Starlette, Plotly) wait
-until the command runs: importing this module loads only Typer.
+and hands it to uvicorn. Starlette, Plotly and the engines are imported when
+the command runs, never when the CLI starts.
 
     $ brewline serve --warehouse sales.duckdb --port 8080
 """
@@ -14,35 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from brewline.cli.output import WarehouseOption, exit_on_error
 from brewline.errors import BrewlineError
 
 if TYPE_CHECKING:
     from brewline.serve.app import DashboardConfig
 
 __all__ = ["serve"]
-
-
-def _check_warehouse(value: str | None) -> str | None:
-    # brewline.console imports the settings and the engines (Polars, DuckDB): only
-    # when the option is parsed. Its WarehouseOption cannot be shared for that reason.
-    from brewline.console import check_warehouse
-
-    return check_warehouse(value)
-
-
-WarehouseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--warehouse",
-        "-w",
-        metavar="LOCATION",
-        help="DuckDB file path or postgresql:// URL [default: BREWLINE_WAREHOUSE, "
-        "brewline.toml, else ./brewline.duckdb].",
-        callback=_check_warehouse,
-        show_default=False,
-    ),
-]
-"""``brewline.console.WarehouseOption``, checked by the same function, imported late."""
 
 
 def serve(
@@ -83,14 +61,12 @@ def serve(
     dashboard serves Plotly.js itself. Stop with Ctrl+C.
     """
     from brewline.config import load_settings
+
+    with exit_on_error():
+        settings = load_settings(warehouse=warehouse)
     from brewline.load.open import redact
     from brewline.serve.app import DashboardConfig
 
-    try:
-        settings = load_settings(warehouse=warehouse)
-    except BrewlineError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
     config = DashboardConfig(settings.warehouse, late_after=late_after)
     typer.echo(f"Brewline dashboard for {redact(config.warehouse)}: http://{host}:{port}/")
     problem = _first_look(config)

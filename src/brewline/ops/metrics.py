@@ -47,13 +47,11 @@ from prometheus_client.registry import Collector
 
 from brewline.errors import BrewlineError
 from brewline.load import Warehouse, open_warehouse
+from brewline.vocabulary import LEDGER_STATES, key_date
 
-__all__ = ["RUN_BUCKETS", "STATES", "LedgerCollector", "ledger_metrics"]
+__all__ = ["RUN_BUCKETS", "LedgerCollector", "ledger_metrics"]
 
 log = logging.getLogger("brewline.metrics")
-
-STATES = ("loaded", "skipped", "replaced", "rejected")
-"""Every ledger state, reported even when no file is in it (absent series confuse alerts)."""
 
 RUN_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 """Upper bounds (seconds) of the run-duration histogram; ``+Inf`` is added."""
@@ -109,13 +107,14 @@ def _files_by_state(wh: Warehouse) -> Metric:
     family = GaugeMetricFamily(
         "brewline_files", "File versions in the ledger, by state.", labels=["state"]
     )
-    for state in sorted(set(STATES) | set(found), key=_state_order):
-        family.add_metric([state], float(found.get(state, 0)))
+    # Every ledger state is reported, even with no file in it: absent series confuse alerts.
+    for state in sorted(set(LEDGER_STATES) | set(found), key=_state_order):
+        family.add_metric([str(state)], float(found.get(state, 0)))
     return family
 
 
 def _state_order(state: str) -> tuple[int, str]:
-    return (STATES.index(state) if state in STATES else len(STATES), state)
+    return (LEDGER_STATES.index(state) if state in LEDGER_STATES else len(LEDGER_STATES), state)
 
 
 def _row_counters(wh: Warehouse) -> list[Metric]:
@@ -177,14 +176,11 @@ def _branch_freshness(wh: Warehouse) -> list[Metric]:
     )
     for branch, loaded_at, last_key in rows:
         loaded.add_metric([branch], _unix(loaded_at))
-        trading.add_metric([branch], _unix(_key_day(int(last_key))))
+        midnight = dt.datetime.combine(key_date(int(last_key)), dt.time())
+        trading.add_metric([branch], _unix(midnight))
     return [loaded, trading]
 
 
 def _unix(moment: dt.datetime) -> float:
     """Ledger times are naive UTC."""
     return moment.replace(tzinfo=dt.UTC).timestamp()
-
-
-def _key_day(key: int) -> dt.datetime:
-    return dt.datetime(key // 10000, key // 100 % 100, key % 100)

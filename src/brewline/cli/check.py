@@ -1,9 +1,9 @@
-"""``brewline check``: data checks for cron, a thin layer over :mod:`brewline.checks`.
+"""``brewline check``: data checks for cron, a thin layer over :mod:`brewline.ops.checks`.
 
-Register it on the main app with ``app.command()(check)``. It prints a table
-(or ``--json``), sends one alert per failing check to the configured webhook
-and/or e-mail (see :class:`brewline.alerts.AlertSettings`), and exits 1 when any
-check failed or the checks could not run, 0 otherwise (warnings included)::
+It prints a table (or ``--json``), sends one alert per failing check to the
+configured webhook and/or e-mail (see :class:`brewline.ops.settings.AlertSettings`),
+and exits 1 when any check failed or the checks could not run, 0 otherwise
+(warnings included)::
 
     $ brewline check --as-of 2024-11-11 || echo "something is wrong"
 """
@@ -12,31 +12,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from brewline.alerts import (
-    Alert,
-    AlertSettings,
-    DeliveryFailure,
-    alert_for_error,
-    alerts_for_checks,
-    send_alerts,
+from brewline.cli.output import (
+    WarehouseOption,
+    alert_on_error,
+    exit_on_error,
+    open_existing,
+    print_json,
+    table,
+    warn,
 )
-from brewline.checks import CheckResult, CheckSettings, due_day, local_now, run_checks
-from brewline.config import load_settings
-from brewline.console import WarehouseOption, exit_on_error, open_existing, print_json
-from brewline.load.open import redact
 
-__all__ = ["check", "deliver", "parse_as_of"]
+if TYPE_CHECKING:
+    from brewline.ops.alerts import Alert, DeliveryFailure
+    from brewline.ops.checks import CheckResult
+
+__all__ = ["check", "parse_as_of"]
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 _AS_OF_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
@@ -98,38 +93,28 @@ def check(
 
     Read-only. Exits 1 when a check failed or the checks could not run, else 0.
     """
+    from brewline.config import load_settings
+    from brewline.load.open import redact
+    from brewline.ops.alerts import alerts_for_checks, send_alerts
+    from brewline.ops.checks import due_day, local_now, run_checks
+
     with exit_on_error(as_json):
-        settings = load_settings(warehouse=warehouse)
-        checks = CheckSettings.from_settings(settings)
-        alerting = AlertSettings.from_settings(settings)
+        settings = load_settings(warehouse=warehouse)  # thresholds and alerting included
     when = parse_as_of(as_of) or local_now()
-    on_error = partial(_alert_error, alerting) if alert else None
+    on_error = alert_on_error(settings, "check") if alert else None
     with exit_on_error(as_json, on_error), open_existing(settings) as wh:
-        results = run_checks(wh, checks, when)
-    send = alert and alerting.enabled
-    alerts = alerts_for_checks(results, warnings=alerting.alert_warnings) if send else []
-    outcome = _Outcome(
-        results, when, due_day(when, checks.check_cutoff_hour), alerts, deliver(alerting, alerts)
-    )
+        results = run_checks(wh, settings, when)
+    send = alert and settings.enabled
+    alerts = alerts_for_checks(results, warnings=settings.alert_warnings) if send else []
+    failures = send_alerts(settings, alerts)
+    for failure in failures:
+        warn(failure)
+    outcome = _Outcome(results, when, due_day(when, settings.check_cutoff_hour), alerts, failures)
     if as_json:
         print_json(outcome.to_dict())
     else:
         _render(outcome, redact(settings.warehouse))
     raise typer.Exit(outcome.exit_code)
-
-
-def _alert_error(alerting: AlertSettings, error: BaseException) -> None:
-    deliver(alerting, [alert_for_error("check", error)])
-
-
-def deliver(settings: AlertSettings, alerts: Sequence[Alert]) -> list[DeliveryFailure]:
-    """Send ``alerts`` (if any channel is configured); say on stderr what did not arrive."""
-    if not alerts or not settings.enabled:
-        return []
-    failures = send_alerts(settings, alerts)
-    for failure in failures:
-        typer.echo(f"brewline: warning: {failure}", err=True)
-    return failures
 
 
 @dataclass(frozen=True)
@@ -166,20 +151,15 @@ class _Outcome:
 
 
 def _render(outcome: _Outcome, where: str) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
     console = Console()
-    table = Table(
-        title=f"Checks on {where}",
-        title_justify="left",
-        title_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    for column in ("check", "status", "subject", "detail"):
-        table.add_column(column, overflow="fold")
+    results = table(f"Checks on {where}", ("check", "status", "subject", "detail"))
     for r in outcome.results:
         status = Text(r.status, style=_STYLE[r.status])
-        table.add_row(Text(r.name), status, Text(r.subject or "-"), Text(r.detail))
-    console.print(table)
+        results.add_row(Text(r.name), status, Text(r.subject or "-"), Text(r.detail))
+    console.print(results)
     counts, when = outcome.counts, outcome.when
     at = when.isoformat(sep=" ", timespec="minutes") if isinstance(when, dt.datetime) else when
     console.print(

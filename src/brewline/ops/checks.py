@@ -13,6 +13,8 @@ makes sense), so a cron job can alert on failures and a person can read a table:
 - ``reject_rate``: rejected rows / rows read over the latest runs stays under a threshold.
 
 The window is the ``check_window_days`` trading days ending on the due day.
+Thresholds are :class:`brewline.ops.settings.CheckSettings` (kept apart from
+this module, so reading settings never needs Polars or a warehouse).
 Results name branches, products, files, reasons and counts only, never row content.
 
     >>> from brewline.load import open_warehouse
@@ -27,30 +29,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-)
 
-from brewline.errors import ConfigError
 from brewline.load import Warehouse
+from brewline.ops.settings import CheckSettings
 from brewline.queries import check_schema
-from brewline.settings_base import BrewlineSettings
+from brewline.vocabulary import counted, date_key, item_label, key_date
 
 __all__ = [
     "BRANCH_TIMEZONE",
     "CHECKS",
     "CheckResult",
-    "CheckSettings",
     "Status",
     "due_day",
     "local_now",
     "run_checks",
-    "settings_from",
 ]
 
 Status = Literal["ok", "warn", "fail"]
@@ -60,98 +56,6 @@ CHECKS = ("freshness", "volume", "new_branches", "new_products", "reject_rate")
 
 BRANCH_TIMEZONE = ZoneInfo("Europe/London")
 """Till timestamps (and so trading days and the cut-off hour) are branch local time."""
-
-
-class CheckSettings(BrewlineSettings):
-    """Thresholds of ``brewline check``; env ``BREWLINE_<FIELD>``, or the same key in the TOML.
-
-    Every field is prefixed ``check_`` so it can join :class:`brewline.config.Settings` as is.
-    """
-
-    check_cutoff_hour: int = Field(
-        default=10,
-        ge=0,
-        le=23,
-        description="Hour of the day (branch local time) by which every branch's data for "
-        "the previous day must be loaded. Before it, freshness expects the day before yesterday.",
-    )
-    check_closed_after_days: int = Field(
-        default=14,
-        ge=1,
-        description="A branch with no data for more than this many days before the due day "
-        "is reported as a warning (closed or renamed?) instead of failing every day.",
-    )
-    check_window_days: int = Field(
-        default=1,
-        ge=1,
-        description="Trading days, ending on the due day, that the volume and "
-        "new-branch/new-product checks examine.",
-    )
-    check_volume_ratio: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="A branch-day fails the volume check when its sales are below this "
-        "fraction of the branch's trailing mean.",
-    )
-    check_volume_trailing_days: int = Field(
-        default=7,
-        ge=1,
-        description="Calendar days before a branch-day whose sales make its trailing mean "
-        "(days without data are left out of the mean; freshness reports them).",
-    )
-    check_volume_min_days: int = Field(
-        default=3,
-        ge=1,
-        description="Fewest trailing days with data needed to judge a branch-day's volume; "
-        "with fewer the branch-day is ok with 'not enough history'.",
-    )
-    check_max_reject_rate: float = Field(
-        default=0.02,
-        ge=0,
-        le=1,
-        description="Fail when rejected rows / rows read over the latest runs exceeds this "
-        "fraction (whole rejected files count all their rows).",
-    )
-    check_reject_runs: int = Field(
-        default=1,
-        ge=1,
-        description="How many of the latest runs that read any rows the reject rate covers.",
-    )
-
-    @classmethod
-    def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:
-        """Build from the main settings (:func:`settings_from`); ``None`` overrides are ignored.
-
-        >>> CheckSettings.from_settings(None, check_cutoff_hour=9).check_cutoff_hour
-        9
-        """
-        return settings_from(cls, settings, **overrides)
-
-
-_S = TypeVar("_S", bound=BaseSettings)
-
-
-def settings_from(cls: type[_S], settings: BaseModel | None, **overrides: Any) -> _S:
-    """Settings of section ``cls``: CLI ``overrides`` > fields of ``settings`` > env > TOML.
-
-    Fields the main :class:`~brewline.config.Settings` already carries (it resolved
-    them with the same precedence) are taken from it; the others come from the
-    environment and the TOML file. Invalid values raise :class:`ConfigError`.
-    """
-    given: dict[str, Any] = {}
-    if settings is not None:
-        known = type(settings).model_fields
-        given = {name: getattr(settings, name) for name in cls.model_fields if name in known}
-    given.update({name: value for name, value in overrides.items() if value is not None})
-    try:
-        return cls(**given)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings ({problems})") from None
 
 
 @dataclass(frozen=True)
@@ -202,14 +106,6 @@ def _local(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         return moment
     return moment.astimezone(BRANCH_TIMEZONE).replace(tzinfo=None)
-
-
-def _key(day: dt.date) -> int:
-    return day.year * 10_000 + day.month * 100 + day.day
-
-
-def _day(key: int) -> dt.date:
-    return dt.date(key // 10_000, key // 100 % 100, key % 100)
 
 
 @dataclass(frozen=True)
@@ -268,12 +164,12 @@ def _freshness_results(
     warehouse: Warehouse, settings: CheckSettings, window: _Window
 ) -> list[CheckResult]:
     """One result per branch: is its latest trading day the due day (or later)?"""
-    latest = warehouse.query(_LATEST, (_key(window.today),))
+    latest = warehouse.query(_LATEST, (date_key(window.today),))
     if latest.is_empty():
         return [CheckResult("freshness", "warn", None, "no branch has any data loaded yet")]
     closed_before = window.due - dt.timedelta(days=settings.check_closed_after_days)
     return [
-        _freshness(branch, _day(int(key)), window.due, closed_before)
+        _freshness(branch, key_date(int(key)), window.due, closed_before)
         for branch, key in latest.iter_rows()
     ]
 
@@ -295,7 +191,7 @@ def _freshness(branch: str, latest: dt.date, due: dt.date, closed_before: dt.dat
         "freshness",
         "fail",
         branch,
-        f"{_plural(missing, 'day')} missing ({span}): latest trading day {latest}, due {due}",
+        f"{counted(missing, 'day')} missing ({span}): latest trading day {latest}, due {due}",
     )
 
 
@@ -311,7 +207,7 @@ def _volume_results(
 ) -> list[CheckResult]:
     """One result per branch with data in the window: is any of its days far below normal?"""
     since = window.first - dt.timedelta(days=settings.check_volume_trailing_days)
-    days = warehouse.query(_BRANCH_DAYS, (_key(since), _key(window.due)))
+    days = warehouse.query(_BRANCH_DAYS, (date_key(since), date_key(window.due)))
     judged = _trailing(days, settings.check_volume_trailing_days).filter(
         pl.col("date") >= window.first
     )
@@ -342,17 +238,17 @@ def _volume(branch: str, days: pl.DataFrame, settings: CheckSettings) -> CheckRe
     for day, sales, mean, history in days.select("date", "sales", "mean", "history").iter_rows():
         if history < settings.check_volume_min_days:
             notes.append(
-                f"{day}: {_plural(sales, 'sale')}; not enough history to judge "
+                f"{day}: {counted(sales, 'sale')}; not enough history to judge "
                 f"({history} of {settings.check_volume_min_days} days)"
             )
         elif sales < ratio * mean:
             low.append(
-                f"{day}: {_plural(sales, 'sale')}, {sales / mean:.0%} of the trailing "
+                f"{day}: {counted(sales, 'sale')}, {sales / mean:.0%} of the trailing "
                 f"{settings.check_volume_trailing_days}-day mean {mean:,.1f} "
                 f"(threshold {ratio:.0%})"
             )
         else:
-            notes.append(f"{day}: {_plural(sales, 'sale')}, trailing mean {mean:,.1f}")
+            notes.append(f"{day}: {counted(sales, 'sale')}, trailing mean {mean:,.1f}")
     if low:
         return CheckResult("volume", "fail", branch, "; ".join(low))
     return CheckResult("volume", "ok", branch, "; ".join(notes))
@@ -370,7 +266,7 @@ _FIRST_BRANCH_DAYS = """
 
 def _new_branches(warehouse: Warehouse, window: _Window) -> list[CheckResult]:
     """A warning per branch whose first trading day falls in the window."""
-    found = warehouse.query(_FIRST_BRANCH_DAYS, (_key(window.due), _key(window.first)))
+    found = warehouse.query(_FIRST_BRANCH_DAYS, (date_key(window.due), date_key(window.first)))
     return _news(warehouse, "new_branches", "branch", found, window)
 
 
@@ -385,11 +281,11 @@ _FIRST_PRODUCT_DAYS = """
 
 def _new_products(warehouse: Warehouse, window: _Window) -> list[CheckResult]:
     """A warning per menu item (product, size, variant) first sold in the window."""
-    found = warehouse.query(_FIRST_PRODUCT_DAYS, (_key(window.due), _key(window.first)))
+    found = warehouse.query(_FIRST_PRODUCT_DAYS, (date_key(window.due), date_key(window.first)))
     labelled = pl.DataFrame(
         {
             "subject": [
-                _item(*row) for row in found.select("product_name", "size", "variant").rows()
+                item_label(*row) for row in found.select("product_name", "size", "variant").rows()
             ],
             "first_key": found["first_key"].cast(pl.Int64),
         },
@@ -398,25 +294,19 @@ def _new_products(warehouse: Warehouse, window: _Window) -> list[CheckResult]:
     return _news(warehouse, "new_products", "product", labelled, window)
 
 
-def _item(product: str, size: str | None, variant: str | None) -> str:
-    """A menu item as a till writes it, without the price: ``Large Flavoured latte - Vanilla``."""
-    name = f"{size} {product}" if size else product
-    return f"{name} - {variant}" if variant else name
-
-
 def _news(
     warehouse: Warehouse, name: str, noun: str, found: pl.DataFrame, window: _Window
 ) -> list[CheckResult]:
     """Warnings for ``found`` (``subject, first_key``) when there is history to compare with."""
     earliest = warehouse.query("SELECT MIN(date_key) AS k FROM etl_file_branch_day")["k"][0]
-    if earliest is None or _day(int(earliest)) >= window.first:
+    if earliest is None or key_date(int(earliest)) >= window.first:
         return [
             CheckResult(name, "ok", None, f"nothing loaded before {window.first} to compare with")
         ]
     if found.is_empty():
         return [CheckResult(name, "ok", None, f"no {noun} first seen {window}")]
     return [
-        CheckResult(name, "warn", str(subject), f"first seen on {_day(int(key))}")
+        CheckResult(name, "warn", str(subject), f"first seen on {key_date(int(key))}")
         for subject, key in found.select("subject", "first_key").iter_rows()
     ]
 
@@ -438,7 +328,7 @@ def _reject_rate(warehouse: Warehouse, settings: CheckSettings) -> list[CheckRes
     rate = rejected / read
     limit = settings.check_max_reject_rate
     subject = str(runs["run_id"][0]) if runs.height == 1 else f"latest {runs.height} runs"
-    detail = f"{rejected:,} of {_plural(read, 'row')} rejected ({rate:.1%}; limit {limit:.1%})"
+    detail = f"{rejected:,} of {counted(read, 'row')} rejected ({rate:.1%}; limit {limit:.1%})"
     if rate <= limit:
         return [CheckResult("reject_rate", "ok", subject, detail)]
     causes = _reject_causes(warehouse, runs["run_id"].cast(pl.String).to_list())
@@ -471,7 +361,3 @@ def _reject_causes(warehouse: Warehouse, run_ids: Sequence[str]) -> str:
             "rows rejected by reason: " + ", ".join(f"{r} {n:,}" for r, n in rows.iter_rows())
         )
     return "; ".join(parts) or "no rejected files or rows are left in the ledger"
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -1,0 +1,63 @@
+"""``brewline init`` and ``brewline grant-readonly``: warehouse administration,
+a thin layer over :meth:`brewline.load.Warehouse.ensure_schema` and
+:mod:`brewline.load.admin`::
+
+    $ brewline init --warehouse postgresql://loader@db/sales
+    $ brewline grant-readonly analyst --show-sql
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from brewline.cli.output import WarehouseOption, exit_on_error
+
+__all__ = ["grant_readonly", "init"]
+
+
+def init(warehouse: WarehouseOption = None) -> None:
+    """Create the warehouse schema, or upgrade an older one to this Brewline's.
+
+    `run` creates the schema of a new warehouse by itself but never upgrades an
+    existing one behind an administrator's back; this command does. Exits 1 when
+    the warehouse is newer than this Brewline or cannot be opened.
+    """
+    from brewline.config import load_settings
+    from brewline.load import open_warehouse
+    from brewline.load.open import redact
+
+    with exit_on_error():
+        settings = load_settings(warehouse=warehouse)
+        with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as wh:
+            version = wh.ensure_schema(upgrade=True)
+    typer.echo(f"Warehouse {redact(settings.warehouse)} is at schema version {version}.")
+
+
+def grant_readonly(
+    role: Annotated[str, typer.Argument(help="Role for dashboards and analysts, e.g. analyst.")],
+    warehouse: WarehouseOption = None,
+    show_sql: Annotated[
+        bool, typer.Option("--show-sql", help="Print the SQL instead of running it.")
+    ] = False,
+) -> None:
+    """Create a read-only PostgreSQL role (LOGIN, SELECT only) for dashboards and analysts.
+
+    Idempotent. Give the role a password yourself (ALTER ROLE ... PASSWORD);
+    Brewline never handles it. Exits 1 for a DuckDB warehouse or a bad role name.
+    """
+    from brewline.config import load_settings
+    from brewline.load import admin, open_warehouse
+    from brewline.load.open import redact
+
+    with exit_on_error():
+        settings = load_settings(warehouse=warehouse)
+        if show_sql:
+            database = urlsplit(settings.warehouse).path.lstrip("/") or "postgres"
+            typer.echo(";\n".join(admin.readonly_sql(role, database)) + ";")
+            return
+        with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as wh:
+            admin.grant_readonly(wh, role)
+    typer.echo(f"Role {role} can now read {redact(settings.warehouse)} (and nothing else).")

@@ -1,0 +1,118 @@
+"""``brewline demo``: a synthetic month of exports, loaded and summarised, a thin layer
+over :mod:`brewline.demo`::
+
+    $ brewline demo --branches 3 --days 7 --warehouse demo.duckdb
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from brewline.cli.output import exit_on_error, file_progress, validate_warehouse_option
+from brewline.vocabulary import item_label
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from brewline.demo import DemoLoad, SynthSpec
+
+__all__ = ["demo"]
+
+
+def demo(
+    folder: Annotated[
+        Path,
+        typer.Option(help="Where the demo's landing and quarantine folders go.", file_okay=False),
+    ] = Path("demo"),
+    warehouse: Annotated[
+        str,
+        typer.Option(
+            "--warehouse",
+            "-w",
+            callback=validate_warehouse_option,
+            metavar="LOCATION",
+            help="Warehouse to load. Not read from BREWLINE_WAREHOUSE or the TOML, "
+            "so the demo never writes into your real warehouse by accident.",
+        ),
+    ] = "brewline.duckdb",
+    branches: Annotated[int, typer.Option(min=1, max=40, help="Number of branches.")] = 12,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Trading days from 1 Nov 2024.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 7,
+) -> None:
+    """Generate a realistic month of exports, load it, show headlines.
+
+    Writes synthetic exports (fake names and cards) into FOLDER/landing, loads
+    them into the warehouse with quarantine in FOLDER/quarantine and prints a
+    headline report. Without BREWLINE_PII_KEY, a fixed demo-only key makes
+    customer tokens so returning customers show, but only in a warehouse the
+    demo made itself. Running it again skips the files already loaded.
+    """
+    from rich.console import Console
+
+    from brewline.demo import SynthSpec, load, write_landing
+
+    with exit_on_error():
+        spec = SynthSpec(branches=branches, days=days, seed=seed)
+        with Console(stderr=True).status("Generating till exports..."):
+            write_landing(folder, spec)
+        with file_progress() as progress:
+            loaded = load(folder, warehouse, on_start=progress.on_start, on_file=progress.on_file)
+    _render_demo(spec, loaded)
+    raise typer.Exit(loaded.report.exit_code)
+
+
+def _render_demo(spec: SynthSpec, loaded: DemoLoad) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from brewline.cli.run import totals_line
+    from brewline.load.open import redact
+
+    console = Console()
+    console.print(
+        Text(
+            f"Brewline demo: {spec.branches} branches x {spec.days} days from "
+            f"{spec.start:%d %b %Y} (seed {spec.seed}), synthetic data",
+            style="bold",
+        )
+    )
+    console.print(totals_line(loaded.report))
+    console.print(_headline_table(loaded.figures))
+    console.print(Text(loaded.key_note, style="dim"))
+    console.print(f"Next: brewline report --warehouse {redact(loaded.report.warehouse)}")
+
+
+def _headline_table(f: dict[str, Any]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_header=False, padding=(0, 2))
+    rows = {
+        "Sales": f"{f['sales']:,}",
+        "Revenue": _money(f["revenue"]),
+        "Average basket": _money(f["avg_basket"]),
+        "Best seller": "-" if f["best_seller"] is None else item_label(*f["best_seller"]),
+        "Busiest hour": "-"
+        if f["busiest_hour"] is None
+        else f"{f['busiest_hour']:02d}:00-{f['busiest_hour'] + 1:02d}:00",
+        "Top branch (revenue)": f["top_branch"] or "-",
+        "Card share of sales": _share(f["card_share"]),
+        "Returning customers": "- (no customer tokens)"
+        if f["returning_share"] is None
+        else f"{_share(f['returning_share'])} of card sales with a customer token",
+    }
+    for label, value in rows.items():
+        table.add_row(Text(label, style="bold"), Text(value))
+    return table
+
+
+def _money(value: Decimal | None) -> str:
+    return "-" if value is None else f"£{value:,.2f}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"

@@ -1,0 +1,226 @@
+"""``brewline run``: load new and changed branch exports, a thin layer over
+:func:`brewline.pipeline.run`.
+
+The pipeline sends the run's alert itself; this command turns ``--no-alert``
+into ``alert=False``, prints any alert that was not delivered as a warning,
+and prints the report (a table, or ``--json``)::
+
+    $ brewline run landing/ --warehouse sales.duckdb
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from brewline.cli.output import (
+    JsonOption,
+    WarehouseOption,
+    alert_on_error,
+    exit_on_error,
+    file_progress,
+    print_json,
+    table,
+    warn,
+)
+from brewline.vocabulary import FileState, counted
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from brewline.ops.alerts import DeliveryFailure
+    from brewline.report import FileReport, RunReport
+
+__all__ = ["MAX_FILE_ROWS", "Redelivery", "run", "totals_line"]
+
+MAX_FILE_ROWS = 40
+"""Above this many files, ``run`` summarises by state instead of listing every file."""
+
+_STATE_STYLE: dict[str, str] = {
+    FileState.LOADED: "green",
+    FileState.SKIPPED: "dim",
+    FileState.REPLACED: "cyan",
+    FileState.REJECTED: "red",
+    FileState.FAILED: "bold red",
+}
+_BAD_STATES = (FileState.REJECTED, FileState.FAILED)
+
+
+class Redelivery(StrEnum):
+    """What to do with a second file covering an already loaded (branch, trading day)."""
+
+    REPLACE = "replace"
+    REJECT = "reject"
+
+
+def run(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Files or folders to process [default: the landing folder].",
+            metavar="PATH",
+            exists=True,
+            show_default=False,
+        ),
+    ] = None,
+    *,
+    warehouse: WarehouseOption = None,
+    landing: Annotated[
+        Path | None,
+        typer.Option(
+            help="Landing folder read when no PATHS are given [default: ./landing].",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for raw rejected lines (may hold personal data) "
+            "[default: <landing>/_quarantine].",
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    redelivery: Annotated[
+        Redelivery | None,
+        typer.Option(
+            help="A second file for an already loaded branch-day: 'replace' lets the "
+            "later delivery win, 'reject' keeps the first [default: replace].",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    alert: Annotated[
+        bool,
+        typer.Option(
+            "--alert/--no-alert",
+            help="Send one alert summarising rejected files or a failed run to the configured "
+            "webhook and/or e-mail (nothing is sent when none is configured).",
+        ),
+    ] = True,
+) -> None:
+    """Load new and changed branch exports into the warehouse.
+
+    Files already loaded with the same content are skipped, a corrected file
+    replaces its earlier version, and a file that cannot be understood is
+    rejected with a reason. Exits 0 when every file ended loaded, skipped or
+    replaced, 1 when any was rejected or failed or an error stopped the run.
+    """
+    from rich.console import Console
+
+    from brewline.config import load_settings
+    from brewline.pipeline import run as run_pipeline
+
+    with exit_on_error(as_json):
+        settings = load_settings(
+            warehouse=warehouse,
+            landing=landing,
+            quarantine=quarantine,
+            redelivery=redelivery.value if redelivery else None,
+        )
+    undelivered: list[DeliveryFailure] = []
+    on_error = alert_on_error(settings, "run") if alert else None
+    with exit_on_error(as_json, on_error), file_progress() as progress:
+        report = run_pipeline(
+            settings,
+            list(paths) if paths else None,
+            on_start=progress.on_start,
+            on_file=progress.on_file,
+            alert=alert,
+            on_alert_failure=undelivered.append,
+        )
+    for failure in undelivered:
+        warn(failure)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _render_run(report, Console())
+    raise typer.Exit(report.exit_code)
+
+
+def _render_run(report: RunReport, console: Console) -> None:
+    if not report.files:
+        console.print("No files to process.")
+    elif len(report.files) <= MAX_FILE_ROWS:
+        _print_files(report.files, "Files", console)
+    else:
+        console.print(_states_table(report))
+        bad = [f for f in report.files if f.state in _BAD_STATES]
+        if bad:
+            _print_files(bad, "Rejected or failed files", console)
+    console.print(totals_line(report))
+
+
+def _print_files(files: Sequence[FileReport], title: str, console: Console) -> None:
+    """A table of files, then one line per file that has more to say than its reason."""
+    from rich.text import Text
+
+    files_table = table(
+        title, ["file", "state", "read", "loaded", "rejected", "reason"], numeric=(2, 3, 4)
+    )
+    for f in files:
+        counts = (f"{f.rows_read:,}", f"{f.rows_loaded:,}", f"{f.rows_rejected:,}")
+        files_table.add_row(Text(f.source_name), _state(f.state), *counts, Text(f.reason or ""))
+    console.print(files_table)
+    for f in files:
+        note = _note(f)
+        if note:
+            console.print(Text(f"{f.source_name}: {note}"))
+
+
+def _note(f: FileReport) -> str:
+    """What a person may need to act on: the message, replaced files, the quarantine file."""
+    notes = []
+    if f.message and f.reason != "unchanged":
+        notes.append(f.message)
+    if f.replaced:
+        notes.append("replaced " + ", ".join(f.replaced))
+    if f.partly_replaced:
+        notes.append("took branch-days over from " + ", ".join(f.partly_replaced))
+    if f.quarantine is not None:
+        notes.append(f"{counted(f.rows_rejected, 'rejected line')} kept in {f.quarantine}")
+    return "; ".join(notes)
+
+
+def _states_table(report: RunReport) -> Table:
+    states = table(
+        "Files by state", ["state", "files", "read", "loaded", "rejected"], numeric=(1, 2, 3, 4)
+    )
+    for state in sorted({f.state for f in report.files}):
+        files = [f for f in report.files if f.state == state]
+        sums = [
+            sum(getattr(f, n) for f in files) for n in ("rows_read", "rows_loaded", "rows_rejected")
+        ]
+        states.add_row(_state(state), f"{len(files):,}", *(f"{n:,}" for n in sums))
+    return states
+
+
+def _state(state: str) -> Text:
+    from rich.text import Text
+
+    return Text(state, style=_STATE_STYLE.get(state, ""))
+
+
+def totals_line(report: RunReport) -> Text:
+    """The run in three lines: files by outcome, rows, and where it went."""
+    from rich.text import Text
+
+    t = report.totals()
+    tokens = "on" if report.customer_tokens else "off (no PII key set)"
+    replaced = counted(t["files_replaced"], "earlier version")
+    return Text(
+        f"{len(report.files):,} files: {t['files_loaded']:,} loaded, {t['files_skipped']:,} "
+        f"skipped, {t['files_rejected']:,} rejected; {replaced} replaced.\n"
+        f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
+        f"{t['rows_rejected']:,} rejected in {t['seconds']:.2f}s.\n"
+        f"Warehouse {report.warehouse}, run {report.run_id}, customer tokens {tokens}.",
+        style="bold red" if report.exit_code else "bold",
+    )
