@@ -288,7 +288,7 @@ def test_an_empty_warehouse_gives_empty_typed_frames(tmp_path: Path) -> None:
 
 def test_check_schema_names_the_problem(tmp_path: Path) -> None:
     with open_warehouse(":memory:") as wh, pytest.raises(WarehouseError, match="brewline run"):
-        queries.check_schema(wh)
+        wh.check_schema()
     url = str(tmp_path / "future.duckdb")
     with open_warehouse(url) as wh:
         wh.ensure_schema()

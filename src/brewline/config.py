@@ -9,6 +9,7 @@ The TOML file is ``./brewline.toml`` unless ``BREWLINE_CONFIG`` names another.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -80,7 +81,25 @@ class Settings(CheckSettings, AlertSettings):
     )
     lock_timeout: float = Field(
         default=30.0,
+        ge=0,
         description="Seconds to wait for another runner to release the warehouse before giving up.",
+    )
+    retry_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a run keeps retrying a lost PostgreSQL connection (a server "
+        "restarting, a network blip) before it stops; uncommitted files stay pending.",
+    )
+    earliest_sale_date: dt.date = Field(
+        default=dt.date(2000, 1, 1),
+        description="Sales dated before this day are rejected as `implausible_date` "
+        "(a year 1, 1899 or 9999 is a broken export, not a sale).",
+    )
+    max_days_ahead: int = Field(
+        default=1,
+        ge=0,
+        description="Sales dated more than this many days after the run started are rejected "
+        "as `implausible_date`.",
     )
 
     @field_validator("pii_key")

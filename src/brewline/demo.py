@@ -27,7 +27,7 @@ from brewline import queries
 from brewline.config import Settings, load_settings
 from brewline.errors import WarehouseError
 from brewline.load import open_warehouse
-from brewline.load.open import is_postgres, redact
+from brewline.load.locations import engine_of, redact
 from brewline.pipeline import run
 from brewline.report import FileReport, RunReport
 from brewline.synth import SynthSpec, generate_landing
@@ -119,13 +119,13 @@ def demo_settings(folder: Path, warehouse: str) -> tuple[Settings, str]:
 
 def is_demo_warehouse(location: str, lock_timeout: float = 30.0) -> bool:
     """A DuckDB file that does not exist yet, or one an earlier demo made."""
-    if is_postgres(location):
+    if engine_of(location) == "postgres":
         return False
     if not Path(location).exists():
         return True
     with open_warehouse(location, read_only=True, lock_timeout=lock_timeout) as wh:
         try:
-            queries.check_schema(wh)
+            wh.check_schema()
         except WarehouseError:
             return False
         return wh.get_meta(_DEMO_MARK[0]) == _DEMO_MARK[1]

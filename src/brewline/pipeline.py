@@ -52,7 +52,7 @@ from brewline.transform.pii import key_fingerprint
 from brewline.transform.star import FileFacts, StarBatch, build_star
 from brewline.validate import write_quarantine
 from brewline.validate.rules import check_exports
-from brewline.vocabulary import FileState
+from brewline.vocabulary import FileState, local_now
 
 __all__ = ["run"]
 
@@ -96,7 +96,12 @@ def run(
             on_start(len(deliveries))
         try:
             context = _Context(
-                settings, key, report.run_id, _Ledger(warehouse.deliveries()), source
+                settings,
+                key,
+                report.run_id,
+                _Ledger(warehouse.deliveries()),
+                source,
+                _window(settings),
             )
             for prepared in _prepared_ahead(_batches(deliveries, settings), context):
                 for result in _commit(prepared, warehouse, context):
@@ -129,6 +134,8 @@ class _Context:
     run_id: str
     ledger: _Ledger
     source: Source
+    sold_between: tuple[dt.datetime, dt.datetime]
+    """The plausible sale times: from the earliest sale date to a day or so after the start."""
 
 
 @dataclass
@@ -225,7 +232,9 @@ def _parse(intake: _Intake, context: _Context) -> _Prepared:
         facts.append(replace(file, layout=result.layout.name, skipped_lines=result.skipped_lines))
         prepared.data[file.file_id] = data
     if raws:
-        checked = check_exports(raws, max_item_price=context.settings.max_item_price)
+        checked = check_exports(
+            raws, max_item_price=context.settings.max_item_price, sold_between=context.sold_between
+        )
         star = build_star(checked, facts, context.key)
         refused = {
             facts[i].file_id: (facts[i], refusal, raws[i].rows.height)
@@ -341,7 +350,12 @@ def _commit(prepared: _Prepared, warehouse: Warehouse, context: _Context) -> lis
     if star is None:
         return reports
     quarantined = _quarantine(star, prepared, context.source)
-    for done in commit(star, warehouse, redelivery=context.settings.redelivery):
+    for done in commit(
+        star,
+        warehouse,
+        redelivery=context.settings.redelivery,
+        retry_seconds=context.settings.retry_seconds,
+    ):
         reports += _file_reports(done.files, done.replaced, quarantined)
         for row in done.files.iter_rows(named=True):
             context.ledger.remember(row["source_name"], row["sha256"], row["state"])
@@ -522,6 +536,11 @@ _LEDGER_SCHEMA = TABLES["etl_file"].polars_schema(
 
 def _data_lines(data: bytes) -> int:
     return sum(1 for line in data.split(b"\n") if line.strip())
+
+
+def _window(settings: Settings) -> tuple[dt.datetime, dt.datetime]:
+    earliest = dt.datetime.combine(settings.earliest_sale_date, dt.time())
+    return earliest, local_now() + dt.timedelta(days=settings.max_days_ahead)
 
 
 def _new_run_id() -> str:

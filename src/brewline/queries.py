@@ -6,7 +6,7 @@ the dashboard and notebooks ask the same questions the same way::
 
     >>> from brewline.load import open_warehouse
     >>> with open_warehouse("brewline.duckdb", read_only=True) as wh:  # doctest: +SKIP
-    ...     check_schema(wh)
+    ...     wh.check_schema()
     ...     best_sellers(wh, limit=3)
 
 Money comes back exact (``Decimal``, dtype :data:`MONEY`); only shares and
@@ -33,7 +33,6 @@ __all__ = [
     "basket_stats",
     "best_sellers",
     "busiest_hours",
-    "check_schema",
     "customer_mix",
     "files_by_state",
     "headline",
@@ -61,14 +60,6 @@ Schema = Mapping[str, pl.DataType]
 def _ask(wh: Reader, sql: str, schema: Schema, params: Params = ()) -> pl.DataFrame:
     """Run ``sql`` and cast the answer to ``schema`` (engines differ in result types)."""
     return wh.query(sql, params).cast(pl.Schema(schema))
-
-
-def check_schema(wh: Reader) -> None:
-    """Fail clearly when ``wh`` has no Brewline tables or a schema this Brewline cannot read.
-
-    Raises :class:`WarehouseError` (nothing loaded yet) or :class:`SchemaVersionError`.
-    """
-    wh.check_schema()
 
 
 # -- sales -----------------------------------------------------------------------------
@@ -371,14 +362,14 @@ def rejected_files(wh: Reader, limit: int = 20) -> pl.DataFrame:
 
 
 def sales_report(wh: Reader, *, limit: int = 10, days: int = 14) -> dict[str, pl.DataFrame]:
-    """Every sales view a report shows, after :func:`check_schema`.
+    """Every sales view a report shows, after :meth:`~brewline.load.Reader.check_schema`.
 
     ``limit`` bounds the best sellers, ``days`` the latest trading days shown.
 
         >>> list(sales_report(wh))  # doctest: +SKIP
         ['best_sellers', 'revenue_by_branch', 'revenue_by_day', 'busiest_hours', ...]
     """
-    check_schema(wh)
+    wh.check_schema()
     return {
         "best_sellers": best_sellers(wh, limit),
         "revenue_by_branch": revenue_by_branch(wh),
@@ -391,12 +382,12 @@ def sales_report(wh: Reader, *, limit: int = 10, days: int = 14) -> dict[str, pl
 
 
 def status_report(wh: Reader, *, limit: int = 10) -> dict[str, pl.DataFrame]:
-    """Every ledger view a status shows, after :func:`check_schema`.
+    """Every ledger view a status shows, after :meth:`~brewline.load.Reader.check_schema`.
 
     >>> list(status_report(wh))  # doctest: +SKIP
     ['recent_runs', 'files_by_state', 'rejects_by_reason', 'rejected_files']
     """
-    check_schema(wh)
+    wh.check_schema()
     return {
         "recent_runs": recent_runs(wh, limit),
         "files_by_state": files_by_state(wh),
@@ -415,7 +406,7 @@ def headline(wh: Reader) -> dict[str, Any]:
         >>> headline(wh)["sales"]  # doctest: +SKIP
         10163
     """
-    check_schema(wh)
+    wh.check_schema()
     basket = basket_stats(wh).row(0, named=True)
     top = best_sellers(wh, 1)
     cards = payment_mix(wh).filter(pl.col("method") == "CARD")

@@ -19,11 +19,13 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "BRANCH_TIMEZONE",
     "LEDGER_STATES",
     "FileState",
     "RunState",
@@ -33,7 +35,16 @@ __all__ = [
     "item_label",
     "key_date",
     "key_date_expr",
+    "local_now",
 ]
+
+BRANCH_TIMEZONE = ZoneInfo("Europe/London")
+"""Tills write local wall-clock time; sale times stay naive local times in the warehouse."""
+
+
+def local_now() -> dt.datetime:
+    """The branches' wall-clock time now, naive (comparable with ``sold_at``)."""
+    return dt.datetime.now(BRANCH_TIMEZONE).replace(tzinfo=None)
 
 
 class FileState(StrEnum):

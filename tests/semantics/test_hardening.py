@@ -133,3 +133,26 @@ def test_unreadable_files_and_folders_are_reported_failed_and_the_rest_load(
         for path in [root, *root.rglob("*")]:
             path.chmod(0o777)
         shutil.rmtree(root)
+
+
+def test_the_plausible_date_window_is_a_setting_and_the_future_is_implausible(
+    landing: Path, make_settings: Callable[..., Settings]
+) -> None:
+    import datetime as dt
+
+    soon = dt.date.today() + dt.timedelta(days=3)
+    write(landing, "future.csv", line(ts=f"{soon:%d/%m/%Y} 09:00"), 1)
+    write(landing, "old.csv", line(ts="25/08/2021 09:00") + line(ts="25/08/1999 09:00"), 2)
+    report = run(make_settings(max_days_ahead=1))
+    by_name = {f.source_name: f for f in report.files}
+    assert (by_name["future.csv"].state, by_name["future.csv"].reason) == (
+        "rejected",
+        "no_valid_rows",
+    )
+    assert "implausible_date" in (by_name["future.csv"].message or "")
+    assert (by_name["old.csv"].rows_loaded, by_name["old.csv"].rows_rejected) == (1, 1)
+    later = run(make_settings(earliest_sale_date=dt.date(2022, 1, 1), max_days_ahead=5))
+    assert {f.source_name: f.state for f in later.files} == {
+        "future.csv": "skipped",  # an unchanged rejected file is not retried
+        "old.csv": "skipped",
+    }

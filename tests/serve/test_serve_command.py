@@ -73,10 +73,10 @@ def test_late_after_option_sets_the_default_threshold(tmp_path: Path, sample_duc
 def test_importing_the_command_loads_no_engine_or_web_library() -> None:
     # The CLI imports this module to register the command; the dashboard's weight
     # (engines, Arrow, Starlette, Plotly) must wait until `brewline serve` runs.
-    code = "import sys, brewline.serve.command; print('\\n'.join(sys.modules))"
+    code = "import sys, brewline.cli.serve; print('\\n'.join(sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.split()
     heavy = {"polars", "duckdb", "pyarrow", "psycopg", "plotly", "starlette"}
     assert sorted(m for m in loaded if m.split(".")[0] in heavy) == []
-    assert "brewline.serve.command" in loaded
+    assert "brewline.cli.serve" in loaded

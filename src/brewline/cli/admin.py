@@ -9,7 +9,6 @@ a thin layer over :meth:`brewline.load.Warehouse.ensure_schema` and
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import typer
 
@@ -27,7 +26,7 @@ def init(warehouse: WarehouseOption = None) -> None:
     """
     from brewline.config import load_settings
     from brewline.load import open_warehouse
-    from brewline.load.open import redact
+    from brewline.load.locations import redact
 
     with exit_on_error():
         settings = load_settings(warehouse=warehouse)
@@ -45,19 +44,24 @@ def grant_readonly(
 ) -> None:
     """Create a read-only PostgreSQL role (LOGIN, SELECT only) for dashboards and analysts.
 
-    Idempotent. Give the role a password yourself (ALTER ROLE ... PASSWORD);
-    Brewline never handles it. Exits 1 for a DuckDB warehouse or a bad role name.
+    Idempotent. Run it as the role that loads the warehouse (no CREATEROLE
+    needed when the analyst role already exists) or as an administrator; it
+    refuses superusers and the loading role. Tables the loading role creates
+    later stay readable. Give the role a password yourself (ALTER ROLE ...
+    PASSWORD); Brewline never handles it. Exits 1 for a DuckDB warehouse or a
+    bad role name.
     """
     from brewline.config import load_settings
     from brewline.load import admin, open_warehouse
-    from brewline.load.open import redact
+    from brewline.load.locations import redact
 
     with exit_on_error():
         settings = load_settings(warehouse=warehouse)
-        if show_sql:
-            database = urlsplit(settings.warehouse).path.lstrip("/") or "postgres"
-            typer.echo(";\n".join(admin.readonly_sql(role, database)) + ";")
-            return
-        with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as wh:
+        with open_warehouse(
+            settings.warehouse, read_only=show_sql, lock_timeout=settings.lock_timeout
+        ) as wh:
+            if show_sql:  # checked against the server, so what it shows is what would run
+                typer.echo(";\n".join(admin.readonly_sql(wh, role)) + ";")
+                return
             admin.grant_readonly(wh, role)
     typer.echo(f"Role {role} can now read {redact(settings.warehouse)} (and nothing else).")

@@ -94,7 +94,7 @@ def check(
     Read-only. Exits 1 when a check failed or the checks could not run, else 0.
     """
     from brewline.config import load_settings
-    from brewline.load.open import redact
+    from brewline.load.locations import redact
     from brewline.ops.alerts import alerts_for_checks, send_alerts
     from brewline.ops.checks import due_day, local_now, run_checks
 

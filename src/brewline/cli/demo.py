@@ -70,7 +70,7 @@ def _render_demo(spec: SynthSpec, loaded: DemoLoad) -> None:
     from rich.text import Text
 
     from brewline.cli.run import totals_line
-    from brewline.load.open import redact
+    from brewline.load.locations import redact
 
     console = Console()
     console.print(

@@ -117,7 +117,7 @@ def _read(
     Under ``--json`` the answer is printed here and None returned.
     """
     from brewline.config import load_settings
-    from brewline.load.open import redact
+    from brewline.load.locations import redact
 
     with exit_on_error(as_json):
         settings = load_settings(warehouse=warehouse)

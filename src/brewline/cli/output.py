@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from brewline.errors import BrewlineError, WarehouseError
+from brewline.errors import BrewlineError, ConfigError
 from brewline.vocabulary import RunState
 
 if TYPE_CHECKING:
@@ -50,18 +50,17 @@ __all__ = [
 
 def validate_warehouse_option(value: str | None) -> str | None:
     """Reject warehouse locations no engine can open (exit 2), without echoing a password."""
-    from brewline.load.open import is_postgres
+    from brewline.load.locations import engine_of
 
     if value is None:
         return None
     if not value.strip():
         raise typer.BadParameter("must not be empty")
-    if "://" in value and not is_postgres(value):
-        scheme = value.split("://", 1)[0]
-        raise typer.BadParameter(
-            f"unsupported scheme {scheme}://; give a DuckDB file path or a postgresql:// URL"
-        )
-    if not is_postgres(value) and Path(value).is_dir():
+    try:
+        engine = engine_of(value)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message) from None
+    if engine == "duckdb" and Path(value).is_dir():
         raise typer.BadParameter(f"{value} is a folder; give a DuckDB file path")
     return value
 
@@ -133,11 +132,8 @@ def alert_on_error(settings: AlertSettings, command: str) -> Callable[[BaseExcep
 def open_existing(settings: Settings) -> Iterator[Warehouse]:
     """Open a warehouse read-only; a missing DuckDB file is an error, not a new warehouse."""
     from brewline.load import open_warehouse
-    from brewline.load.open import is_postgres
 
     location = settings.warehouse
-    if not is_postgres(location) and location != ":memory:" and not Path(location).exists():
-        raise WarehouseError(f"no warehouse at {location}; load one with `brewline run`")
     with open_warehouse(location, read_only=True, lock_timeout=settings.lock_timeout) as wh:
         yield wh
 

@@ -64,7 +64,7 @@ def serve(
 
     with exit_on_error():
         settings = load_settings(warehouse=warehouse)
-    from brewline.load.open import redact
+    from brewline.load.locations import redact
     from brewline.serve.app import DashboardConfig
 
     config = DashboardConfig(settings.warehouse, late_after=late_after)
@@ -77,12 +77,11 @@ def serve(
 
 def _first_look(config: DashboardConfig) -> str | None:
     """Why the warehouse cannot be read right now, or None: a typo shows at start."""
-    from brewline import queries
     from brewline.load import open_warehouse
 
     try:
         with open_warehouse(config.warehouse, read_only=True, lock_timeout=0) as wh:
-            queries.check_schema(wh)
+            wh.check_schema()
     except BrewlineError as exc:
         return str(exc)
     return None

@@ -20,7 +20,8 @@ _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _FACTS = """
     SELECT current_database() AS database, current_user AS me,
            COALESCE((SELECT tableowner FROM pg_tables
-                     WHERE schemaname = 'public' AND tablename = 'etl_file'), current_user) AS owner,
+                     WHERE schemaname = 'public' AND tablename = 'etl_file'),
+                    current_user) AS owner,
            (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user)
                AS can_create_roles,
            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,

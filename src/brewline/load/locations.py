@@ -43,7 +43,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: C:\ 
 
 
 def redact(location: str) -> str:
-    """A warehouse location safe to print: every password in a URL is masked.
+    """A location safe to print: every password in a URL (of any scheme) is masked.
 
     Works on the text, not on a parsed URL, so odd but valid forms keep their
     shape (several hosts, ``[::1]`` IPv6 hosts) and malformed ones (a port
@@ -54,10 +54,8 @@ def redact(location: str) -> str:
         >>> redact("postgres://etl:pw@db:port/w")
         'postgres://etl:***@db:port/w'
     """
-    if not is_postgres(location):
-        return location
     match = _URL.match(location)
-    if match is None:  # pragma: no cover - the pattern matches every string with a scheme
+    if match is None:  # a file path: nothing secret in it
         return location
     netloc = match["netloc"]
     if "@" in netloc:

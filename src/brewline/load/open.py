@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-from brewline.load.locations import engine_of, is_postgres, redact
+from brewline.load.locations import engine_of
 from brewline.load.roles import Warehouse
 
-__all__ = ["is_postgres", "open_warehouse", "redact"]
+__all__ = ["open_warehouse"]
 
 
 def open_warehouse(

@@ -30,14 +30,19 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from brewline.load import Warehouse
 from brewline.ops.settings import CheckSettings
-from brewline.queries import check_schema
-from brewline.vocabulary import counted, date_key, item_label, key_date
+from brewline.vocabulary import (
+    BRANCH_TIMEZONE,
+    counted,
+    date_key,
+    item_label,
+    key_date,
+    local_now,
+)
 
 __all__ = [
     "BRANCH_TIMEZONE",
@@ -53,9 +58,6 @@ Status = Literal["ok", "warn", "fail"]
 
 CHECKS = ("freshness", "volume", "new_branches", "new_products", "reject_rate")
 """Check names, in the order results are returned."""
-
-BRANCH_TIMEZONE = ZoneInfo("Europe/London")
-"""Till timestamps (and so trading days and the cut-off hour) are branch local time."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,6 @@ class CheckResult:
 
 
 # -- dates -------------------------------------------------------------------------------------
-
-
-def local_now() -> dt.datetime:
-    """The current branch-local wall-clock time (naive), the default ``as_of``."""
-    return dt.datetime.now(BRANCH_TIMEZONE).replace(tzinfo=None)
 
 
 def due_day(as_of: dt.date | dt.datetime, cutoff_hour: int) -> dt.date:
@@ -140,7 +137,7 @@ def run_checks(
         >>> run_checks(wh, CheckSettings(), dt.date(2024, 11, 11))[0]  # doctest: +SKIP
         CheckResult(name='freshness', status='ok', subject='Chesterfield', detail='...')
     """
-    check_schema(warehouse)
+    warehouse.check_schema()
     window = _window(settings, as_of)
     return [
         *_freshness_results(warehouse, settings, window),
@@ -151,20 +148,11 @@ def run_checks(
     ]
 
 
-_LATEST = """
-    SELECT b.branch_name AS branch, MAX(o.date_key) AS latest
-    FROM etl_file_branch_day o JOIN dim_branch b ON b.branch_key = o.branch_key
-    WHERE o.date_key <= ?
-    GROUP BY b.branch_name
-    ORDER BY b.branch_name
-"""
-
-
 def _freshness_results(
     warehouse: Warehouse, settings: CheckSettings, window: _Window
 ) -> list[CheckResult]:
     """One result per branch: is its latest trading day the due day (or later)?"""
-    latest = warehouse.query(_LATEST, (date_key(window.today),))
+    latest = warehouse.branch_freshness(up_to=window.today).select("branch", "last_key")
     if latest.is_empty():
         return [CheckResult("freshness", "warn", None, "no branch has any data loaded yet")]
     closed_before = window.due - dt.timedelta(days=settings.check_closed_after_days)

@@ -157,13 +157,7 @@ def _run_durations(wh: Warehouse) -> Metric:
 
 
 def _branch_freshness(wh: Warehouse) -> list[Metric]:
-    rows = wh.query(
-        "SELECT b.branch_name AS branch, MAX(f.recorded_at) AS loaded_at, "
-        "MAX(o.date_key) AS last_key FROM etl_file_branch_day o "
-        "JOIN etl_file f ON f.file_id = o.file_id "
-        "JOIN dim_branch b ON b.branch_key = o.branch_key "
-        "GROUP BY b.branch_name ORDER BY b.branch_name"
-    ).rows()
+    rows = wh.branch_freshness().select("branch", "last_loaded_at", "last_key").rows()
     loaded = GaugeMetricFamily(
         "brewline_last_load_timestamp_seconds",
         "When the newest file still supplying the branch's sales was committed (Unix time).",

@@ -10,7 +10,7 @@ Modules, from data to HTTP:
   package, under content-hashed names;
 - :mod:`brewline.serve.app` — the Starlette app: a fresh read-only connection per
   request, answers cached per warehouse version, responses gzip-compressed;
-- :mod:`brewline.serve.command` — the Typer command that runs it under uvicorn.
+- :mod:`brewline.cli.serve` — the Typer command that runs it under uvicorn.
 
 This package imports nothing heavy, so the CLI stays quick to start::
 

@@ -4,7 +4,7 @@ Routes::
 
     GET /                 sales, filtered by ?start=YYYY-MM-DD&end=YYYY-MM-DD&branch=NAME
     GET /operations       runs, files by state, rejects, freshness (?late_after=DAYS)
-    GET /metrics          Prometheus text format (brewline.metrics.LedgerCollector)
+    GET /metrics          Prometheus text format (brewline.ops.metrics.LedgerCollector)
     GET /healthz          200 + JSON when the warehouse can be read, else 503 + JSON
     GET /static/NAME      the stylesheet, the chart bootstrap and Plotly.js (cached a year;
                           see :mod:`brewline.serve.assets`)
@@ -48,11 +48,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from brewline import queries
 from brewline.errors import BrewlineError, SchemaVersionError, WarehouseBusy, WarehouseError
 from brewline.load import Warehouse, open_warehouse
+from brewline.load.locations import redact
 from brewline.load.migrations import SCHEMA_VERSION
-from brewline.load.open import redact
 from brewline.ops.metrics import LedgerCollector
 from brewline.serve import pages
 from brewline.serve.assets import AssetFiles, dashboard_css, dashboard_js, plotly_js
@@ -182,15 +181,15 @@ def _checked_version(wh: Warehouse) -> tuple[Any, ...]:
     """The ledger version, after making sure this Brewline can read the schema.
 
     The version query reads the schema version too, so the slower catalogue
-    lookup of :func:`~brewline.queries.check_schema` runs only to explain a problem.
+    lookup of :meth:`~brewline.load.Reader.check_schema` runs only to explain a problem.
     """
     try:
         version = ledger_version(wh)
     except WarehouseError:
-        queries.check_schema(wh)  # says "no warehouse yet" or names the wrong version
+        wh.check_schema()  # says "no warehouse yet" or names the wrong version
         raise
     if version[-1] != SCHEMA_VERSION:
-        queries.check_schema(wh)
+        wh.check_schema()
     return version
 
 
@@ -237,7 +236,7 @@ def parse_late_after(request: Request, default: int) -> int:
 
 
 def create_app(config: DashboardConfig) -> Starlette:
-    """The dashboard as an ASGI app (serve it with uvicorn; see :mod:`brewline.serve.command`)."""
+    """The dashboard as an ASGI app (serve it with uvicorn; see :mod:`brewline.cli.serve`)."""
     reader = _Reader(config)
     shown = redact(config.warehouse)
     registry = CollectorRegistry(auto_describe=False)
@@ -387,7 +386,7 @@ def _health(reader: _Reader, shown: str) -> Response:
     try:
         with reader.open() as wh:
             facts.update(engine=wh.engine, reachable=True)
-            queries.check_schema(wh)  # the message names the version it found, if wrong
+            wh.check_schema()  # the message names the version it found, if wrong
             facts["schema_version"] = SCHEMA_VERSION
     except BrewlineError as exc:
         facts.setdefault("reachable", False)

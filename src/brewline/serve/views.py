@@ -66,9 +66,6 @@ _CENT = Decimal("0.01")
 _ITEM = ("product", "size", "variant")
 
 
-_key_to_date = key_date_expr  # only for freshness(), which is moving to the warehouse reader
-
-
 @dataclass(frozen=True)
 class Filters:
     """The slice every sales view answers for; ``None`` means "no limit".
@@ -461,9 +458,6 @@ class OperationsView:
     newest: dt.date | None = field(default=None)
 
 
-_FRESH = {"branch": pl.String(), "last_key": pl.Int32(), "last_loaded_at": pl.Datetime("us")}
-
-
 def freshness(wh: Warehouse, late_after: int = 0) -> pl.DataFrame:
     """The last trading day loaded per branch, and whether the branch is late.
 
@@ -472,15 +466,7 @@ def freshness(wh: Warehouse, late_after: int = 0) -> pl.DataFrame:
     newest trading day in the warehouse; a branch is late when that exceeds
     ``late_after`` (0: any branch behind the newest day is late). Latest first.
     """
-    sql = """
-        SELECT b.branch_name AS branch, MAX(o.date_key) AS last_key,
-               MAX(f.recorded_at) AS last_loaded_at
-        FROM etl_file_branch_day o
-        JOIN etl_file f ON f.file_id = o.file_id
-        JOIN dim_branch b ON b.branch_key = o.branch_key
-        GROUP BY b.branch_name
-    """
-    fresh = _ask(wh, sql, _FRESH).with_columns(_key_to_date(pl.col("last_key")).alias("last_day"))
+    fresh = wh.branch_freshness().with_columns(key_date_expr(pl.col("last_key")).alias("last_day"))
     behind = (pl.col("last_day").max() - pl.col("last_day")).dt.total_days().cast(pl.Int64)
     return (
         fresh.with_columns(behind.alias("days_behind"))
