@@ -84,6 +84,7 @@ class RunReport:
             "files_skipped": self.count(FileState.SKIPPED),
             "files_replaced": len({name for f in self.files for name in f.replaced}),
             "files_rejected": self.count(FileState.REJECTED),
+            "files_failed": self.count(FileState.FAILED),
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,
             "rows_rejected": self.rows_rejected,

@@ -129,6 +129,8 @@ def test_unreadable_files_and_folders_are_reported_failed_and_the_rest_load(
             "leeds_09-05-2023_09-00-00_done.csv|loaded|None",
             "locked.csv|failed|unreadable_file",
         ]
+        recorded = rows(str(root / "w.duckdb"), "SELECT status, files_failed FROM etl_run")
+        assert recorded == [("completed_with_rejects", 2)]
     finally:
         for path in [root, *root.rglob("*")]:
             path.chmod(0o777)
@@ -156,3 +158,31 @@ def test_the_plausible_date_window_is_a_setting_and_the_future_is_implausible(
         "future.csv": "skipped",  # an unchanged rejected file is not retried
         "old.csv": "skipped",
     }
+
+
+def test_the_ledger_says_how_many_rows_of_each_file_are_still_there(
+    warehouse_url: str, landing: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """After a later file took over some of a file's branch-days, rows_loaded no longer
+    matched the warehouse; rows_replaced now says how many went."""
+    settings = make_settings(warehouse=warehouse_url)
+    write(landing, "f.csv", line(branch="York") + line(branch="York", ts="26/08/2021 09:00"), 1)
+    run(settings)
+    write(landing, "g.csv", line(branch="York", ts="26/08/2021 10:00"), 2)  # takes 26/08
+    run(settings)
+    write(landing, "g.csv", line(branch="York", ts="26/08/2021 11:00") * 1, 3)  # a correction
+    run(settings)
+    ledger = rows(
+        warehouse_url,
+        "SELECT f.source_name, f.state, f.rows_read, f.rows_loaded, f.rows_rejected, "
+        "f.rows_replaced, (SELECT count(*) FROM fact_sale s WHERE s.file_id = f.file_id) "
+        "FROM etl_file f ORDER BY f.source_name, f.recorded_at",
+    )
+    assert ledger == [
+        ("f.csv", "loaded", 2, 2, 0, 1, 1),
+        ("g.csv", "replaced", 1, 1, 0, 1, 0),
+        ("g.csv", "loaded", 1, 1, 0, 0, 1),
+    ]
+    for _, _, read, loaded, rejected, replaced, there in ledger:
+        assert read == loaded + rejected
+        assert loaded - replaced == there

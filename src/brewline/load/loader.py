@@ -109,8 +109,17 @@ class SqlLoader(SqlEngine, Loader):
             f"WHERE customer_key IS NOT NULL AND ({doomed})"
         )
         self._stage("stage_touched_customers", touched)
+        taken = self._frame(
+            f"SELECT file_id, count(*) AS n FROM fact_sale WHERE {doomed} GROUP BY 1"
+        )
+        self._stage("stage_taken_rows", taken)
         for table in ("fact_sale", "fact_sale_line", "etl_file_branch_day"):
             self._execute(f"DELETE FROM {table} WHERE {doomed}")
+        # The ledger keeps saying what is there: loaded - replaced rows remain.
+        self._execute(
+            "UPDATE etl_file SET rows_replaced = COALESCE(rows_replaced, 0) + t.n "
+            "FROM stage_taken_rows t WHERE etl_file.file_id = t.file_id"
+        )
         self._execute(
             "UPDATE etl_file SET state = 'replaced', replaced_by = v.replaced_by "
             "FROM stage_victims v WHERE etl_file.file_id = v.file_id AND (v.whole OR NOT EXISTS "
