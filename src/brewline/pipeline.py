@@ -51,7 +51,7 @@ from brewline.sources import Delivery, Location, Source, open_source
 from brewline.transform.pii import key_fingerprint
 from brewline.transform.star import FileFacts, StarBatch, build_star
 from brewline.validate import write_quarantine
-from brewline.validate.rules import check_exports
+from brewline.validate.rules import validate_exports
 from brewline.vocabulary import FileState, local_now
 
 __all__ = ["run"]
@@ -232,7 +232,7 @@ def _parse(intake: _Intake, context: _Context) -> _Prepared:
         facts.append(replace(file, layout=result.layout.name, skipped_lines=result.skipped_lines))
         prepared.data[file.file_id] = data
     if raws:
-        checked = check_exports(
+        checked = validate_exports(
             raws, max_item_price=context.settings.max_item_price, sold_between=context.sold_between
         )
         star = build_star(checked, facts, context.key)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from brewline.errors import FileRejected
 from brewline.extract import FIELDS, LAYOUTS, read_export
-from brewline.validate.rules import check_rows
+from brewline.validate.rules import validate_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "layouts"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expected.json").read_text())
@@ -275,7 +275,7 @@ def test_utf8_names_are_fine_but_latin1_is_not() -> None:
 def test_rejection_messages_hold_no_personal_data(name: str) -> None:
     data = fixture_bytes(name)
     with pytest.raises(FileRejected) as caught:
-        check_rows(read_export(data, name))
+        validate_rows(read_export(data, name))
     error = caught.value
     said = " ".join([str(error), error.message, repr(error.args)])
     leaked = sorted(value for value in personal_data(data) if value in said)
@@ -329,7 +329,7 @@ def test_rejection_messages_never_quote_rows(customers: list[tuple[str, str]]) -
     files = [unrecognised.encode(), month_first.encode(), latin1.encode("latin-1")]
     for data in files:
         with pytest.raises(FileRejected) as caught:
-            check_rows(read_export(data, "x.csv"))
+            validate_rows(read_export(data, "x.csv"))
         said = str(caught.value)
         for name, card in customers:
             assert name not in said

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from brewline.extract import read_export
 from brewline.transform.pii import customer_keys, key_fingerprint
-from brewline.validate.rules import check_rows
+from brewline.validate.rules import validate_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "layouts"
 FAST = settings(deadline=None, max_examples=150)
@@ -76,14 +76,14 @@ def test_token_is_not_the_card() -> None:
 
 def test_destroyed_cards_give_no_token() -> None:
     """Excel's 5.49E+15 never becomes a card, so it never becomes a customer."""
-    checked = check_rows(read_export((FIXTURES / "excel.csv").read_bytes(), "excel.csv"))
+    checked = validate_rows(read_export((FIXTURES / "excel.csv").read_bytes(), "excel.csv"))
     paid_by_card = checked.sales.filter(pl.col("payment_method") == "CARD")
     assert paid_by_card.height == 2
     assert customer_keys(paid_by_card["card"], b"k" * 32).to_list() == [None, None]
 
 
 def test_cash_sales_give_no_token_and_repeat_cards_one_token() -> None:
-    checked = check_rows(read_export((FIXTURES / "standard.csv").read_bytes(), "standard.csv"))
+    checked = validate_rows(read_export((FIXTURES / "standard.csv").read_bytes(), "standard.csv"))
     keys = customer_keys(checked.sales["card"], b"k" * 32).to_list()
     assert keys[2] is None  # cash
     assert keys[4] is None

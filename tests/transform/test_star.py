@@ -22,7 +22,7 @@ from polars.testing import assert_frame_equal
 from brewline.extract import read_export
 from brewline.keys import sale_key_base, stable_key
 from brewline.transform.star import FileFacts, StarBatch, build_star, calendar
-from brewline.validate.rules import check_exports, check_rows
+from brewline.validate.rules import validate_exports, validate_rows
 
 BREWS = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "branch-exports" / "brews-brothers"
@@ -39,7 +39,7 @@ def facts(name: str, data: bytes, layout: str, skipped: int) -> FileFacts:
 
 def star_of(files: list[tuple[str, bytes]], key: bytes | None = KEY) -> StarBatch:
     raws = [read_export(data, name) for name, data in files]
-    checked = check_exports(raws)
+    checked = validate_exports(raws)
     described = [
         facts(name, data, raw.layout.name, raw.skipped_lines)
         for (name, data), raw in zip(files, raws, strict=True)
@@ -221,7 +221,7 @@ def test_no_output_frame_holds_a_name_or_card_for_fixtures(name: str) -> None:
 def test_customer_keys_are_hmac_of_the_card(chesterfield: tuple[bytes, StarBatch]) -> None:
     data, batch = chesterfield
     raw = read_export(data, CHESTERFIELD)
-    cards = check_rows(raw).sales.select(source_line="line_no", card="card")
+    cards = validate_rows(raw).sales.select(source_line="line_no", card="card")
     joined = batch.sales.join(cards, on="source_line")
     for card, token in joined.select("card", "customer_key").iter_rows():
         if card is None:
@@ -328,7 +328,9 @@ def test_built_frames_have_the_declared_schemas() -> None:
         b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,2.45,CARD,5494173772652516\n", "x.csv"
     )
     batch = build_star(
-        check_rows(raw), [FileFacts("x.csv", "ab" * 32, 57, "standard", 0)], b"0123456789abcdefXYZ"
+        validate_rows(raw),
+        [FileFacts("x.csv", "ab" * 32, 57, "standard", 0)],
+        b"0123456789abcdefXYZ",
     )
     for name, schema in SCHEMAS.items():
         assert dict(getattr(batch, name).schema) == schema, name

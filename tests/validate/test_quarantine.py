@@ -11,7 +11,7 @@ import polars as pl
 
 from brewline.extract import read_export
 from brewline.validate.quarantine import quarantine_path, write_quarantine
-from brewline.validate.rules import check_exports, check_rows
+from brewline.validate.rules import validate_exports, validate_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "layouts"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
@@ -30,7 +30,7 @@ def physical_lines(data: bytes) -> list[str]:
 def test_quarantine_holds_line_reason_and_the_exact_raw_line(tmp_path: Path) -> None:
     data = (FIXTURES / "bad_rows.csv").read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    checked = check_rows(read_export(data, "bad_rows.csv"))
+    checked = validate_rows(read_export(data, "bad_rows.csv"))
     path = write_quarantine(tmp_path / "q", "leeds/bad_rows.csv", sha, data, checked.rejects)
     assert path == quarantine_path(tmp_path / "q", "leeds/bad_rows.csv", sha)
     assert path is not None
@@ -52,7 +52,7 @@ def test_quarantine_of_a_crlf_bom_file_has_clean_lines(tmp_path: Path) -> None:
         b"05/12/2024 09:01,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,\r\n"
         b"05/12/2024 09:02,Leeds,Cat Example,Large Latte - 2.45,9.99,CASH,\r\n"
     )
-    checked = check_rows(read_export(data, "x.csv"))
+    checked = validate_rows(read_export(data, "x.csv"))
     path = write_quarantine(tmp_path, "x.csv", "0" * 64, data, checked.rejects)
     assert path is not None
     assert read_quarantine(path) == [
@@ -67,7 +67,7 @@ def test_quarantine_of_a_crlf_bom_file_has_clean_lines(tmp_path: Path) -> None:
 def test_quarantine_from_a_batch_takes_one_files_rejects(tmp_path: Path) -> None:
     names = ["standard.csv", "bad_rows.csv"]
     datas = [(FIXTURES / name).read_bytes() for name in names]
-    checked = check_exports([read_export(d, n) for d, n in zip(datas, names, strict=True)])
+    checked = validate_exports([read_export(d, n) for d, n in zip(datas, names, strict=True)])
     mine = checked.rejects.filter(pl.col("file_index") == 1)
     path = write_quarantine(tmp_path, names[1], "1" * 64, datas[1], mine)
     assert path is not None
@@ -76,7 +76,7 @@ def test_quarantine_from_a_batch_takes_one_files_rejects(tmp_path: Path) -> None
 
 def test_nothing_to_quarantine_writes_nothing(tmp_path: Path) -> None:
     data = (FIXTURES / "standard.csv").read_bytes()
-    checked = check_rows(read_export(data, "standard.csv"))
+    checked = validate_rows(read_export(data, "standard.csv"))
     folder = tmp_path / "q"
     assert write_quarantine(folder, "standard.csv", "2" * 64, data, checked.rejects) is None
     assert not folder.exists()
@@ -86,7 +86,7 @@ def test_quarantine_write_replaces_atomically(tmp_path: Path) -> None:
     """A new version appears by rename (new inode), never by rewriting the old file in place,
     and no temporary file is left behind."""
     data = (FIXTURES / "bad_rows.csv").read_bytes()
-    checked = check_rows(read_export(data, "bad_rows.csv"))
+    checked = validate_rows(read_export(data, "bad_rows.csv"))
     target = quarantine_path(tmp_path, "bad_rows.csv", "3" * 64)
     target.write_text("stale, half-written content\n")
     before = target.stat().st_ino
@@ -104,7 +104,7 @@ def test_quarantine_write_replaces_atomically(tmp_path: Path) -> None:
 
 def test_two_versions_of_one_file_keep_separate_quarantines(tmp_path: Path) -> None:
     data = (FIXTURES / "bad_rows.csv").read_bytes()
-    checked = check_rows(read_export(data, "bad_rows.csv"))
+    checked = validate_rows(read_export(data, "bad_rows.csv"))
     first = write_quarantine(tmp_path, "bad_rows.csv", "a" * 64, data, checked.rejects)
     second = write_quarantine(tmp_path, "bad_rows.csv", "b" * 64, data, checked.rejects.head(1))
     assert first is not None

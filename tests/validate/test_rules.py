@@ -18,9 +18,9 @@ from brewline.extract.converters import MONEY
 from brewline.validate.rules import (
     EARLIEST_SALE,
     REASONS,
-    CheckedExport,
-    check_exports,
-    check_rows,
+    ValidatedExport,
+    validate_exports,
+    validate_rows,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "layouts"
@@ -86,7 +86,7 @@ def test_every_reason_has_a_minimal_row() -> None:
 
 @pytest.mark.parametrize("reason", [r for r in REASONS if r not in ONE_FILE_ONE_BRANCH])
 def test_minimal_row_gets_exactly_its_reason(reason: str) -> None:
-    checked = check_rows(text_file(GOOD, MINIMAL_BAD_ROW[reason]))
+    checked = validate_rows(text_file(GOOD, MINIMAL_BAD_ROW[reason]))
     assert_frame_equal(checked.rejects, rejects_frame([(2, reason)]))
     assert checked.sales["line_no"].to_list() == [1]
     assert checked.refused == {}
@@ -110,22 +110,22 @@ def test_minimal_row_gets_exactly_its_reason(reason: str) -> None:
 def test_a_row_with_several_problems_gets_the_first_in_reasons_order(
     line: str, reason: str
 ) -> None:
-    checked = check_rows(text_file(GOOD, line))
+    checked = validate_rows(text_file(GOOD, line))
     assert_frame_equal(checked.rejects, rejects_frame([(2, reason)]))
 
 
 def test_max_item_price_is_a_setting_and_inclusive() -> None:
     at_limit = "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 50.00,50.0,CASH,"
     above = MINIMAL_BAD_ROW["absurd_price"]
-    default = check_rows(text_file(GOOD, at_limit, above))
+    default = validate_rows(text_file(GOOD, at_limit, above))
     assert_frame_equal(default.rejects, rejects_frame([(3, "absurd_price")]))
-    raised = check_rows(text_file(GOOD, at_limit, above), max_item_price=Decimal("60.00"))
+    raised = validate_rows(text_file(GOOD, at_limit, above), max_item_price=Decimal("60.00"))
     assert raised.rejects.height == 0
     assert raised.sales["line_no"].to_list() == [1, 2, 3]
 
 
 def test_same_product_at_two_prices_in_different_baskets_is_not_a_conflict() -> None:
-    checked = check_rows(
+    checked = validate_rows(
         text_file(GOOD, "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 2.60,2.60,CASH,")
     )
     assert checked.rejects.height == 0
@@ -134,7 +134,7 @@ def test_same_product_at_two_prices_in_different_baskets_is_not_a_conflict() -> 
 
 def test_space_padded_empty_basket_is_an_empty_basket() -> None:
     """A padded file writes an empty basket as spaces; it is still an empty basket."""
-    checked = check_rows(
+    checked = validate_rows(
         text_file(
             "25/08/2021 09:00, Leeds, Ann Example, Large Latte - 2.45, 2.45, CASH, ",
             "25/08/2021 09:01, Leeds, Bob Example,   , 0.0, CASH, ",
@@ -149,7 +149,7 @@ def test_space_padded_empty_basket_is_an_empty_basket() -> None:
 @pytest.mark.parametrize("name", CHECKABLE)
 def test_fixture_sales_and_rejects(name: str) -> None:
     facts = EXPECTED[name]
-    checked = check_rows(read(name))
+    checked = validate_rows(read(name))
     assert checked.sales.height == facts["sales"]
     assert checked.sales["items"].sum() == facts["items"]
     assert checked.sales["total"].sum() == Decimal(facts["sum_total"])
@@ -160,7 +160,7 @@ def test_fixture_sales_and_rejects(name: str) -> None:
 @pytest.mark.parametrize("name", CHECKABLE)
 def test_every_row_is_a_sale_or_a_reject(name: str) -> None:
     raw = read(name)
-    checked = check_rows(raw)
+    checked = validate_rows(raw)
     assert checked.sales.height + checked.rejects.height == raw.rows.height
     sold = set(checked.sales["line_no"])
     rejected = set(checked.rejects["line_no"])
@@ -171,7 +171,7 @@ def test_every_row_is_a_sale_or_a_reject(name: str) -> None:
 
 @pytest.mark.parametrize("name", CHECKABLE)
 def test_sales_and_lines_agree(name: str) -> None:
-    checked = check_rows(read(name))
+    checked = validate_rows(read(name))
     sales, lines = checked.sales, checked.lines
     assert sales.schema["total"] == MONEY
     assert "customer_name" not in sales.columns
@@ -193,7 +193,7 @@ def test_sales_and_lines_agree(name: str) -> None:
 
 
 def test_standard_fixture_quantities_and_case_sensitive_products() -> None:
-    checked = check_rows(read("standard.csv"))
+    checked = validate_rows(read("standard.csv"))
     products = checked.products.sort("product", "size")
     hot = products.filter(pl.col("product").str.to_lowercase() == "hot chocolate")
     assert hot.select("size", "product").rows() == [
@@ -216,7 +216,7 @@ def test_standard_fixture_quantities_and_case_sensitive_products() -> None:
 
 
 def test_excel_damage_is_read_day_first_and_destroyed_cards_are_dropped() -> None:
-    checked = check_rows(read("excel.csv"))
+    checked = validate_rows(read("excel.csv"))
     sales = checked.sales.sort("line_no")
     assert sales["sold_at"].to_list() == [
         dt.datetime(2023, 8, 8, 9, 0),
@@ -235,7 +235,7 @@ def test_excel_damage_is_read_day_first_and_destroyed_cards_are_dropped() -> Non
 
 
 def test_legacy_fields_payment_total_and_card() -> None:
-    checked = check_rows(read("legacy.csv"))
+    checked = validate_rows(read("legacy.csv"))
     sales = checked.sales.sort("line_no")
     assert sales.select("sold_at", "payment_method", "total", "items", "card").rows() == [
         (dt.datetime(2021, 8, 25, 9, 0), "CARD", Decimal("4.60"), 2, "4000123412340011"),
@@ -265,7 +265,7 @@ def test_legacy_fields_payment_total_and_card() -> None:
 
 
 def test_padded_fields_are_stripped() -> None:
-    checked = check_rows(read("padded.csv"))
+    checked = validate_rows(read("padded.csv"))
     sales = checked.sales.sort("line_no")
     assert sales.select("branch", "payment_method", "total", "card").rows() == [
         ("Belfast", "CARD", Decimal("2.15"), "4000123412340009"),
@@ -281,7 +281,7 @@ def test_padded_fields_are_stripped() -> None:
 
 
 def test_cash_sales_have_no_card_and_card_sales_keep_digits() -> None:
-    checked = check_rows(read("standard.csv"))
+    checked = validate_rows(read("standard.csv"))
     assert checked.sales.select("payment_method", "card").rows() == [
         ("CARD", "4000123412340001"),
         ("CARD", "4000123412340002"),
@@ -295,13 +295,13 @@ def test_cash_sales_have_no_card_and_card_sales_keep_digits() -> None:
 
 
 def test_day_first_date_05_12_2024_is_5_december() -> None:
-    checked = check_rows(read("bad_rows.csv"))
+    checked = validate_rows(read("bad_rows.csv"))
     first = checked.sales.filter(pl.col("line_no") == 1)
     assert first["sold_at"].to_list() == [dt.datetime(2024, 12, 5, 9, 0)]
 
 
 def test_ambiguous_dates_alone_are_read_day_first() -> None:
-    checked = check_rows(
+    checked = validate_rows(
         text_file(
             "05/12/2024 09:00,Leeds,Ann Example,Large Latte - 2.45,2.45,CASH,",
             "12/05/2024 09:00,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,",
@@ -317,13 +317,13 @@ def test_ambiguous_dates_alone_are_read_day_first() -> None:
 def test_month_first_file_is_refused_whole() -> None:
     raw = read("month_first.csv")
     with pytest.raises(FileRejected) as caught:
-        check_rows(raw)
+        validate_rows(raw)
     assert caught.value.reason == "month_first_dates"
     assert "12/24/2024" not in str(caught.value)
 
 
 def test_day_first_file_with_one_us_looking_typo_is_not_refused() -> None:
-    checked = check_rows(
+    checked = validate_rows(
         text_file(
             "25/12/2024 09:00,Leeds,Ann Example,Large Latte - 2.45,2.45,CASH,",
             "12/26/2024 09:05,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,",
@@ -335,7 +335,7 @@ def test_day_first_file_with_one_us_looking_typo_is_not_refused() -> None:
 
 def test_refusal_is_per_file_in_a_batch() -> None:
     """A day-first proof in one file does not rescue a month-first file beside it."""
-    checked = check_exports([read("month_first.csv"), read("standard.csv"), read("legacy.csv")])
+    checked = validate_exports([read("month_first.csv"), read("standard.csv"), read("legacy.csv")])
     assert list(checked.refused) == [0]
     assert checked.refused[0].reason == "month_first_dates"
     assert 0 not in set(checked.sales["file_index"])
@@ -346,7 +346,7 @@ def test_refusal_is_per_file_in_a_batch() -> None:
 # --- several files in one pass equal one file at a time -----------------------------------
 
 
-def _one_file(checked: CheckedExport, index: int) -> dict[str, pl.DataFrame]:
+def _one_file(checked: ValidatedExport, index: int) -> dict[str, pl.DataFrame]:
     sales = checked.sales.filter(pl.col("file_index") == index)
     lines = checked.lines.join(sales.select("row", "line_no"), on="row", how="inner")
     keys = set(lines["product_key"])
@@ -371,10 +371,10 @@ BATCHES = {
 @pytest.mark.parametrize("names", list(BATCHES.values()), ids=list(BATCHES))
 def test_check_exports_equals_check_rows_per_file(names: list[str]) -> None:
     raws = [read(name) for name in names]
-    together = check_exports(raws)
+    together = validate_exports(raws)
     assert together.refused == {}
     for index, raw in enumerate(raws):
-        alone = _one_file(check_rows(raw), 0)
+        alone = _one_file(validate_rows(raw), 0)
         batch = _one_file(together, index)
         for part in ("sales", "lines", "rejects", "products"):
             assert_frame_equal(batch[part], alone[part])
@@ -382,7 +382,7 @@ def test_check_exports_equals_check_rows_per_file(names: list[str]) -> None:
 
 @pytest.mark.parametrize("names", list(BATCHES.values()), ids=list(BATCHES))
 def test_check_exports_rows_and_products_are_unique_across_the_batch(names: list[str]) -> None:
-    together = check_exports([read(name) for name in names])
+    together = validate_exports([read(name) for name in names])
     assert together.sales["row"].is_unique().all(), "row must number rows across the batch"
     assert together.products["product_key"].is_unique().all()
     rows_per_file = together.sales.group_by("file_index").agg(pl.len()).sort("file_index")
@@ -390,7 +390,7 @@ def test_check_exports_rows_and_products_are_unique_across_the_batch(names: list
 
 
 def test_two_digit_year_row_is_a_bad_timestamp_not_a_sale_in_year_21() -> None:
-    checked = check_rows(
+    checked = validate_rows(
         text_file(GOOD, "25/08/21 09:05,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,")
     )
     assert checked.sales["sold_at"].dt.year().to_list() == [2021]
@@ -406,7 +406,7 @@ def sale(minute: int, branch: str = "Leeds", customer: str = "Bob Example") -> s
 
 def test_a_stray_row_naming_another_branch_is_rejected_alone() -> None:
     lines = [sale(m) for m in range(10)] + [MINIMAL_BAD_ROW["other_branch"]]
-    checked = check_rows(text_file(*lines))
+    checked = validate_rows(text_file(*lines))
     assert_frame_equal(checked.rejects, rejects_frame([(11, "other_branch")]))
     assert checked.sales["branch"].unique().to_list() == ["Leeds"]
 
@@ -416,7 +416,7 @@ def test_swapped_branch_and_customer_columns_never_make_a_person_a_branch() -> N
     people = ["Ann Example", "Bob Example", "Cat Example", "Dan Example"]
     lines = [sale(m, branch=people[m % 4], customer="Leeds") for m in range(20)]
     with pytest.raises(FileRejected) as refused:
-        check_rows(text_file(*lines))
+        validate_rows(text_file(*lines))
     assert refused.value.reason == "several_branches"
     assert not any(person in str(refused.value) for person in people)
 
@@ -425,23 +425,23 @@ def test_a_one_customer_file_with_swapped_columns_is_caught_by_its_name() -> Non
     data = "\n".join(sale(m, branch="Ann Example", customer="Leeds") for m in range(3)) + "\n"
     raw = read_export(data.encode(), "landing/leeds_25-08-2021_09-00-00.csv")
     with pytest.raises(FileRejected) as refused:
-        check_rows(raw)
+        validate_rows(raw)
     assert refused.value.reason == "swapped_columns"
     assert "Ann" not in str(refused.value)
     # The same rows under a name that names no branch cannot be told apart: loaded as given.
-    assert check_rows(read_export(data.encode(), "export.csv")).sales.height == 3
+    assert validate_rows(read_export(data.encode(), "export.csv")).sales.height == 3
 
 
 def test_real_file_names_agree_with_their_branches(shared_exports: Path) -> None:
     for path in sorted(shared_exports.rglob("*.csv")):
-        checked = check_rows(read_export(path.read_bytes(), path.name))
+        checked = validate_rows(read_export(path.read_bytes(), path.name))
         assert checked.refused == {}, path.name
         assert "other_branch" not in checked.rejects["reason"].to_list(), path.name
 
 
 def test_free_items_and_free_sales_are_valid() -> None:
     """A babyccino given away (0.0) is a real line; a sale of only free items totals 0.00."""
-    checked = check_rows(
+    checked = validate_rows(
         text_file(
             '25/08/2021 09:00,Leeds,Bob Example,"Large Latte - 2.45, Babyccino - 0.0",2.45,CASH,',
             "25/08/2021 09:01,Leeds,Bob Example,Babyccino - 0.0,0.0,CASH,",
@@ -456,14 +456,14 @@ def test_free_items_and_free_sales_are_valid() -> None:
 def test_implausible_dates_are_rejected_with_a_named_reason(day: str) -> None:
     late = dt.datetime(2026, 11, 30)
     line = f"{day} 09:00,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,"
-    checked = check_rows(text_file(sale(0), line), sold_between=(EARLIEST_SALE, late))
+    checked = validate_rows(text_file(sale(0), line), sold_between=(EARLIEST_SALE, late))
     assert checked.rejects["reason"].to_list() == ["implausible_date"]
 
 
 def test_the_date_window_is_inclusive_and_configurable() -> None:
     lines = [sale(0), "01/01/2000 00:00,Leeds,Bob Example,Large Latte - 2.45,2.45,CASH,"]
-    assert check_rows(text_file(*lines)).rejects.is_empty()
+    assert validate_rows(text_file(*lines)).rejects.is_empty()
     later = (dt.datetime(2021, 1, 1), None)
-    assert check_rows(text_file(*lines), sold_between=later).rejects["reason"].to_list() == [
+    assert validate_rows(text_file(*lines), sold_between=later).rejects["reason"].to_list() == [
         "implausible_date"
     ]

@@ -1,9 +1,9 @@
 """Star-schema frames for a batch of checked files: the pure heart of the transform.
 
     >>> from brewline.extract import read_export
-    >>> from brewline.validate import check_rows
+    >>> from brewline.validate import validate_rows
     >>> raw = read_export(b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,2.45,CASH,\\n", "x.csv")
-    >>> batch = build_star(check_rows(raw), [FileFacts("x.csv", "ab" * 32, 57, "standard", 0)])
+    >>> batch = build_star(validate_rows(raw), [FileFacts("x.csv", "ab" * 32, 57, "standard", 0)])
     >>> batch.sales.select("source_line", "total").to_dicts()
     [{'source_line': 1, 'total': Decimal('2.45')}]
 
@@ -21,7 +21,7 @@ from brewline.extract.converters import MONEY, per_distinct
 from brewline.keys import file_id, sale_key_base, stable_key
 from brewline.schema import TABLES
 from brewline.transform.pii import customer_keys
-from brewline.validate.rules import CheckedExport
+from brewline.validate.rules import ValidatedExport
 from brewline.vocabulary import date_key_expr, key_date_expr
 
 __all__ = ["FileFacts", "StarBatch", "build_star", "calendar"]
@@ -111,7 +111,7 @@ FILE_COLUMNS = {
 
 
 def build_star(
-    checked: CheckedExport, files: list[FileFacts], pii_key: bytes | None = None
+    checked: ValidatedExport, files: list[FileFacts], pii_key: bytes | None = None
 ) -> StarBatch:
     """Turn checked files into dimension and fact frames with deterministic keys.
 

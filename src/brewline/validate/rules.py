@@ -2,7 +2,7 @@
 
     >>> from brewline.extract import read_export
     >>> raw = read_export(b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,9.99,CASH,\\n", "x.csv")
-    >>> check_rows(raw).rejects.select("line_no", "reason").to_dicts()
+    >>> validate_rows(raw).rejects.select("line_no", "reason").to_dicts()
     [{'line_no': 1, 'reason': 'total_mismatch'}]
 
 Rules run in the order of :data:`REASONS`; a row gets the first reason that
@@ -33,9 +33,9 @@ __all__ = [
     "EARLIEST_SALE",
     "FILE_REASONS",
     "REASONS",
-    "CheckedExport",
-    "check_exports",
-    "check_rows",
+    "ValidatedExport",
+    "validate_exports",
+    "validate_rows",
 ]
 
 REASONS: dict[str, str] = {
@@ -77,7 +77,7 @@ _NAMED_EXPORT = re.compile(r"^(?P<branch>.+?)_[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}_")
 
 
 @dataclass(frozen=True)
-class CheckedExport:
+class ValidatedExport:
     """Files after the row rules.
 
     ``sales``: valid rows (``row, file_index, line_no, branch, sold_at,
@@ -96,25 +96,25 @@ class CheckedExport:
     refused: dict[int, FileRejected]
 
 
-def check_rows(
+def validate_rows(
     raw: RawExport,
     *,
     max_item_price: Decimal = Decimal("50.00"),
     sold_between: tuple[dt.datetime, dt.datetime | None] = (EARLIEST_SALE, None),
-) -> CheckedExport:
+) -> ValidatedExport:
     """Apply every row rule to one file; raise FileRejected if it is refused whole."""
-    checked = check_exports([raw], max_item_price=max_item_price, sold_between=sold_between)
+    checked = validate_exports([raw], max_item_price=max_item_price, sold_between=sold_between)
     if checked.refused:
         raise checked.refused[0]
     return checked
 
 
-def check_exports(
+def validate_exports(
     raws: list[RawExport],
     *,
     max_item_price: Decimal = Decimal("50.00"),
     sold_between: tuple[dt.datetime, dt.datetime | None] = (EARLIEST_SALE, None),
-) -> CheckedExport:
+) -> ValidatedExport:
     """Apply the row rules to several files at once (one vectorised pass per layout).
 
     Checking files together costs far less than one by one: the fixed cost of
@@ -131,7 +131,7 @@ def check_exports(
         offset += sum(raw.rows.height for _, raw in members)
     if len(parts) == 1:
         return parts[0]
-    return CheckedExport(
+    return ValidatedExport(
         sales=pl.concat([p.sales for p in parts]),
         lines=pl.concat([p.lines for p in parts]),
         products=pl.concat([p.products for p in parts]).unique("product_key"),
@@ -149,7 +149,7 @@ class _Limits:
 
 def _check_layout(
     raws: list[tuple[int, RawExport]], limits: _Limits, row_offset: int
-) -> CheckedExport:
+) -> ValidatedExport:
     layout = raws[0][1].layout
     rows = pl.concat(
         [raw.rows.with_columns(file_index=pl.lit(i, dtype=pl.Int32)) for i, raw in raws]
@@ -172,7 +172,7 @@ def _check_layout(
     ).to_series()
     good_rows = checked.filter(good)
     products = basket.menu.filter(pl.col("product").is_not_null())
-    return CheckedExport(
+    return ValidatedExport(
         sales=good_rows.select(
             pl.col("row") + row_offset,
             "file_index",
