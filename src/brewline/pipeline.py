@@ -81,7 +81,9 @@ def run(
     source = open_source(paths or [settings.landing], quarantine=settings.quarantine)
     deliveries = source.deliveries()
     key = settings.pii_key.get_secret_value().encode() if settings.pii_key else None
-    with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as warehouse:
+    with open_warehouse(
+        settings.warehouse, lock_timeout=settings.lock_timeout, share=True
+    ) as warehouse:
         warehouse.ensure_schema()
         _check_key(warehouse, key)
         report = RunReport(

@@ -1,22 +1,36 @@
 """The embedded default warehouse: a DuckDB file.
 
-DuckDB allows one writing process per file; a second runner waits up to
-``lock_timeout`` seconds for the first to finish, then gives up with
-:class:`~brewline.errors.WarehouseBusy`, so two runners never load a file twice.
+DuckDB lets one process at a time open a file for writing, and no other
+process read it meanwhile. A loader therefore opens it with ``share=True``:
+it holds the file only while a transaction runs (a commit of a batch, a
+ledger update) and lets go between them, so dashboards, ``report`` and other
+runners get their turn while it parses the next batch. Every open waits up to
+``lock_timeout`` seconds for the file, then gives up with
+:class:`~brewline.errors.WarehouseBusy`. Runners interleaving their commits
+never load a file twice: the loader checks the ledger inside each
+transaction, as on PostgreSQL.
+
+Each run holds an exclusive ``flock`` on a small file beside the warehouse
+for its lifetime; the kernel drops it when the process dies, which is how the
+next runner tells a dead run (marked ``abandoned``) from a live one.
 
     >>> with DuckDBWarehouse(":memory:") as wh:
     ...     wh.ensure_schema()
     ...     wh.query("SELECT count(*) AS n FROM fact_sale")["n"][0]
+    3
     0
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 import duckdb
 import polars as pl
@@ -28,12 +42,13 @@ from brewline.vocabulary import RunState
 
 __all__ = ["DuckDBWarehouse"]
 
-_RETRY_EVERY = 0.2
+_RETRY_EVERY = 0.05
 _NO_EXTENSION_DOWNLOADS: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
 """Brewline never lets DuckDB fetch or load extensions behind its back."""
+_MEMORY = ":memory:"
 
 
 class DuckDBWarehouse(SqlWarehouse):
@@ -41,60 +56,159 @@ class DuckDBWarehouse(SqlWarehouse):
 
     engine = "duckdb"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, lock_timeout: float = 30.0):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        lock_timeout: float = 30.0,
+        share: bool = False,
+    ):
         self.display_name = str(path)
+        self._path = str(path)
+        self._read_only = read_only
+        self._lock_timeout = lock_timeout
+        self._share = share and self._path != _MEMORY
         self._staged: list[str] = []
-        self._con = _connect(str(path), read_only=read_only, lock_timeout=lock_timeout)
+        self._in_transaction = False
+        self._run_lock: IO[str] | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._connection()  # a missing file or a busy one fails now, not at first use
+        self._release()
 
     def close(self) -> None:
-        self._con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        self._drop_run_lock()
+
+    # -- the file, held only as long as needed -----------------------------------------
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = _connect(
+                self._path, read_only=self._read_only, lock_timeout=self._lock_timeout
+            )
+        return self._con
+
+    def _release(self) -> None:
+        """Between transactions a shared connection lets go of the file."""
+        if self._share and not self._in_transaction and self._con is not None:
+            self._con.close()
+            self._con = None
+
+    @contextmanager
+    def _using(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        try:
+            with _errors(self.display_name):
+                yield self._connection()
+        finally:
+            self._release()
+
+    # -- runs: alive while their process holds a lock --------------------------------------
+
+    def begin_run(self, run_id: str, host: str, pid: int) -> None:
+        self._run_lock = _hold_run_lock(self._path, run_id)
+        super().begin_run(run_id, host, pid)
+
+    def finish_run(self, run_id: str, status: str, totals: dict[str, Any]) -> None:
+        super().finish_run(run_id, status, totals)
+        self._drop_run_lock()
+
+    def _drop_run_lock(self) -> None:
+        if self._run_lock is not None:
+            Path(self._run_lock.name).unlink(missing_ok=True)
+            self._run_lock.close()
+            self._run_lock = None
 
     def _abandon_stale_runs(self) -> None:
-        """Runs still 'running' were killed: a DuckDB file has one writing process at a time."""
-        self._execute(
-            "UPDATE etl_run SET status = ? WHERE status = ?", (RunState.ABANDONED, RunState.RUNNING)
-        )
+        """A run is stale when nobody holds its lock any more (its process died)."""
+        running = self._fetch("SELECT run_id FROM etl_run WHERE status = ?", (RunState.RUNNING,))
+        for (run_id,) in running:
+            if _run_is_dead(self._path, str(run_id)):
+                self._execute(
+                    "UPDATE etl_run SET status = ? WHERE run_id = ?", (RunState.ABANDONED, run_id)
+                )
 
     def _lock_loader(self) -> None:
-        """Nothing to do: DuckDB's file lock already admits one writing process."""
+        """Nothing to do: holding the file for writing already excludes other committers."""
+
+    # -- engine primitives -------------------------------------------------------------------
 
     def _execute(self, sql: str, params: Params = ()) -> None:
-        with _errors(self.display_name):
-            self._con.execute(sql, list(params))
+        with self._using() as con:
+            con.execute(sql, list(params))
 
     def _fetch(self, sql: str, params: Params = ()) -> list[tuple[object, ...]]:
-        with _errors(self.display_name):
-            return self._con.execute(sql, list(params)).fetchall()
+        with self._using() as con:
+            return con.execute(sql, list(params)).fetchall()
 
     def _frame(self, sql: str, params: Params = ()) -> pl.DataFrame:
-        with _errors(self.display_name):
-            table = self._con.sql(sql, params=list(params)).to_arrow_table()
+        with self._using() as con:
+            table = con.sql(sql, params=list(params)).to_arrow_table()
         return pl.from_arrow(table)  # type: ignore[return-value]
 
     def _stage(self, name: str, frame: pl.DataFrame) -> None:
-        self._con.register(name, frame.to_arrow())
+        self._connection().register(name, frame.to_arrow())
         self._staged.append(name)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._con.begin()
+        con = self._connection()
+        con.begin()
+        self._in_transaction = True
         try:
             yield
         except BaseException:
-            self._con.rollback()
+            con.rollback()
             raise
         else:
             try:
                 with _errors(self.display_name):  # a full disk fails here, not in the statements
-                    self._con.commit()
+                    con.commit()
             except WarehouseError:
                 with contextlib.suppress(duckdb.Error):
-                    self._con.rollback()
+                    con.rollback()
                 raise
         finally:
             for name in self._staged:
-                self._con.unregister(name)
+                con.unregister(name)
             self._staged.clear()
+            self._in_transaction = False
+            self._release()
+
+
+def _run_lock_path(path: str, run_id: str) -> Path:
+    return Path(f"{path}.run-{run_id}.lock")
+
+
+def _hold_run_lock(path: str, run_id: str) -> IO[str] | None:
+    """Take this run's lock, held until the run finishes or the process dies."""
+    if path == _MEMORY:
+        return None
+    handle = _run_lock_path(path, run_id).open("w")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _run_is_dead(path: str, run_id: str) -> bool:
+    """Nobody holds the run's lock: its process is gone (an in-memory warehouse has one)."""
+    if path == _MEMORY:
+        return True
+    lock = _run_lock_path(path, run_id)
+    try:
+        handle = lock.open("a")
+    except OSError:
+        return True
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        lock.unlink(missing_ok=True)
+        return True
 
 
 @contextmanager
@@ -121,6 +235,6 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
                     f"DuckDB warehouse {path} is in use by another process "
-                    f"(waited {lock_timeout:.0f}s); retry when that run has finished"
+                    f"(waited {lock_timeout:g}s); retry when it has finished"
                 ) from None
             time.sleep(_RETRY_EVERY)
