@@ -23,7 +23,9 @@ __all__ = ["PostgresServer"]
 class PostgresServer:
     """A real PostgreSQL cluster in a temp dir (run as ``postgres`` when we are root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable`` keeps PostgreSQL's default fsync (benchmarks); tests run without it."""
+        self.durable = durable
         binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not binaries:
             raise RuntimeError(
@@ -58,7 +60,9 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True)
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        if not self.durable:
+            options += " -c fsync=off"
         self._pg(
             "pg_ctl",
             "-D",
