@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -193,3 +194,34 @@ def test_readonly_for_the_usual_owner_loads_analyst_reads_setup(
 def test_readonly_sql_is_refused_for_duckdb(tmp_path: Path) -> None:
     with open_warehouse(str(tmp_path / "w.duckdb")) as wh, pytest.raises(WarehouseError):
         readonly_sql(wh, "analyst")
+
+
+def test_an_outage_longer_than_the_retry_budget_ends_the_run_saying_how_long_it_tried(
+    postgres_server: PostgresServer | None, postgres_url: str, pg_landing: Path, tmp_path: Path
+) -> None:
+    if postgres_server is None:
+        pytest.skip("needs the suite's own server to stop it")
+    args = [sys.executable, "-c", RUNNER, str(pg_landing), postgres_url, str(tmp_path / "q")]
+    env = {**os.environ, "BREWLINE_RETRY_SECONDS": "3"}
+    runner = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert runner.stdout is not None
+    for line in runner.stdout:
+        if line.startswith("file"):
+            break
+    postgres_server.stop("fast")
+    try:
+        started = time.monotonic()
+        _out, err = runner.communicate(timeout=60)
+        gave_up_after = time.monotonic() - started
+    finally:
+        postgres_server.start()
+    assert runner.returncode == 0  # the library reports the error; the CLI exits 1 on it
+    assert "gave up after retrying for" in err
+    assert "retry_seconds setting is 3s" in err
+    assert gave_up_after < 20
+    assert "error ignored terminating" not in err
+    loaded, _, wrong = counts(postgres_url)
+    assert wrong == []  # what was committed is whole; the rest stays pending
+    assert loaded < FILES
