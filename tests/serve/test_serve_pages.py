@@ -14,6 +14,7 @@ import re
 from collections import Counter, defaultdict
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -175,6 +176,10 @@ def test_an_unknown_branch_gives_an_empty_page_not_an_error(sample_dashboard: Da
         ("/?start=2024-12-19&end=2024-12-18", "start (2024-12-19) is after end (2024-12-18)."),
         ("/operations?late_after=-1", "late_after must be a whole number of days from 0 to"),
         ("/operations?late_after=soon", "late_after must be a whole number of days from 0 to"),
+        ("/operations?late_after=%C2%B2", "late_after must be a whole number of days from 0 to"),
+        ("/?start=%D9%A2%D9%A0%D9%A2%D9%A4-12-18", "start must be a date written YYYY-MM-DD"),
+        ("/?branch=Leeds%00", "branch contains a control character."),
+        ("/?branch=" + "a" * 100_000, "branch is 100,000 characters long; at most 200 are read."),
     ],
 )
 def test_bad_parameters_give_400_with_a_clear_message(
@@ -185,6 +190,62 @@ def test_bad_parameters_give_400_with_a_clear_message(
     assert "<h1>Bad request</h1>" in answer.text
     assert message in answer.text
     assert "Traceback" not in answer.text
+
+
+PARAMETERS = {
+    "/": ("start", "end", "branch"),
+    "/operations": ("late_after", "as_of"),
+    "/metrics": ("anything",),
+    "/healthz": ("anything",),
+}
+LONG = "a" * 100_000
+ODD_VALUES = [
+    "²",
+    "²⁰²⁴-¹²-¹⁸",
+    "٢٠٢٤-١٢-١٨",
+    "\uff12\uff10\uff12\uff14-\uff11\uff12-\uff11\uff18",  # full-width digits
+    "-1",
+    "+1",
+    "1e3",
+    "0x10",
+    "9" * 40,
+    "9" * 5000,
+    "\x00",
+    "Leeds\x00",
+    "\x7f\x85",
+    LONG,
+    "2024-02-30",
+    "2024-1-1",
+    "0000-01-01",
+    "0001-01-01",
+    "9999-12-31",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "\ufffd",
+    " ",
+]
+
+
+@pytest.mark.parametrize("path", PARAMETERS)
+def test_odd_query_values_give_400_or_the_default_never_500(
+    sample_dashboard: Dashboard, path: str
+) -> None:
+    for name in PARAMETERS[path]:
+        for value in ODD_VALUES:
+            answer = sample_dashboard.get(f"{path}?{urlencode({name: value})}")
+            where = (path, name, value[:12], len(value))
+            assert answer.status in (200, 400), where
+            assert "Traceback" not in answer.text, where
+            assert "<script>alert" not in answer.text, where
+            assert LONG[:201] not in answer.text, where  # never echoed past the cap
+            assert len(answer.body) < 200_000, where
+
+
+def test_a_long_path_is_not_echoed_by_the_404_page(sample_dashboard: Dashboard) -> None:
+    answer = sample_dashboard.get("/" + LONG)
+    assert answer.status == 404
+    assert "There is no page at /aaaa" in answer.text
+    assert LONG[:201] not in answer.text
 
 
 # -- operations, health, metrics --------------------------------------------------------------

@@ -9,6 +9,10 @@ Routes::
     GET /static/NAME      the stylesheet, the chart bootstrap and Plotly.js (cached a year;
                           see :mod:`brewline.serve.assets`)
 
+A query value the dashboard cannot use (longer than 200 characters, a control
+character, a malformed day or number) answers 400 with a message that quotes at
+most 40 characters of it; unknown parameters are ignored. Never a 500.
+
 Every answer of 500 bytes or more is gzip-compressed for clients that accept it
 (``GZipMiddleware``): pages, JSON, the metrics text, the stylesheet and scripts.
 
@@ -73,7 +77,12 @@ log = logging.getLogger("brewline.serve")
 
 MAX_LATE_AFTER = 3650
 _T = TypeVar("_T")
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_PARAM = 200
+"""The longest query value the dashboard reads (longer: 400, and never echoed)."""
+_SHOWN = 40
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII: \d takes any script's digits
+_DAYS = re.compile(r"[0-9]{1,4}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RETRY_AFTER = "5"
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -196,19 +205,37 @@ def _checked_version(wh: Warehouse) -> tuple[Any, ...]:
 # -- request parsing --------------------------------------------------------------------------
 
 
+def _param(request: Request, name: str) -> str:
+    """The query value ``name``, stripped; empty when absent.
+
+    Bad-value policy: a value longer than :data:`MAX_PARAM` characters or holding a
+    control character (NUL included) is a bad request, never read further nor echoed.
+    """
+    raw = request.query_params.get(name, "")
+    if len(raw) > MAX_PARAM:
+        raise BadRequest(f"{name} is {len(raw):,} characters long; at most {MAX_PARAM} are read.")
+    if _CONTROL.search(raw):
+        raise BadRequest(f"{name} contains a control character.")
+    return raw.strip()
+
+
+def _shown(raw: str) -> str:
+    """``raw`` as a message may quote it: at most :data:`_SHOWN` characters."""
+    return raw if len(raw) <= _SHOWN else raw[:_SHOWN] + "…"
+
+
 def _day_param(request: Request, name: str) -> dt.date | None:
-    raw = request.query_params.get(name, "").strip()
+    raw = _param(request, name)
     if not raw:
         return None
-    shown = raw if len(raw) <= 40 else raw[:40] + "…"
     if not _ISO_DAY.fullmatch(raw):
         raise BadRequest(
-            f"{name} must be a date written YYYY-MM-DD (like 2024-12-18), not “{shown}”."
+            f"{name} must be a date written YYYY-MM-DD (like 2024-12-18), not “{_shown(raw)}”."
         )
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise BadRequest(f"{name} “{shown}” is not a real calendar date.") from None
+        raise BadRequest(f"{name} “{raw}” is not a real calendar date.") from None
 
 
 def parse_filters(request: Request) -> Filters:
@@ -216,18 +243,17 @@ def parse_filters(request: Request) -> Filters:
     start, end = _day_param(request, "start"), _day_param(request, "end")
     if start and end and start > end:
         raise BadRequest(f"start ({start.isoformat()}) is after end ({end.isoformat()}).")
-    branch = request.query_params.get("branch", "").strip()
-    return Filters(start, end, branch or None)
+    return Filters(start, end, _param(request, "branch") or None)
 
 
 def parse_late_after(request: Request, default: int) -> int:
-    raw = request.query_params.get("late_after", "").strip()
+    raw = _param(request, "late_after")
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) > MAX_LATE_AFTER:
-        shown = raw[:40]
+    if not _DAYS.fullmatch(raw) or int(raw) > MAX_LATE_AFTER:
         raise BadRequest(
-            f"late_after must be a whole number of days from 0 to {MAX_LATE_AFTER}, not “{shown}”."
+            f"late_after must be a whole number of days from 0 to {MAX_LATE_AFTER}, "
+            f"not “{_shown(raw)}”."
         )
     return int(raw)
 
@@ -265,7 +291,7 @@ def create_app(config: DashboardConfig) -> Starlette:
 
     async def not_found(request: Request, exc: Exception) -> Response:
         body = pages.render_problem(
-            page("Not found", ""), "Not found", f"There is no page at {request.url.path}."
+            page("Not found", ""), "Not found", f"There is no page at {_shown(request.url.path)}."
         )
         return HTMLResponse(body, 404, headers=_PAGE_HEADERS)
 
