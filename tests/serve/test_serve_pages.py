@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import http.client
 import json
 import re
 from collections import Counter, defaultdict
@@ -18,7 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.serve.conftest import Dashboard, Sale
+from tests.serve.conftest import Dashboard, Response, Sale
 
 DAY = dt.date(2024, 12, 18)
 LEEDS_DAY = "/?branch=Leeds&start=2024-12-18&end=2024-12-18"
@@ -57,6 +58,22 @@ def table_rows(html: str, title: str) -> list[list[str]]:
         ]
         for row in rows
     ]
+
+
+def raw_get(app: Dashboard, path: str, headers: dict[str, str]) -> Response:
+    """A GET that sends ``headers`` as they are (Host included) and follows no redirect."""
+    connection = http.client.HTTPConnection(app.base.removeprefix("http://"), timeout=30)
+    try:
+        connection.putrequest("GET", path, skip_host="Host" in headers)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        answer = connection.getresponse()
+        return Response(
+            answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+        )
+    finally:
+        connection.close()
 
 
 def revenue(sales: list[Sale]) -> Decimal:
@@ -399,6 +416,30 @@ def test_pages_carry_a_strict_content_security_policy(sample_dashboard: Dashboar
     assert headers["cache-control"] == "no-store"
     assert headers["x-content-type-options"] == "nosniff"
     assert "server" not in {k.lower() for k in headers}
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/operations/", "/operations"),
+        ("/operations/?late_after=2", "/operations?late_after=2"),
+        ("/healthz//", "/healthz"),
+    ],
+)
+def test_trailing_slash_redirects_are_relative_whatever_the_host_header(
+    sample_dashboard: Dashboard, path: str, location: str
+) -> None:
+    answer = raw_get(sample_dashboard, path, {"Host": "evil.example"})
+    assert answer.status == 307
+    assert answer.headers["location"] == location
+
+
+def test_no_redirect_leaves_the_dashboard(sample_dashboard: Dashboard) -> None:
+    # "//evil.example/" without its slash would be a protocol-relative address.
+    for path in ("//evil.example/", "/\\evil.example/", "/nowhere/"):
+        answer = raw_get(sample_dashboard, path, {"Host": "evil.example"})
+        assert answer.status == 404, path
+        assert "location" not in answer.headers, path
 
 
 def test_unknown_paths_are_404_pages(sample_dashboard: Dashboard) -> None:

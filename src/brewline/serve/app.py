@@ -13,6 +13,9 @@ A query value the dashboard cannot use (longer than 200 characters, a control
 character, a malformed day or number) answers 400 with a message that quotes at
 most 40 characters of it; unknown parameters are ignored. Never a 500.
 
+A page address with a trailing slash (``/operations/``) redirects to the page by a
+relative address, whatever the ``Host`` header says.
+
 Every answer of 500 bytes or more is gzip-compressed for clients that accept it
 (``GZipMiddleware``): pages, JSON, the metrics text, the stylesheet and scripts.
 
@@ -49,7 +52,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from brewline.errors import BrewlineError, SchemaVersionError, WarehouseBusy, WarehouseError
@@ -289,23 +292,44 @@ def create_app(config: DashboardConfig) -> Starlette:
     def healthz(request: Request) -> Response:
         return _health(reader, shown)
 
+    routes = [
+        Route("/", sales),
+        Route("/operations", operations),
+        Route("/metrics", metrics),
+        Route("/healthz", healthz),
+    ]
+    paths = {route.path for route in routes}
+
     async def not_found(request: Request, exc: Exception) -> Response:
+        moved = _without_slash(request, paths)
+        if moved is not None:
+            return RedirectResponse(moved, 307)
         body = pages.render_problem(
             page("Not found", ""), "Not found", f"There is no page at {_shown(request.url.path)}."
         )
         return HTMLResponse(body, 404, headers=_PAGE_HEADERS)
 
-    return Starlette(
-        routes=[
-            Route("/", sales),
-            Route("/operations", operations),
-            Route("/metrics", metrics),
-            Route("/healthz", healthz),
-            Mount("/static", assets),
-        ],
+    app = Starlette(
+        routes=[*routes, Mount("/static", assets)],
         middleware=[Middleware(GZipMiddleware)],
         exception_handlers={404: not_found},
     )
+    # Starlette's own slash redirect is absolute, built from the client's Host header.
+    app.router.redirect_slashes = False
+    return app
+
+
+def _without_slash(request: Request, paths: set[str]) -> str | None:
+    """``/operations/?q`` → ``/operations?q``: a relative address of one of ``paths``, or None.
+
+    Relative, so no Host header chosen by a client ever ends up in a ``Location``;
+    only known pages, so no ``//host`` (a protocol-relative address) either.
+    """
+    path = request.url.path.rstrip("/")
+    if path not in paths or path == request.url.path:
+        return None
+    query = request.url.query
+    return f"{path}?{query}" if query else path
 
 
 PageMaker = Callable[..., pages.Page]
