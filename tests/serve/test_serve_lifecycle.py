@@ -128,7 +128,7 @@ def new_version_is_shown(app: Dashboard, sample_sales: list[Sale]) -> None:
 
 
 def late_branch_is_highlighted(app: Dashboard) -> None:
-    operations = app.get("/operations").text
+    operations = app.get("/operations?as_of=2024-12-19").text
     assert "1 of 31 branches late" in operations
     fresh = table_rows(operations, "Freshness")
     assert fresh[0] == ["Whitby", "Tue 17 Dec 2024", "1", fresh[0][3], "late"]
@@ -139,6 +139,6 @@ def late_branch_is_highlighted(app: Dashboard) -> None:
     ]
     assert len(table_rows(operations, "Recent runs")) == 2
     # The threshold is a query parameter.
-    lenient = app.get("/operations?late_after=1").text
+    lenient = app.get("/operations?as_of=2024-12-19&late_after=1").text
     assert "all 31 branches up to date" in lenient
     assert '<tr class="late">' not in lenient

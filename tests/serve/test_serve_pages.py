@@ -21,6 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.serve.conftest import Dashboard, Response, Sale
 
+from brewline.vocabulary import local_now
+
 DAY = dt.date(2024, 12, 18)
 LEEDS_DAY = "/?branch=Leeds&start=2024-12-18&end=2024-12-18"
 
@@ -58,6 +60,11 @@ def table_rows(html: str, title: str) -> list[list[str]]:
         ]
         for row in rows
     ]
+
+
+def words(html: str) -> str:
+    """``html`` with every run of white space made one space."""
+    return " ".join(html.split())
 
 
 def raw_get(app: Dashboard, path: str, headers: dict[str, str]) -> Response:
@@ -193,6 +200,9 @@ def test_an_unknown_branch_gives_an_empty_page_not_an_error(sample_dashboard: Da
         ("/?start=2024-12-19&end=2024-12-18", "start (2024-12-19) is after end (2024-12-18)."),
         ("/operations?late_after=-1", "late_after must be a whole number of days from 0 to"),
         ("/operations?late_after=soon", "late_after must be a whole number of days from 0 to"),
+        ("/operations?as_of=2999-01-01", "as_of must be a day from 2000-01-01 to today"),
+        ("/operations?as_of=1999-12-31", "as_of must be a day from 2000-01-01 to today"),
+        ("/operations?as_of=2024-13-01", "as_of “2024-13-01” is not a real calendar date."),
         ("/operations?late_after=%C2%B2", "late_after must be a whole number of days from 0 to"),
         ("/?start=%D9%A2%D9%A0%D9%A2%D9%A4-12-18", "start must be a date written YYYY-MM-DD"),
         ("/?branch=Leeds%00", "branch contains a control character."),
@@ -271,7 +281,7 @@ def test_a_long_path_is_not_echoed_by_the_404_page(sample_dashboard: Dashboard) 
 def test_operations_page_shows_runs_files_rejects_and_freshness(
     sample_dashboard: Dashboard,
 ) -> None:
-    answer = sample_dashboard.get("/operations")
+    answer = sample_dashboard.get("/operations?as_of=2024-12-19")
     html = answer.text
     assert answer.status == 200
     assert table_rows(html, "Files by state") == [["loaded", "33", "10,163", "10,163", "0"]]
@@ -284,9 +294,59 @@ def test_operations_page_shows_runs_files_rejects_and_freshness(
     assert {row[1] for row in fresh} == {"Wed 18 Dec 2024"}
     assert {row[4] for row in fresh} == {"on time"}
     assert "all 30 branches up to date" in html
-    assert "Newest trading day in the warehouse: <strong>Wed 18 Dec 2024</strong>" in html
+    assert "every branch should have sent <strong>Wed 18 Dec 2024</strong>" in words(html)
+    assert "Newest trading day loaded: Wed 18 Dec 2024." in words(html)
     assert table_rows(html, "Rejected rows by reason") == []
     assert set(charts(html)) == {"run-durations", "files-by-state"}
+
+
+def test_freshness_is_measured_against_today_not_the_newest_loaded_day(
+    sample_dashboard: Dashboard,
+) -> None:
+    due = local_now().date() - dt.timedelta(days=1)
+    html = sample_dashboard.get("/operations").text
+    assert "30 of 30 branches late" in html
+    assert f"every branch should have sent <strong>{due:%a %d %b %Y}</strong>" in words(html)
+    behind = f"{(due - DAY).days:,}"
+    assert {(row[2], row[4]) for row in table_rows(html, "Freshness")} == {(behind, "late")}
+    assert html.count('<tr class="late">') == 30
+    lenient = sample_dashboard.get(f"/operations?late_after={(due - DAY).days}").text
+    assert "all 30 branches up to date" in lenient
+
+
+def test_as_of_looks_at_a_past_day(sample_dashboard: Dashboard, sample_sales: list[Sale]) -> None:
+    as_of = dt.date(2023, 6, 1)
+    last: dict[str, dt.date] = {}
+    for s in sample_sales:
+        if s.day <= as_of:
+            last[s.branch] = max(s.day, last.get(s.branch, s.day))
+    html = sample_dashboard.get("/operations?as_of=2023-06-01&late_after=30").text
+    assert "As of Thu 01 Jun 2023, every branch should have sent" in words(html)
+    assert 'name="as_of" min="2000-01-01" value="2023-06-01"' in html
+    due = as_of - dt.timedelta(days=1)
+    expected = sorted(
+        (
+            (
+                b,
+                f"{d:%a %d %b %Y}",
+                f"{(due - d).days:,}",
+                "late" if (due - d).days > 30 else "on time",
+            )
+            for b, d in last.items()
+        ),
+        key=lambda row: (-int(row[2].replace(",", "")), row[0]),
+    )
+    assert [[r[0], r[1], r[2], r[4]] for r in table_rows(html, "Freshness")] == [
+        list(e) for e in expected
+    ]
+    # One day after the newest trading day, nobody is late.
+    assert "all 30 branches up to date" in sample_dashboard.get("/operations?as_of=2024-12-19").text
+    one_late_day = sample_dashboard.get("/operations?as_of=2024-12-20").text
+    assert "30 of 30 branches late" in one_late_day
+    assert (
+        "all 30 branches up to date"
+        in sample_dashboard.get("/operations?as_of=2024-12-20&late_after=1").text
+    )
 
 
 def test_healthz_reports_a_readable_warehouse(sample_dashboard: Dashboard) -> None:

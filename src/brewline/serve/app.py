@@ -3,7 +3,8 @@
 Routes::
 
     GET /                 sales, filtered by ?start=YYYY-MM-DD&end=YYYY-MM-DD&branch=NAME
-    GET /operations       runs, files by state, rejects, freshness (?late_after=DAYS)
+    GET /operations       runs, files by state, rejects, freshness
+                          (?late_after=DAYS&as_of=YYYY-MM-DD; as_of defaults to today)
     GET /metrics          Prometheus text format (brewline.ops.metrics.LedgerCollector)
     GET /healthz          200 + JSON when the warehouse can be read, else 503 + JSON
     GET /static/NAME      the stylesheet, the chart bootstrap and Plotly.js (cached a year;
@@ -73,12 +74,15 @@ from brewline.serve.views import (
     operations_view,
     sales_view,
 )
+from brewline.vocabulary import local_now
 
 __all__ = ["DashboardConfig", "create_app"]
 
 log = logging.getLogger("brewline.serve")
 
 MAX_LATE_AFTER = 3650
+EARLIEST_AS_OF = dt.date(2000, 1, 1)
+"""The earliest ``?as_of=`` day (the default of the earliest plausible sale date)."""
 _T = TypeVar("_T")
 MAX_PARAM = 200
 """The longest query value the dashboard reads (longer: 400, and never echoed)."""
@@ -105,8 +109,9 @@ class DashboardConfig:
     """How the dashboard reads the warehouse.
 
     - ``warehouse``: DuckDB file path or ``postgresql://`` URL (never shown unredacted);
-    - ``late_after``: default days a branch may lag the newest trading day before
-      it counts as late (the page's ``?late_after=`` overrides it);
+    - ``late_after``: default days a branch's last trading day may lag the due day
+      (yesterday, in the branches' time zone) before it counts as late (the page's
+      ``?late_after=`` overrides it);
     - ``lock_timeout``: seconds to wait for a DuckDB writer before answering 503;
     - ``cache_entries`` and ``cache_seconds``: bounds of the answer cache.
     """
@@ -249,6 +254,19 @@ def parse_filters(request: Request) -> Filters:
     return Filters(start, end, _param(request, "branch") or None)
 
 
+def parse_as_of(request: Request, today: dt.date) -> dt.date:
+    """The day the operations page looks from: ``?as_of=YYYY-MM-DD`` or ``today``."""
+    as_of = _day_param(request, "as_of")
+    if as_of is None:
+        return today
+    if not EARLIEST_AS_OF <= as_of <= today:
+        raise BadRequest(
+            f"as_of must be a day from {EARLIEST_AS_OF.isoformat()} to today "
+            f"({today.isoformat()}), not {as_of.isoformat()}."
+        )
+    return as_of
+
+
 def parse_late_after(request: Request, default: int) -> int:
     raw = _param(request, "late_after")
     if not raw:
@@ -357,12 +375,15 @@ def _sales(request: Request, reader: _Reader, page: PageMaker) -> Response:
 
 def _operations(request: Request, reader: _Reader, page: PageMaker) -> Response:
     late_after = parse_late_after(request, reader.config.late_after)
+    today = local_now().date()
+    as_of = parse_as_of(request, today)
 
-    def render(view: OperationsView, as_of: str) -> str:
-        return pages.render_operations(page("Operations", "operations", as_of), view)
+    def render(view: OperationsView, as_of_run: str) -> str:
+        return pages.render_operations(page("Operations", "operations", as_of_run), view, today)
 
-    ask = lambda snap: operations_view(snap.wh, late_after)  # noqa: E731
-    return _cached_page(reader, "operations", late_after, ask, render)
+    ask = lambda snap: operations_view(snap.wh, late_after, as_of=as_of)  # noqa: E731
+    # The day is part of the key: lateness changes at midnight without any load.
+    return _cached_page(reader, "operations", (late_after, as_of), ask, render)
 
 
 def _cached_page(

@@ -285,8 +285,11 @@ def _customer_tables(customers: pl.DataFrame) -> list[Table]:
 # -- operations ---------------------------------------------------------------------------
 
 
-def render_operations(page: Page, view: OperationsView) -> str:
-    """The operations page: freshness, recent runs, files by state, rejects."""
+def render_operations(page: Page, view: OperationsView, today: dt.date | None = None) -> str:
+    """The operations page: freshness, recent runs, files by state, rejects.
+
+    ``today`` is the branches' local today: the form leaves ``as_of`` empty on it.
+    """
     late = int(view.freshness["late"].sum())
     figures = [charts.runs_chart(view.runs), charts.files_chart(view.files)]
     if not view.rejects.is_empty():
@@ -296,6 +299,9 @@ def render_operations(page: Page, view: OperationsView) -> str:
         "view": view,
         "late": late,
         "newest": _day(view.newest),
+        "as_of": _day(view.as_of),
+        "as_of_form": "" if view.as_of == today else view.as_of.isoformat(),
+        "due": _day(view.due),
         "branches": view.freshness.height,
         "freshness": _freshness_table(view),
         "charts": figures if view.runs.height else [],
