@@ -22,8 +22,10 @@ Every answer of 500 bytes or more is gzip-compressed for clients that accept it
 
 Every request opens the warehouse read-only and closes it before answering. For
 DuckDB this matters: a writer (``brewline run``) can only take the file while no
-reader holds it, and a reader cannot open it while the writer does, so pages
-answer 503 "warehouse busy, retry" during a load instead of blocking it.
+reader holds it, and a reader cannot open it while the writer does. A request
+waits up to ``lock_timeout`` (1 s) for the writer, long enough for a loader that
+holds the lock only while it commits a batch; after that it answers 503
+"warehouse busy, retry" rather than block the load.
 
 Rendered pages are cached per *ledger version* (:func:`~brewline.serve.views.ledger_version`:
 changes with every committed batch, run and schema upgrade), so a repeated page
@@ -112,13 +114,15 @@ class DashboardConfig:
     - ``late_after``: default days a branch's last trading day may lag the due day
       (yesterday, in the branches' time zone) before it counts as late (the page's
       ``?late_after=`` overrides it);
-    - ``lock_timeout``: seconds to wait for a DuckDB writer before answering 503;
+    - ``lock_timeout``: seconds a request waits for a DuckDB writer's lock before
+      answering 503 "busy, retry" (a loader holds it while it commits a batch: a
+      moment, so a page is delayed, not refused);
     - ``cache_entries`` and ``cache_seconds``: bounds of the answer cache.
     """
 
     warehouse: str
     late_after: int = 0
-    lock_timeout: float = 0.5
+    lock_timeout: float = 1.0
     cache_entries: int = 64
     cache_seconds: float = 300.0
 
@@ -297,11 +301,15 @@ def create_app(config: DashboardConfig) -> Starlette:
         return pages.Page(title, active, shown, as_of)
 
     def sales(request: Request) -> Response:
-        return _guarded(page("Sales", "sales"), lambda: _sales(request, reader, page))
+        return _guarded(
+            page("Sales", "sales"), lambda: _sales(request, reader, page), config.lock_timeout
+        )
 
     def operations(request: Request) -> Response:
         return _guarded(
-            page("Operations", "operations"), lambda: _operations(request, reader, page)
+            page("Operations", "operations"),
+            lambda: _operations(request, reader, page),
+            config.lock_timeout,
         )
 
     def metrics(request: Request) -> Response:
@@ -411,8 +419,11 @@ def _cached_page(
     return _html(body, timings=(queried - started, time.perf_counter() - queried))
 
 
-def _guarded(page: pages.Page, answer: Callable[[], Response]) -> Response:
-    """Turn bad parameters into 400 and an unreadable warehouse into 503, never a traceback."""
+def _guarded(page: pages.Page, answer: Callable[[], Response], waited: float) -> Response:
+    """Turn bad parameters into 400 and an unreadable warehouse into 503, never a traceback.
+
+    ``waited``: how long a DuckDB open waited for a writer's lock, said on the busy page.
+    """
     try:
         return answer()
     except BadRequest as exc:
@@ -423,7 +434,8 @@ def _guarded(page: pages.Page, answer: Callable[[], Response]) -> Response:
             page,
             "Warehouse busy, retry",
             "A load (brewline run) is writing to the warehouse right now, and a DuckDB "
-            "file cannot be read while it is written.",
+            f"file cannot be read while it is written. The dashboard waited {waited:g} s "
+            "for it to finish.",
             "Retry in a few seconds: this page will work again as soon as the load commits.",
         )
         return _html(body, 503, {"Retry-After": _RETRY_AFTER})
