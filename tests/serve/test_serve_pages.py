@@ -123,7 +123,13 @@ def test_sales_page_shows_every_figure_of_the_whole_warehouse(
     }
     by_day = specs["revenue-by-day"]["data"][0]
     assert by_day["y"] == [float(per_day[d]) for d in sorted(per_day)]
-    assert by_day["x"][-1] == "Wed 18 Dec 2024"
+    # Real date axes: bars stand at their days and months, gaps included.
+    assert by_day["x"] == [d.isoformat() for d in sorted(per_day)]
+    assert by_day["x"][-1] == "2024-12-18"
+    by_month = specs["revenue-by-month"]["data"][0]
+    assert by_month["x"] == sorted({d.replace(day=1).isoformat() for d in per_day})
+    assert specs["revenue-by-day"]["layout"]["xaxis"]["type"] == "date"
+    assert specs["revenue-by-month"]["layout"]["xaxis"]["type"] == "date"
 
     ranking = table_rows(html, "Branches by revenue")
     assert len(ranking) == 30

@@ -84,7 +84,9 @@ class Table:
     """A titled table of formatted cells; ``numeric`` columns align right.
 
     ``links`` maps a row index to an href for its first cell; ``classes`` gives
-    CSS classes per row (e.g. ``late``).
+    CSS classes per row (e.g. ``late``); ``wrap`` columns wrap their text (long
+    messages) instead of widening the table. A long table scrolls inside its card,
+    unless it is ``whole`` (every row on the page).
     """
 
     title: str
@@ -96,6 +98,8 @@ class Table:
     note: str = ""
     empty: str = "Nothing to show."
     wide: bool = False
+    wrap: frozenset[int] = frozenset()
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -330,8 +334,10 @@ def _freshness_table(view: OperationsView) -> Table:
         numeric=frozenset({2}),
         links={i: "/?" + urlencode({"branch": row[0]}) for i, row in enumerate(rows)},
         classes=classes,
+        note="late branches first",
         empty="No branch has been loaded yet.",
         wide=True,
+        whole=True,
     )
 
 
@@ -359,6 +365,7 @@ def _runs_table(runs: pl.DataFrame) -> Table:
         note="files loaded, skipped, replaced, rejected; rows",
         empty="No run yet.",
         wide=True,
+        wrap=frozenset({9}),
     )
 
 
@@ -384,6 +391,7 @@ def _rejected_files_table(files: pl.DataFrame) -> Table:
         rows,
         empty="No file rejected.",
         wide=True,
+        wrap=frozenset({2}),
     )
 
 
