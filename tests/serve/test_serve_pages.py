@@ -130,6 +130,17 @@ def test_sales_page_shows_every_figure_of_the_whole_warehouse(
     assert by_month["x"] == sorted({d.replace(day=1).isoformat() for d in per_day})
     assert specs["revenue-by-day"]["layout"]["xaxis"]["type"] == "date"
     assert specs["revenue-by-month"]["layout"]["xaxis"]["type"] == "date"
+    # Every best or worst sellers title says what it ranks by.
+    titles = re.findall(r"<h2>([^<]*)", html)
+    assert [t for t in titles if "seller" in t] == [
+        "Best sellers by units sold",
+        "Best sellers by revenue",
+        "Best seller per branch, by units sold",
+        "Best 10 sellers by units sold",
+        "Worst 10 sellers by units sold",
+        "Best 10 sellers by revenue",
+        "Worst 10 sellers by revenue",
+    ]
 
     ranking = table_rows(html, "Branches by revenue")
     assert len(ranking) == 30

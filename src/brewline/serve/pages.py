@@ -52,6 +52,8 @@ __all__ = [
 
 TOP = 10
 """Rows in each best/worst sellers table."""
+BY = {"units": "by units sold", "revenue": "by revenue"}
+"""How a sellers title says what it ranks by (every best/worst title does)."""
 
 
 def money(value: Decimal | None) -> str:
@@ -163,8 +165,10 @@ def _sales_content(view: SalesView) -> dict[str, Any]:
         charts.branch_chart(branches),
         charts.heatmap_chart(view.heat),
         charts.payment_chart(mix),
-        charts.sellers_chart("best-units", "Best sellers by units", best_units, "units"),
-        charts.sellers_chart("best-revenue", "Best sellers by revenue", best_revenue, "revenue"),
+        charts.sellers_chart("best-units", f"Best sellers {BY['units']}", best_units, "units"),
+        charts.sellers_chart(
+            "best-revenue", f"Best sellers {BY['revenue']}", best_revenue, "revenue"
+        ),
     ]
     if not view.customers.is_empty():
         figures.insert(5, charts.customer_chart(view.customers))
@@ -175,10 +179,10 @@ def _sales_content(view: SalesView) -> dict[str, Any]:
         "tables": [
             _branch_table(branches, view.filters),
             _best_per_branch_table(best_per_branch(view.items), view.filters),
-            _sellers_table(f"Best {TOP} by units", best_units),
-            _sellers_table(f"Worst {TOP} by units", ranked_sellers(items, "units", worst=True)),
-            _sellers_table(f"Best {TOP} by revenue", best_revenue),
-            _sellers_table(f"Worst {TOP} by revenue", ranked_sellers(items, "revenue", worst=True)),
+            _sellers_table("Best", "units", best_units),
+            _sellers_table("Worst", "units", ranked_sellers(items, "units", worst=True)),
+            _sellers_table("Best", "revenue", best_revenue),
+            _sellers_table("Worst", "revenue", ranked_sellers(items, "revenue", worst=True)),
             _mix_table("Cash vs card", "Payment", mix, "method"),
             *_customer_tables(view.customers),
         ],
@@ -247,26 +251,26 @@ def _best_per_branch_table(best: pl.DataFrame, filters: Filters) -> Table:
         for branch, product, size, variant, units, revenue in best.rows()
     ]
     return Table(
-        "Best seller per branch",
+        f"Best seller per branch, {BY['units']}",
         ["Branch", "Item (size, product, variant)", "Units", "Revenue"],
         rows,
         numeric=frozenset({2, 3}),
         links={i: _sales_link(filters, row[0]) for i, row in enumerate(rows)},
-        note="by units",
+        note="ties broken by revenue",
     )
 
 
-def _sellers_table(title: str, table: pl.DataFrame) -> Table:
+def _sellers_table(which: str, by: str, table: pl.DataFrame) -> Table:
     rows = [
         [*_item_cells(product, size, variant), _count(units), money(revenue)]
         for product, size, variant, units, revenue in table.rows()
     ]
     return Table(
-        title,
+        f"{which} {TOP} sellers {BY[by]}",
         ["Product", "Size", "Variant", "Units", "Revenue"],
         rows,
         numeric=frozenset({3, 4}),
-        note="items sold at least once" if title.startswith("Worst") else "",
+        note="items sold at least once" if which == "Worst" else "",
     )
 
 
