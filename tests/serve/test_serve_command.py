@@ -66,7 +66,7 @@ def test_late_after_option_sets_the_default_threshold(tmp_path: Path, sample_duc
         page = app.get("/operations").text
         overridden = app.get("/operations?late_after=0").text
     assert 'name="late_after" min="0" max="3650" value="3"' in page
-    assert "more than 3\n  days behind the newest" in page
+    assert "more than 3\n  days before the due day" in page
     assert 'value="0"' in overridden
 
 

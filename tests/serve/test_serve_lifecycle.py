@@ -9,6 +9,8 @@ late branch is highlighted, and the threshold is a query parameter.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,6 +51,7 @@ def test_dashboard_follows_the_warehouse_through_its_life(
         nothing_loaded_yet(app, path)
         copy_warehouse(sample_duckdb, path)  # a warehouse appears: served without a restart
         assert kpi(app.get("/").text, "Revenue") == "£63,758.75"
+        pages_wait_for_a_short_commit(app, path)
         busy_while_a_writer_holds_the_file(app, path)
         assert app.get("/").status == 200
         # A load while the dashboard runs: it holds no connection between requests.
@@ -88,6 +91,29 @@ def nothing_loaded_yet(app: Dashboard, path: Path) -> None:
     assert metrics(app) == {"brewline_up": 0}
 
 
+# Another process holds DuckDB's write lock for a moment, as a loader does per batch.
+SHORT_COMMIT = """
+import sys, time, duckdb
+writer = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+writer.close()
+"""
+
+
+def pages_wait_for_a_short_commit(app: Dashboard, path: Path) -> None:
+    """A writer holding the file for ~0.3 s delays a page; it does not make it 503."""
+    for page in ("/", "/operations", "/healthz"):
+        with subprocess.Popen(
+            [sys.executable, "-c", SHORT_COMMIT, str(path), "0.3"], stdout=subprocess.PIPE
+        ) as writer:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == b"holding\n"
+            answer = app.get(page)
+            assert writer.wait(timeout=30) == 0
+        assert answer.status == 200, (page, answer.text)
+
+
 def busy_while_a_writer_holds_the_file(app: Dashboard, path: Path) -> None:
     """As while `brewline run` writes: 503 "warehouse busy, retry", never a traceback."""
     writer = duckdb.connect(str(path))
@@ -95,6 +121,7 @@ def busy_while_a_writer_holds_the_file(app: Dashboard, path: Path) -> None:
         busy = app.get("/")
         assert busy.status == 503
         assert "<h1>Warehouse busy, retry</h1>" in busy.text
+        assert "The dashboard waited 1 s for it to finish." in busy.text
         assert busy.headers["retry-after"] == "5"
         assert "Traceback" not in busy.text
         assert app.get("/operations").status == 503
@@ -128,7 +155,7 @@ def new_version_is_shown(app: Dashboard, sample_sales: list[Sale]) -> None:
 
 
 def late_branch_is_highlighted(app: Dashboard) -> None:
-    operations = app.get("/operations").text
+    operations = app.get("/operations?as_of=2024-12-19").text
     assert "1 of 31 branches late" in operations
     fresh = table_rows(operations, "Freshness")
     assert fresh[0] == ["Whitby", "Tue 17 Dec 2024", "1", fresh[0][3], "late"]
@@ -139,6 +166,6 @@ def late_branch_is_highlighted(app: Dashboard) -> None:
     ]
     assert len(table_rows(operations, "Recent runs")) == 2
     # The threshold is a query parameter.
-    lenient = app.get("/operations?late_after=1").text
+    lenient = app.get("/operations?as_of=2024-12-19&late_after=1").text
     assert "all 31 branches up to date" in lenient
     assert '<tr class="late">' not in lenient

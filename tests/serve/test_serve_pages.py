@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import http.client
 import json
 import re
 from collections import Counter, defaultdict
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.serve.conftest import Dashboard, Sale
+from tests.serve.conftest import Dashboard, Response, Sale
+
+from brewline.vocabulary import local_now
 
 DAY = dt.date(2024, 12, 18)
 LEEDS_DAY = "/?branch=Leeds&start=2024-12-18&end=2024-12-18"
@@ -56,6 +60,27 @@ def table_rows(html: str, title: str) -> list[list[str]]:
         ]
         for row in rows
     ]
+
+
+def words(html: str) -> str:
+    """``html`` with every run of white space made one space."""
+    return " ".join(html.split())
+
+
+def raw_get(app: Dashboard, path: str, headers: dict[str, str]) -> Response:
+    """A GET that sends ``headers`` as they are (Host included) and follows no redirect."""
+    connection = http.client.HTTPConnection(app.base.removeprefix("http://"), timeout=30)
+    try:
+        connection.putrequest("GET", path, skip_host="Host" in headers)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        answer = connection.getresponse()
+        return Response(
+            answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+        )
+    finally:
+        connection.close()
 
 
 def revenue(sales: list[Sale]) -> Decimal:
@@ -98,7 +123,24 @@ def test_sales_page_shows_every_figure_of_the_whole_warehouse(
     }
     by_day = specs["revenue-by-day"]["data"][0]
     assert by_day["y"] == [float(per_day[d]) for d in sorted(per_day)]
-    assert by_day["x"][-1] == "Wed 18 Dec 2024"
+    # Real date axes: bars stand at their days and months, gaps included.
+    assert by_day["x"] == [d.isoformat() for d in sorted(per_day)]
+    assert by_day["x"][-1] == "2024-12-18"
+    by_month = specs["revenue-by-month"]["data"][0]
+    assert by_month["x"] == sorted({d.replace(day=1).isoformat() for d in per_day})
+    assert specs["revenue-by-day"]["layout"]["xaxis"]["type"] == "date"
+    assert specs["revenue-by-month"]["layout"]["xaxis"]["type"] == "date"
+    # Every best or worst sellers title says what it ranks by.
+    titles = re.findall(r"<h2>([^<]*)", html)
+    assert [t for t in titles if "seller" in t] == [
+        "Best sellers by units sold",
+        "Best sellers by revenue",
+        "Best seller per branch, by units sold",
+        "Best 10 sellers by units sold",
+        "Worst 10 sellers by units sold",
+        "Best 10 sellers by revenue",
+        "Worst 10 sellers by revenue",
+    ]
 
     ranking = table_rows(html, "Branches by revenue")
     assert len(ranking) == 30
@@ -175,6 +217,13 @@ def test_an_unknown_branch_gives_an_empty_page_not_an_error(sample_dashboard: Da
         ("/?start=2024-12-19&end=2024-12-18", "start (2024-12-19) is after end (2024-12-18)."),
         ("/operations?late_after=-1", "late_after must be a whole number of days from 0 to"),
         ("/operations?late_after=soon", "late_after must be a whole number of days from 0 to"),
+        ("/operations?as_of=2999-01-01", "as_of must be a day from 2000-01-01 to today"),
+        ("/operations?as_of=1999-12-31", "as_of must be a day from 2000-01-01 to today"),
+        ("/operations?as_of=2024-13-01", "as_of “2024-13-01” is not a real calendar date."),
+        ("/operations?late_after=%C2%B2", "late_after must be a whole number of days from 0 to"),
+        ("/?start=%D9%A2%D9%A0%D9%A2%D9%A4-12-18", "start must be a date written YYYY-MM-DD"),
+        ("/?branch=Leeds%00", "branch contains a control character."),
+        ("/?branch=" + "a" * 100_000, "branch is 100,000 characters long; at most 200 are read."),
     ],
 )
 def test_bad_parameters_give_400_with_a_clear_message(
@@ -187,13 +236,69 @@ def test_bad_parameters_give_400_with_a_clear_message(
     assert "Traceback" not in answer.text
 
 
+PARAMETERS = {
+    "/": ("start", "end", "branch"),
+    "/operations": ("late_after", "as_of"),
+    "/metrics": ("anything",),
+    "/healthz": ("anything",),
+}
+LONG = "a" * 100_000
+ODD_VALUES = [
+    "²",
+    "²⁰²⁴-¹²-¹⁸",
+    "٢٠٢٤-١٢-١٨",
+    "\uff12\uff10\uff12\uff14-\uff11\uff12-\uff11\uff18",  # full-width digits
+    "-1",
+    "+1",
+    "1e3",
+    "0x10",
+    "9" * 40,
+    "9" * 5000,
+    "\x00",
+    "Leeds\x00",
+    "\x7f\x85",
+    LONG,
+    "2024-02-30",
+    "2024-1-1",
+    "0000-01-01",
+    "0001-01-01",
+    "9999-12-31",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "\ufffd",
+    " ",
+]
+
+
+@pytest.mark.parametrize("path", PARAMETERS)
+def test_odd_query_values_give_400_or_the_default_never_500(
+    sample_dashboard: Dashboard, path: str
+) -> None:
+    for name in PARAMETERS[path]:
+        for value in ODD_VALUES:
+            answer = sample_dashboard.get(f"{path}?{urlencode({name: value})}")
+            where = (path, name, value[:12], len(value))
+            assert answer.status in (200, 400), where
+            assert "Traceback" not in answer.text, where
+            assert "<script>alert" not in answer.text, where
+            assert LONG[:201] not in answer.text, where  # never echoed past the cap
+            assert len(answer.body) < 200_000, where
+
+
+def test_a_long_path_is_not_echoed_by_the_404_page(sample_dashboard: Dashboard) -> None:
+    answer = sample_dashboard.get("/" + LONG)
+    assert answer.status == 404
+    assert "There is no page at /aaaa" in answer.text
+    assert LONG[:201] not in answer.text
+
+
 # -- operations, health, metrics --------------------------------------------------------------
 
 
 def test_operations_page_shows_runs_files_rejects_and_freshness(
     sample_dashboard: Dashboard,
 ) -> None:
-    answer = sample_dashboard.get("/operations")
+    answer = sample_dashboard.get("/operations?as_of=2024-12-19")
     html = answer.text
     assert answer.status == 200
     assert table_rows(html, "Files by state") == [["loaded", "33", "10,163", "10,163", "0"]]
@@ -206,9 +311,59 @@ def test_operations_page_shows_runs_files_rejects_and_freshness(
     assert {row[1] for row in fresh} == {"Wed 18 Dec 2024"}
     assert {row[4] for row in fresh} == {"on time"}
     assert "all 30 branches up to date" in html
-    assert "Newest trading day in the warehouse: <strong>Wed 18 Dec 2024</strong>" in html
+    assert "every branch should have sent <strong>Wed 18 Dec 2024</strong>" in words(html)
+    assert "Newest trading day loaded: Wed 18 Dec 2024." in words(html)
     assert table_rows(html, "Rejected rows by reason") == []
     assert set(charts(html)) == {"run-durations", "files-by-state"}
+
+
+def test_freshness_is_measured_against_today_not_the_newest_loaded_day(
+    sample_dashboard: Dashboard,
+) -> None:
+    due = local_now().date() - dt.timedelta(days=1)
+    html = sample_dashboard.get("/operations").text
+    assert "30 of 30 branches late" in html
+    assert f"every branch should have sent <strong>{due:%a %d %b %Y}</strong>" in words(html)
+    behind = f"{(due - DAY).days:,}"
+    assert {(row[2], row[4]) for row in table_rows(html, "Freshness")} == {(behind, "late")}
+    assert html.count('<tr class="late">') == 30
+    lenient = sample_dashboard.get(f"/operations?late_after={(due - DAY).days}").text
+    assert "all 30 branches up to date" in lenient
+
+
+def test_as_of_looks_at_a_past_day(sample_dashboard: Dashboard, sample_sales: list[Sale]) -> None:
+    as_of = dt.date(2023, 6, 1)
+    last: dict[str, dt.date] = {}
+    for s in sample_sales:
+        if s.day <= as_of:
+            last[s.branch] = max(s.day, last.get(s.branch, s.day))
+    html = sample_dashboard.get("/operations?as_of=2023-06-01&late_after=30").text
+    assert "As of Thu 01 Jun 2023, every branch should have sent" in words(html)
+    assert 'name="as_of" min="2000-01-01" value="2023-06-01"' in html
+    due = as_of - dt.timedelta(days=1)
+    expected = sorted(
+        (
+            (
+                b,
+                f"{d:%a %d %b %Y}",
+                f"{(due - d).days:,}",
+                "late" if (due - d).days > 30 else "on time",
+            )
+            for b, d in last.items()
+        ),
+        key=lambda row: (-int(row[2].replace(",", "")), row[0]),
+    )
+    assert [[r[0], r[1], r[2], r[4]] for r in table_rows(html, "Freshness")] == [
+        list(e) for e in expected
+    ]
+    # One day after the newest trading day, nobody is late.
+    assert "all 30 branches up to date" in sample_dashboard.get("/operations?as_of=2024-12-19").text
+    one_late_day = sample_dashboard.get("/operations?as_of=2024-12-20").text
+    assert "30 of 30 branches late" in one_late_day
+    assert (
+        "all 30 branches up to date"
+        in sample_dashboard.get("/operations?as_of=2024-12-20&late_after=1").text
+    )
 
 
 def test_healthz_reports_a_readable_warehouse(sample_dashboard: Dashboard) -> None:
@@ -338,6 +493,30 @@ def test_pages_carry_a_strict_content_security_policy(sample_dashboard: Dashboar
     assert headers["cache-control"] == "no-store"
     assert headers["x-content-type-options"] == "nosniff"
     assert "server" not in {k.lower() for k in headers}
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/operations/", "/operations"),
+        ("/operations/?late_after=2", "/operations?late_after=2"),
+        ("/healthz//", "/healthz"),
+    ],
+)
+def test_trailing_slash_redirects_are_relative_whatever_the_host_header(
+    sample_dashboard: Dashboard, path: str, location: str
+) -> None:
+    answer = raw_get(sample_dashboard, path, {"Host": "evil.example"})
+    assert answer.status == 307
+    assert answer.headers["location"] == location
+
+
+def test_no_redirect_leaves_the_dashboard(sample_dashboard: Dashboard) -> None:
+    # "//evil.example/" without its slash would be a protocol-relative address.
+    for path in ("//evil.example/", "/\\evil.example/", "/nowhere/"):
+        answer = raw_get(sample_dashboard, path, {"Host": "evil.example"})
+        assert answer.status == 404, path
+        assert "location" not in answer.headers, path
 
 
 def test_unknown_paths_are_404_pages(sample_dashboard: Dashboard) -> None:

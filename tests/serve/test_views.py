@@ -20,7 +20,7 @@ from brewline.load import Warehouse, open_warehouse
 from brewline.pipeline import run
 from brewline.serve import views
 from brewline.synth import SynthSpec, generate_landing
-from brewline.vocabulary import date_key
+from brewline.vocabulary import date_key, local_now
 
 KEY = "views-test-key-0123456789abcdef"
 START = dt.date(2024, 11, 1)
@@ -112,3 +112,27 @@ def test_sales_views_agree_with_each_other_under_a_filter(synthetic: str) -> Non
     assert best["units"].to_list() == sorted(items["units"].to_list(), reverse=True)[:3]
     assert worst["units"].to_list() == sorted(items["units"].to_list())[:3]
     assert sum(Counter(view.customers["customer"].to_list()).values()) == 2
+
+
+def test_freshness_counts_days_behind_the_due_day_as_of_a_day(synthetic: str) -> None:
+    last = START + dt.timedelta(days=3)
+    with open_warehouse(synthetic, read_only=True) as wh:
+        branches = views.filter_options(wh).branches
+
+        def seen(late_after: int, as_of: dt.date | None) -> list[tuple[object, ...]]:
+            fresh = views.freshness(wh, late_after, as_of=as_of)
+            return fresh.select("branch", "last_day", "days_behind", "late").rows()
+
+        # The day after the last trading day: that day is due and loaded.
+        assert seen(0, last + dt.timedelta(days=1)) == [(b, last, 0, False) for b in branches]
+        # Three days on, two days are missing: late unless two days of lag are allowed.
+        later = last + dt.timedelta(days=3)
+        assert seen(1, later) == [(b, last, 2, True) for b in branches]
+        assert seen(2, later) == [(b, last, 2, False) for b in branches]
+        # A past day sees only what was traded by then; ahead of the due day is not behind.
+        assert seen(0, START + dt.timedelta(days=1)) == [
+            (b, START + dt.timedelta(days=1), 0, False) for b in branches
+        ]
+        # By default, today: these 2024 sales are long overdue.
+        overdue = (local_now().date() - dt.timedelta(days=1) - last).days
+        assert seen(0, None) == [(b, last, overdue, True) for b in branches]

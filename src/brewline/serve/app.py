@@ -3,19 +3,29 @@
 Routes::
 
     GET /                 sales, filtered by ?start=YYYY-MM-DD&end=YYYY-MM-DD&branch=NAME
-    GET /operations       runs, files by state, rejects, freshness (?late_after=DAYS)
+    GET /operations       runs, files by state, rejects, freshness
+                          (?late_after=DAYS&as_of=YYYY-MM-DD; as_of defaults to today)
     GET /metrics          Prometheus text format (brewline.ops.metrics.LedgerCollector)
     GET /healthz          200 + JSON when the warehouse can be read, else 503 + JSON
     GET /static/NAME      the stylesheet, the chart bootstrap and Plotly.js (cached a year;
                           see :mod:`brewline.serve.assets`)
+
+A query value the dashboard cannot use (longer than 200 characters, a control
+character, a malformed day or number) answers 400 with a message that quotes at
+most 40 characters of it; unknown parameters are ignored. Never a 500.
+
+A page address with a trailing slash (``/operations/``) redirects to the page by a
+relative address, whatever the ``Host`` header says.
 
 Every answer of 500 bytes or more is gzip-compressed for clients that accept it
 (``GZipMiddleware``): pages, JSON, the metrics text, the stylesheet and scripts.
 
 Every request opens the warehouse read-only and closes it before answering. For
 DuckDB this matters: a writer (``brewline run``) can only take the file while no
-reader holds it, and a reader cannot open it while the writer does, so pages
-answer 503 "warehouse busy, retry" during a load instead of blocking it.
+reader holds it, and a reader cannot open it while the writer does. A request
+waits up to ``lock_timeout`` (1 s) for the writer, long enough for a loader that
+holds the lock only while it commits a batch; after that it answers 503
+"warehouse busy, retry" rather than block the load.
 
 Rendered pages are cached per *ledger version* (:func:`~brewline.serve.views.ledger_version`:
 changes with every committed batch, run and schema upgrade), so a repeated page
@@ -45,7 +55,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from brewline.errors import BrewlineError, SchemaVersionError, WarehouseBusy, WarehouseError
@@ -66,14 +76,22 @@ from brewline.serve.views import (
     operations_view,
     sales_view,
 )
+from brewline.vocabulary import local_now
 
 __all__ = ["DashboardConfig", "create_app"]
 
 log = logging.getLogger("brewline.serve")
 
 MAX_LATE_AFTER = 3650
+EARLIEST_AS_OF = dt.date(2000, 1, 1)
+"""The earliest ``?as_of=`` day (the default of the earliest plausible sale date)."""
 _T = TypeVar("_T")
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_PARAM = 200
+"""The longest query value the dashboard reads (longer: 400, and never echoed)."""
+_SHOWN = 40
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII: \d takes any script's digits
+_DAYS = re.compile(r"[0-9]{1,4}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RETRY_AFTER = "5"
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -93,15 +111,18 @@ class DashboardConfig:
     """How the dashboard reads the warehouse.
 
     - ``warehouse``: DuckDB file path or ``postgresql://`` URL (never shown unredacted);
-    - ``late_after``: default days a branch may lag the newest trading day before
-      it counts as late (the page's ``?late_after=`` overrides it);
-    - ``lock_timeout``: seconds to wait for a DuckDB writer before answering 503;
+    - ``late_after``: default days a branch's last trading day may lag the due day
+      (yesterday, in the branches' time zone) before it counts as late (the page's
+      ``?late_after=`` overrides it);
+    - ``lock_timeout``: seconds a request waits for a DuckDB writer's lock before
+      answering 503 "busy, retry" (a loader holds it while it commits a batch: a
+      moment, so a page is delayed, not refused);
     - ``cache_entries`` and ``cache_seconds``: bounds of the answer cache.
     """
 
     warehouse: str
     late_after: int = 0
-    lock_timeout: float = 0.5
+    lock_timeout: float = 1.0
     cache_entries: int = 64
     cache_seconds: float = 300.0
 
@@ -196,19 +217,37 @@ def _checked_version(wh: Warehouse) -> tuple[Any, ...]:
 # -- request parsing --------------------------------------------------------------------------
 
 
+def _param(request: Request, name: str) -> str:
+    """The query value ``name``, stripped; empty when absent.
+
+    Bad-value policy: a value longer than :data:`MAX_PARAM` characters or holding a
+    control character (NUL included) is a bad request, never read further nor echoed.
+    """
+    raw = request.query_params.get(name, "")
+    if len(raw) > MAX_PARAM:
+        raise BadRequest(f"{name} is {len(raw):,} characters long; at most {MAX_PARAM} are read.")
+    if _CONTROL.search(raw):
+        raise BadRequest(f"{name} contains a control character.")
+    return raw.strip()
+
+
+def _shown(raw: str) -> str:
+    """``raw`` as a message may quote it: at most :data:`_SHOWN` characters."""
+    return raw if len(raw) <= _SHOWN else raw[:_SHOWN] + "…"
+
+
 def _day_param(request: Request, name: str) -> dt.date | None:
-    raw = request.query_params.get(name, "").strip()
+    raw = _param(request, name)
     if not raw:
         return None
-    shown = raw if len(raw) <= 40 else raw[:40] + "…"
     if not _ISO_DAY.fullmatch(raw):
         raise BadRequest(
-            f"{name} must be a date written YYYY-MM-DD (like 2024-12-18), not “{shown}”."
+            f"{name} must be a date written YYYY-MM-DD (like 2024-12-18), not “{_shown(raw)}”."
         )
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise BadRequest(f"{name} “{shown}” is not a real calendar date.") from None
+        raise BadRequest(f"{name} “{raw}” is not a real calendar date.") from None
 
 
 def parse_filters(request: Request) -> Filters:
@@ -216,18 +255,30 @@ def parse_filters(request: Request) -> Filters:
     start, end = _day_param(request, "start"), _day_param(request, "end")
     if start and end and start > end:
         raise BadRequest(f"start ({start.isoformat()}) is after end ({end.isoformat()}).")
-    branch = request.query_params.get("branch", "").strip()
-    return Filters(start, end, branch or None)
+    return Filters(start, end, _param(request, "branch") or None)
+
+
+def parse_as_of(request: Request, today: dt.date) -> dt.date:
+    """The day the operations page looks from: ``?as_of=YYYY-MM-DD`` or ``today``."""
+    as_of = _day_param(request, "as_of")
+    if as_of is None:
+        return today
+    if not EARLIEST_AS_OF <= as_of <= today:
+        raise BadRequest(
+            f"as_of must be a day from {EARLIEST_AS_OF.isoformat()} to today "
+            f"({today.isoformat()}), not {as_of.isoformat()}."
+        )
+    return as_of
 
 
 def parse_late_after(request: Request, default: int) -> int:
-    raw = request.query_params.get("late_after", "").strip()
+    raw = _param(request, "late_after")
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) > MAX_LATE_AFTER:
-        shown = raw[:40]
+    if not _DAYS.fullmatch(raw) or int(raw) > MAX_LATE_AFTER:
         raise BadRequest(
-            f"late_after must be a whole number of days from 0 to {MAX_LATE_AFTER}, not “{shown}”."
+            f"late_after must be a whole number of days from 0 to {MAX_LATE_AFTER}, "
+            f"not “{_shown(raw)}”."
         )
     return int(raw)
 
@@ -250,11 +301,15 @@ def create_app(config: DashboardConfig) -> Starlette:
         return pages.Page(title, active, shown, as_of)
 
     def sales(request: Request) -> Response:
-        return _guarded(page("Sales", "sales"), lambda: _sales(request, reader, page))
+        return _guarded(
+            page("Sales", "sales"), lambda: _sales(request, reader, page), config.lock_timeout
+        )
 
     def operations(request: Request) -> Response:
         return _guarded(
-            page("Operations", "operations"), lambda: _operations(request, reader, page)
+            page("Operations", "operations"),
+            lambda: _operations(request, reader, page),
+            config.lock_timeout,
         )
 
     def metrics(request: Request) -> Response:
@@ -263,23 +318,44 @@ def create_app(config: DashboardConfig) -> Starlette:
     def healthz(request: Request) -> Response:
         return _health(reader, shown)
 
+    routes = [
+        Route("/", sales),
+        Route("/operations", operations),
+        Route("/metrics", metrics),
+        Route("/healthz", healthz),
+    ]
+    paths = {route.path for route in routes}
+
     async def not_found(request: Request, exc: Exception) -> Response:
+        moved = _without_slash(request, paths)
+        if moved is not None:
+            return RedirectResponse(moved, 307)
         body = pages.render_problem(
-            page("Not found", ""), "Not found", f"There is no page at {request.url.path}."
+            page("Not found", ""), "Not found", f"There is no page at {_shown(request.url.path)}."
         )
         return HTMLResponse(body, 404, headers=_PAGE_HEADERS)
 
-    return Starlette(
-        routes=[
-            Route("/", sales),
-            Route("/operations", operations),
-            Route("/metrics", metrics),
-            Route("/healthz", healthz),
-            Mount("/static", assets),
-        ],
+    app = Starlette(
+        routes=[*routes, Mount("/static", assets)],
         middleware=[Middleware(GZipMiddleware)],
         exception_handlers={404: not_found},
     )
+    # Starlette's own slash redirect is absolute, built from the client's Host header.
+    app.router.redirect_slashes = False
+    return app
+
+
+def _without_slash(request: Request, paths: set[str]) -> str | None:
+    """``/operations/?q`` → ``/operations?q``: a relative address of one of ``paths``, or None.
+
+    Relative, so no Host header chosen by a client ever ends up in a ``Location``;
+    only known pages, so no ``//host`` (a protocol-relative address) either.
+    """
+    path = request.url.path.rstrip("/")
+    if path not in paths or path == request.url.path:
+        return None
+    query = request.url.query
+    return f"{path}?{query}" if query else path
 
 
 PageMaker = Callable[..., pages.Page]
@@ -307,12 +383,15 @@ def _sales(request: Request, reader: _Reader, page: PageMaker) -> Response:
 
 def _operations(request: Request, reader: _Reader, page: PageMaker) -> Response:
     late_after = parse_late_after(request, reader.config.late_after)
+    today = local_now().date()
+    as_of = parse_as_of(request, today)
 
-    def render(view: OperationsView, as_of: str) -> str:
-        return pages.render_operations(page("Operations", "operations", as_of), view)
+    def render(view: OperationsView, as_of_run: str) -> str:
+        return pages.render_operations(page("Operations", "operations", as_of_run), view, today)
 
-    ask = lambda snap: operations_view(snap.wh, late_after)  # noqa: E731
-    return _cached_page(reader, "operations", late_after, ask, render)
+    ask = lambda snap: operations_view(snap.wh, late_after, as_of=as_of)  # noqa: E731
+    # The day is part of the key: lateness changes at midnight without any load.
+    return _cached_page(reader, "operations", (late_after, as_of), ask, render)
 
 
 def _cached_page(
@@ -340,8 +419,11 @@ def _cached_page(
     return _html(body, timings=(queried - started, time.perf_counter() - queried))
 
 
-def _guarded(page: pages.Page, answer: Callable[[], Response]) -> Response:
-    """Turn bad parameters into 400 and an unreadable warehouse into 503, never a traceback."""
+def _guarded(page: pages.Page, answer: Callable[[], Response], waited: float) -> Response:
+    """Turn bad parameters into 400 and an unreadable warehouse into 503, never a traceback.
+
+    ``waited``: how long a DuckDB open waited for a writer's lock, said on the busy page.
+    """
     try:
         return answer()
     except BadRequest as exc:
@@ -352,7 +434,8 @@ def _guarded(page: pages.Page, answer: Callable[[], Response]) -> Response:
             page,
             "Warehouse busy, retry",
             "A load (brewline run) is writing to the warehouse right now, and a DuckDB "
-            "file cannot be read while it is written.",
+            f"file cannot be read while it is written. The dashboard waited {waited:g} s "
+            "for it to finish.",
             "Retry in a few seconds: this page will work again as soon as the load commits.",
         )
         return _html(body, 503, {"Retry-After": _RETRY_AFTER})

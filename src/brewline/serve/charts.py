@@ -55,8 +55,15 @@ _STATE_COLOURS: dict[str, str] = {
     RunState.ABANDONED: _BERRY,
 }
 """Bar colours of files by ledger state and of runs by status; any other: slate."""
+MODEBAR_BAND = 34
+"""Pixels kept free above every plot for Plotly's toolbar, so it never covers a bar or label.
+
+(Plotly shows the toolbar only on hover where the pointer can hover, and always on
+touch screens; either way it sits in this band.)"""
+_NARROW_LEFT = {"l": 10, "r": 16, "t": MODEBAR_BAND, "b": 44}
+"""Margins of horizontal bar charts: their category labels make their own room."""
 _BASE_LAYOUT: dict[str, Any] = {
-    "margin": {"l": 60, "r": 16, "t": 10, "b": 44},
+    "margin": {"l": 60, "r": 16, "t": MODEBAR_BAND, "b": 44},
     "height": 300,
     "paper_bgcolor": "rgba(0,0,0,0)",
     "plot_bgcolor": "rgba(0,0,0,0)",
@@ -66,8 +73,10 @@ _BASE_LAYOUT: dict[str, Any] = {
 }
 MAX_BRANCH_BARS = 25
 """Branches drawn in the revenue-by-branch chart; the table lists them all."""
-MAX_DAY_BARS = 62
-"""Above this many trading days, revenue by day is a line on a date axis."""
+_DAY_MS = 86_400_000
+"""A day in milliseconds: the unit of bar widths on a Plotly date axis."""
+_BAR = 0.8
+"""A bar's share of its day or month; the rest is the gap to its neighbour."""
 _SOLD = "£%{y:,.2f} from %{customdata:,} sales<extra></extra>"
 
 
@@ -115,41 +124,68 @@ _MONEY_AXIS = {"tickprefix": "£", "separatethousands": True}
 
 
 def daily_chart(days: pl.DataFrame) -> Chart:
-    """Revenue per trading day: a bar per day, or a line on a date axis for long ranges.
+    """Revenue per trading day: a bar at each day on a date axis.
 
-    Bars sit on a category axis (only days with sales), so a few scattered trading
-    days are not lost as slivers on a multi-year time axis.
+    A real time axis, so a year without sales shows as a year of empty axis, not as
+    neighbouring bars. Bars are a day wide (outlined, so a day stays visible on a
+    multi-year axis); ticks fall on whole days when the range is short.
     """
     dates = days["date"].to_list()
-    trace: dict[str, Any] = {
+    trace = {
+        "type": "bar",
+        "x": dates,
         "y": _floats(days["revenue"]),
+        "width": _BAR * _DAY_MS,
         "customdata": days["sales"].to_list(),
-        "marker": {"color": ROAST},
+        "hovertemplate": "%{x|%a %d %b %Y}<br>" + _SOLD,
+        "marker": {"color": ROAST, "line": {"color": ROAST, "width": 2}},
     }
-    if days.height > MAX_DAY_BARS:
-        trace.update(type="scatter", mode="lines", x=dates, line={"color": ROAST, "width": 2})
-        trace["hovertemplate"] = "%{x|%a %d %b %Y}<br>" + _SOLD
-        xaxis = _axis("", type="date")
-    else:
-        trace.update(type="bar", x=[d.strftime("%a %d %b %Y") for d in dates])
-        trace["hovertemplate"] = "%{x}<br>" + _SOLD
-        xaxis = _axis("", type="category")
+    span = (dates[-1] - dates[0]).days if dates else 0
+    ticks = {"dtick": _DAY_MS, "tickformat": "%a %d %b"} if span <= 14 else {}
+    shown = {"range": _padded(dates[0], dates[-1], 1)} if dates else {}
+    xaxis = _axis("", type="date", **shown, **ticks)
     layout = {"xaxis": xaxis, "yaxis": _axis("Revenue", **_MONEY_AXIS)}
     return Chart("revenue-by-day", "Revenue by day", [trace], layout)
 
 
 def monthly_chart(months: pl.DataFrame) -> Chart:
-    """Revenue per calendar month."""
+    """Revenue per calendar month: a bar across each month on a date axis."""
+    starts = months["month"].to_list()
     trace = {
         "type": "bar",
-        "x": [m.strftime("%b %Y") for m in months["month"].to_list()],
+        "x": starts,
+        "xperiod": "M1",
+        "xperiodalignment": "middle",
+        "width": [_BAR * (_month_end(m) - m).days * _DAY_MS for m in starts],
         "y": _floats(months["revenue"]),
         "customdata": months["sales"].to_list(),
-        "hovertemplate": "%{x}<br>" + _SOLD,
+        "hovertemplate": "%{x|%b %Y}<br>" + _SOLD,
         "marker": {"color": _CREAM},
     }
-    layout = {"xaxis": _axis("", type="category"), "yaxis": _axis("Revenue", **_MONEY_AXIS)}
+    span = _month_index(starts[-1]) - _month_index(starts[0]) if starts else 0
+    every, label = (1, "%b %Y") if span < 12 else (3, "%b %Y") if span < 36 else (12, "%Y")
+    shown = {"range": _padded(starts[0], _month_end(starts[-1]), 10)} if starts else {}
+    xaxis = _axis(
+        "", type="date", dtick=f"M{every}", tickformat=label, ticklabelmode="period", **shown
+    )
+    layout = {"xaxis": xaxis, "yaxis": _axis("Revenue", **_MONEY_AXIS)}
     return Chart("revenue-by-month", "Revenue by month", [trace], layout)
+
+
+def _padded(first: dt.date, last: dt.date, least: int) -> list[str]:
+    """An x range a little wider than ``first`` to ``last`` (at least ``least`` days each
+    side), so no bar stands on the plot's edge and a lone bar keeps its tick label."""
+    pad = dt.timedelta(days=max(least, (last - first).days // 40))
+    return [(first - pad).isoformat(), (last + pad).isoformat()]
+
+
+def _month_index(day: dt.date) -> int:
+    return day.year * 12 + day.month
+
+
+def _month_end(first: dt.date) -> dt.date:
+    """The first day of the month after the one that starts on ``first``."""
+    return dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 def branch_chart(branches: pl.DataFrame) -> Chart:
@@ -166,7 +202,7 @@ def branch_chart(branches: pl.DataFrame) -> Chart:
     }
     layout = {
         "height": max(220, 22 * top.height + 70),
-        "margin": {"l": 10, "r": 16, "t": 10, "b": 44},
+        "margin": _NARROW_LEFT,
         "xaxis": _axis("Revenue", **_MONEY_AXIS),
         "yaxis": _axis("", type="category"),
     }
@@ -203,6 +239,11 @@ def heatmap_chart(heat: pl.DataFrame) -> Chart:
 
 
 def _donut(chart_id: str, title: str, labels: list[str], values: list[int]) -> Chart:
+    """A donut with a legend; slices label themselves with their share, inside.
+
+    Inside labels shrink to fit their slice instead of spilling past the card; a slice
+    of nothing gets no label (the legend still names it).
+    """
     trace = {
         "type": "pie",
         "hole": 0.55,
@@ -210,10 +251,17 @@ def _donut(chart_id: str, title: str, labels: list[str], values: list[int]) -> C
         "values": values,
         "sort": False,
         "marker": {"colors": [ROAST, _CREAM, _MINT, _SLATE]},
-        "textinfo": "label+percent",
+        "textposition": "inside",
+        "texttemplate": ["%{percent}" if v else "" for v in values],
+        "insidetextorientation": "horizontal",
         "hovertemplate": "%{label}: %{value:,} sales (%{percent})<extra></extra>",
     }
-    return Chart(chart_id, title, [trace], {"margin": {"l": 10, "r": 10, "t": 10, "b": 10}})
+    layout = {
+        "margin": {"l": 10, "r": 10, "t": MODEBAR_BAND, "b": 10},
+        "showlegend": True,
+        "legend": {"x": 1, "xanchor": "right", "y": 0.5, "yanchor": "middle"},
+    }
+    return Chart(chart_id, title, [trace], layout)
 
 
 def payment_chart(mix: pl.DataFrame) -> Chart:
@@ -244,7 +292,7 @@ def sellers_chart(chart_id: str, title: str, table: pl.DataFrame, by: str) -> Ch
     }
     layout = {
         "height": max(220, 24 * rows.height + 70),
-        "margin": {"l": 10, "r": 16, "t": 10, "b": 44},
+        "margin": _NARROW_LEFT,
         "xaxis": _axis("Revenue" if money else "Units sold", **(_MONEY_AXIS if money else {})),
         "yaxis": _axis("", type="category"),
     }
@@ -301,7 +349,7 @@ def rejects_chart(rejects: pl.DataFrame) -> Chart:
     }
     layout = {
         "height": max(200, 26 * rows.height + 70),
-        "margin": {"l": 10, "r": 16, "t": 10, "b": 44},
+        "margin": _NARROW_LEFT,
         "xaxis": _axis("Rows rejected", rangemode="tozero"),
         "yaxis": _axis("", type="category"),
     }

@@ -52,6 +52,8 @@ __all__ = [
 
 TOP = 10
 """Rows in each best/worst sellers table."""
+BY = {"units": "by units sold", "revenue": "by revenue"}
+"""How a sellers title says what it ranks by (every best/worst title does)."""
 
 
 def money(value: Decimal | None) -> str:
@@ -84,7 +86,9 @@ class Table:
     """A titled table of formatted cells; ``numeric`` columns align right.
 
     ``links`` maps a row index to an href for its first cell; ``classes`` gives
-    CSS classes per row (e.g. ``late``).
+    CSS classes per row (e.g. ``late``); ``wrap`` columns wrap their text (long
+    messages) instead of widening the table. A long table scrolls inside its card,
+    unless it is ``whole`` (every row on the page).
     """
 
     title: str
@@ -96,6 +100,8 @@ class Table:
     note: str = ""
     empty: str = "Nothing to show."
     wide: bool = False
+    wrap: frozenset[int] = frozenset()
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,8 +165,10 @@ def _sales_content(view: SalesView) -> dict[str, Any]:
         charts.branch_chart(branches),
         charts.heatmap_chart(view.heat),
         charts.payment_chart(mix),
-        charts.sellers_chart("best-units", "Best sellers by units", best_units, "units"),
-        charts.sellers_chart("best-revenue", "Best sellers by revenue", best_revenue, "revenue"),
+        charts.sellers_chart("best-units", f"Best sellers {BY['units']}", best_units, "units"),
+        charts.sellers_chart(
+            "best-revenue", f"Best sellers {BY['revenue']}", best_revenue, "revenue"
+        ),
     ]
     if not view.customers.is_empty():
         figures.insert(5, charts.customer_chart(view.customers))
@@ -171,10 +179,10 @@ def _sales_content(view: SalesView) -> dict[str, Any]:
         "tables": [
             _branch_table(branches, view.filters),
             _best_per_branch_table(best_per_branch(view.items), view.filters),
-            _sellers_table(f"Best {TOP} by units", best_units),
-            _sellers_table(f"Worst {TOP} by units", ranked_sellers(items, "units", worst=True)),
-            _sellers_table(f"Best {TOP} by revenue", best_revenue),
-            _sellers_table(f"Worst {TOP} by revenue", ranked_sellers(items, "revenue", worst=True)),
+            _sellers_table("Best", "units", best_units),
+            _sellers_table("Worst", "units", ranked_sellers(items, "units", worst=True)),
+            _sellers_table("Best", "revenue", best_revenue),
+            _sellers_table("Worst", "revenue", ranked_sellers(items, "revenue", worst=True)),
             _mix_table("Cash vs card", "Payment", mix, "method"),
             *_customer_tables(view.customers),
         ],
@@ -243,26 +251,26 @@ def _best_per_branch_table(best: pl.DataFrame, filters: Filters) -> Table:
         for branch, product, size, variant, units, revenue in best.rows()
     ]
     return Table(
-        "Best seller per branch",
+        f"Best seller per branch, {BY['units']}",
         ["Branch", "Item (size, product, variant)", "Units", "Revenue"],
         rows,
         numeric=frozenset({2, 3}),
         links={i: _sales_link(filters, row[0]) for i, row in enumerate(rows)},
-        note="by units",
+        note="ties broken by revenue",
     )
 
 
-def _sellers_table(title: str, table: pl.DataFrame) -> Table:
+def _sellers_table(which: str, by: str, table: pl.DataFrame) -> Table:
     rows = [
         [*_item_cells(product, size, variant), _count(units), money(revenue)]
         for product, size, variant, units, revenue in table.rows()
     ]
     return Table(
-        title,
+        f"{which} {TOP} sellers {BY[by]}",
         ["Product", "Size", "Variant", "Units", "Revenue"],
         rows,
         numeric=frozenset({3, 4}),
-        note="items sold at least once" if title.startswith("Worst") else "",
+        note="items sold at least once" if which == "Worst" else "",
     )
 
 
@@ -285,8 +293,11 @@ def _customer_tables(customers: pl.DataFrame) -> list[Table]:
 # -- operations ---------------------------------------------------------------------------
 
 
-def render_operations(page: Page, view: OperationsView) -> str:
-    """The operations page: freshness, recent runs, files by state, rejects."""
+def render_operations(page: Page, view: OperationsView, today: dt.date | None = None) -> str:
+    """The operations page: freshness, recent runs, files by state, rejects.
+
+    ``today`` is the branches' local today: the form leaves ``as_of`` empty on it.
+    """
     late = int(view.freshness["late"].sum())
     figures = [charts.runs_chart(view.runs), charts.files_chart(view.files)]
     if not view.rejects.is_empty():
@@ -296,6 +307,9 @@ def render_operations(page: Page, view: OperationsView) -> str:
         "view": view,
         "late": late,
         "newest": _day(view.newest),
+        "as_of": _day(view.as_of),
+        "as_of_form": "" if view.as_of == today else view.as_of.isoformat(),
+        "due": _day(view.due),
         "branches": view.freshness.height,
         "freshness": _freshness_table(view),
         "charts": figures if view.runs.height else [],
@@ -324,8 +338,10 @@ def _freshness_table(view: OperationsView) -> Table:
         numeric=frozenset({2}),
         links={i: "/?" + urlencode({"branch": row[0]}) for i, row in enumerate(rows)},
         classes=classes,
+        note="late branches first",
         empty="No branch has been loaded yet.",
         wide=True,
+        whole=True,
     )
 
 
@@ -353,6 +369,7 @@ def _runs_table(runs: pl.DataFrame) -> Table:
         note="files loaded, skipped, replaced, rejected; rows",
         empty="No run yet.",
         wide=True,
+        wrap=frozenset({9}),
     )
 
 
@@ -378,6 +395,7 @@ def _rejected_files_table(files: pl.DataFrame) -> Table:
         rows,
         empty="No file rejected.",
         wide=True,
+        wrap=frozenset({2}),
     )
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -34,8 +34,8 @@ import polars as pl
 
 from brewline import queries
 from brewline.load import Warehouse
-from brewline.load.roles import Params
-from brewline.vocabulary import date_key, key_date_expr
+from brewline.load.roles import Params, Reader
+from brewline.vocabulary import date_key, key_date_expr, local_now
 
 __all__ = [
     "FilterOptions",
@@ -48,6 +48,7 @@ __all__ = [
     "by_day",
     "by_month",
     "customer_mix",
+    "due_day",
     "filter_options",
     "first_sales",
     "freshness",
@@ -447,7 +448,11 @@ def best_per_branch(items: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class OperationsView:
-    """The ledger as the operations page shows it (see :func:`operations_view`)."""
+    """The ledger as the operations page shows it (see :func:`operations_view`).
+
+    ``as_of`` is the day the page looks from (today unless asked for a past day),
+    ``due`` the day before it: the last day every branch should have sent.
+    """
 
     late_after: int
     runs: pl.DataFrame
@@ -455,30 +460,55 @@ class OperationsView:
     rejects: pl.DataFrame
     rejected_files: pl.DataFrame
     freshness: pl.DataFrame
-    newest: dt.date | None = field(default=None)
+    as_of: dt.date
+    newest: dt.date | None = None
+
+    @property
+    def due(self) -> dt.date:
+        return due_day(self.as_of)
 
 
-def freshness(wh: Warehouse, late_after: int = 0) -> pl.DataFrame:
-    """The last trading day loaded per branch, and whether the branch is late.
+def due_day(as_of: dt.date) -> dt.date:
+    """The last trading day every branch should have sent by ``as_of``: the day before.
+
+    >>> due_day(dt.date(2025, 1, 1))
+    datetime.date(2024, 12, 31)
+    """
+    return as_of - dt.timedelta(days=1)
+
+
+def freshness(wh: Reader, late_after: int = 0, *, as_of: dt.date | None = None) -> pl.DataFrame:
+    """The last trading day loaded per branch up to ``as_of``, and whether the branch is late.
 
     Columns: ``branch, last_day, days_behind, last_loaded_at`` (UTC), ``late``.
-    ``days_behind`` counts days from the branch's last loaded trading day to the
-    newest trading day in the warehouse; a branch is late when that exceeds
-    ``late_after`` (0: any branch behind the newest day is late). Latest first.
+    ``as_of`` defaults to the branches' local today (:func:`~brewline.vocabulary.local_now`),
+    so a warehouse nobody has fed for a year shows every branch late. ``days_behind``
+    counts days from the branch's last trading day to the due day (:func:`due_day`;
+    0 when it is up to date); a branch is late when that exceeds ``late_after``.
+    Most behind first, so late branches lead.
+
+        >>> freshness(wh, 1, as_of=dt.date(2024, 12, 19))["late"].sum()  # doctest: +SKIP
+        0
     """
-    fresh = wh.branch_freshness().with_columns(key_date_expr(pl.col("last_key")).alias("last_day"))
-    behind = (pl.col("last_day").max() - pl.col("last_day")).dt.total_days().cast(pl.Int64)
+    today = local_now().date() if as_of is None else as_of
+    fresh = wh.branch_freshness(up_to=today).with_columns(
+        key_date_expr(pl.col("last_key")).alias("last_day")
+    )
+    behind = (pl.lit(due_day(today)) - pl.col("last_day")).dt.total_days().clip(lower_bound=0)
     return (
-        fresh.with_columns(behind.alias("days_behind"))
+        fresh.with_columns(behind.cast(pl.Int64).alias("days_behind"))
         .with_columns((pl.col("days_behind") > late_after).alias("late"))
         .sort(["days_behind", "branch"], descending=[True, False])
         .select("branch", "last_day", "days_behind", "last_loaded_at", "late")
     )
 
 
-def operations_view(wh: Warehouse, late_after: int = 0, *, runs: int = 20) -> OperationsView:
-    """Recent runs, files by state, rejects by reason and freshness (after a schema check)."""
-    fresh = freshness(wh, late_after)
+def operations_view(
+    wh: Warehouse, late_after: int = 0, *, as_of: dt.date | None = None, runs: int = 20
+) -> OperationsView:
+    """Recent runs, files by state, rejects by reason and freshness as of ``as_of`` (today)."""
+    today = local_now().date() if as_of is None else as_of
+    fresh = freshness(wh, late_after, as_of=today)
     return OperationsView(
         late_after=late_after,
         runs=queries.recent_runs(wh, runs),
@@ -486,5 +516,6 @@ def operations_view(wh: Warehouse, late_after: int = 0, *, runs: int = 20) -> Op
         rejects=queries.rejects_by_reason(wh),
         rejected_files=queries.rejected_files(wh, runs),
         freshness=fresh,
+        as_of=today,
         newest=fresh["last_day"].max() if fresh.height else None,  # type: ignore[arg-type]
     )

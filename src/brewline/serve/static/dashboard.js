@@ -1,7 +1,12 @@
 (function () {
   "use strict";
-  // No modeBarButtonsToRemove: Plotly then shows the mode bar only on hover.
-  var config = {displaylogo: false, responsive: true};
+  // Plotly shows the toolbar on hover, or always where nothing can hover (touch
+  // screens, headless browsers); the charts keep a band free for it at the top.
+  var config = {
+    displaylogo: false,
+    responsive: true,
+    modeBarButtonsToRemove: ["select2d", "lasso2d"]
+  };
   function draw() {
     var node = document.getElementById("chart-specs");
     if (!node) { return; }
