@@ -50,6 +50,7 @@ _STATE_COLOURS: dict[str, str] = {
     FileState.REPLACED: _CREAM,
     FileState.REJECTED: _BERRY,
     RunState.SUCCEEDED: _MINT,
+    RunState.COMPLETED_WITH_REJECTS: _CREAM,
     RunState.FAILED: _BERRY,
     RunState.RUNNING: _SLATE,
     RunState.ABANDONED: _BERRY,
