@@ -225,3 +225,17 @@ def test_an_outage_longer_than_the_retry_budget_ends_the_run_saying_how_long_it_
     loaded, _, wrong = counts(postgres_url)
     assert wrong == []  # what was committed is whole; the rest stays pending
     assert loaded < FILES
+
+
+def test_grant_readonly_show_sql_on_duckdb_is_an_error_not_postgres_sql(tmp_path: Path) -> None:
+    """It printed PostgreSQL SQL with the file path as a database name, and exited 0."""
+    from typer.testing import CliRunner
+
+    from brewline.cli import app
+
+    warehouse = str(tmp_path / "w.duckdb")
+    assert CliRunner().invoke(app, ["init", "-w", warehouse]).exit_code == 0
+    shown = CliRunner().invoke(app, ["grant-readonly", "analyst", "--show-sql", "-w", warehouse])
+    assert shown.exit_code == 1
+    assert "GRANT" not in shown.output
+    assert "PostgreSQL feature" in shown.output
