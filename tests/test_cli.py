@@ -24,6 +24,7 @@ from typer.testing import CliRunner, Result
 
 from brewline import __version__
 from brewline.cli import app
+from brewline.cli.output import printable
 from brewline.demo import DEMO_PII_KEY
 from brewline.synth import SynthSpec, generate_landing
 
@@ -396,6 +397,50 @@ def test_init_creates_and_reports_the_schema(tmp_path: Path) -> None:
     assert "is at schema version" in result.stdout
     status = invoke(tmp_path, ["status", "-w", tmp_path / "new.duckdb", "--json"])
     assert json.loads(status.stdout)["recent_runs"] == []
+
+
+# -- data that tries to drive the terminal ------------------------------------------------
+
+EVIL_BRANCH = "\x1b[2JEvil\x1b]0;pwned\x07\x9b31m"
+"""Clears the screen, retitles the terminal (BEL-terminated OSC) and uses a C1 CSI."""
+
+
+def test_printable_escapes_c0_del_and_c1_but_not_spaces_or_letters() -> None:
+    assert printable("a b\x00\t\n\x1f\x7f\x80\x9f\xa0é£") == (
+        "a b\\x00\\x09\\x0a\\x1f\\x7f\\x80\\x9f\xa0é£"
+    )
+
+
+def _evil_landing(tmp: Path) -> Path:
+    landing = tmp / "landing"
+    landing.mkdir()
+    sales = "".join(
+        f"09/05/2023 09:0{i},{EVIL_BRANCH},A Person,Regular Latte - 2.15,2.15,CASH,\n"
+        for i in range(3)
+    )
+    (landing / "evil_09-05-2023_09-00-00\x1b[31m.csv").write_text(sales, encoding="utf-8")
+    (landing / "notes\x1b]0;x\x07.csv").write_text(BROKEN, encoding="utf-8")
+    return landing
+
+
+def test_control_characters_in_data_are_printed_escaped(tmp_path: Path) -> None:
+    landing = _evil_landing(tmp_path)
+    warehouse = tmp_path / "w.duckdb"
+    outputs = {
+        "run": invoke(tmp_path, ["run", landing, "-w", warehouse, "--quarantine", tmp_path / "q"]),
+        "report": invoke(tmp_path, ["report", "-w", warehouse]),
+        "status": invoke(tmp_path, ["status", "-w", warehouse]),
+        "check": invoke(tmp_path, ["check", "-w", warehouse, "--as-of", "2023-05-10"]),
+    }
+    for command, result in outputs.items():
+        shown = result.stdout + result.stderr
+        assert not set(shown) & {"\x1b", "\x07", "\x9b"}, command
+    assert "\\x1b[31m.csv" in outputs["run"].stdout
+    assert "notes\\x1b]0;x\\x07.csv" in outputs["status"].stdout
+    for command in ("report", "check"):
+        assert "\\x1b[2JEvil\\x1b]0;pwned\\x07\\x9b31m" in outputs[command].stdout, command
+    as_json = json.loads(invoke(tmp_path, ["report", "-w", warehouse, "--json"]).stdout)
+    assert as_json["revenue_by_branch"][0]["branch"] == EVIL_BRANCH  # JSON stays exact
 
 
 # -- demo ----------------------------------------------------------------------------------

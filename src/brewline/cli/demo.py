@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from brewline.cli.output import exit_on_error, file_progress, validate_warehouse_option
+from brewline.cli.output import exit_on_error, file_progress, text, validate_warehouse_option
 from brewline.vocabulary import item_label
 
 if TYPE_CHECKING:
@@ -67,14 +67,13 @@ def demo(
 
 def _render_demo(spec: SynthSpec, loaded: DemoLoad) -> None:
     from rich.console import Console
-    from rich.text import Text
 
     from brewline.cli.run import totals_line
     from brewline.load.locations import redact
 
     console = Console()
     console.print(
-        Text(
+        text(
             f"Brewline demo: {spec.branches} branches x {spec.days} days from "
             f"{spec.start:%d %b %Y} (seed {spec.seed}), synthetic data",
             style="bold",
@@ -82,13 +81,12 @@ def _render_demo(spec: SynthSpec, loaded: DemoLoad) -> None:
     )
     console.print(totals_line(loaded.report))
     console.print(_headline_table(loaded.figures))
-    console.print(Text(loaded.key_note, style="dim"))
+    console.print(text(loaded.key_note, style="dim"))
     console.print(f"Next: brewline report --warehouse {redact(loaded.report.warehouse)}")
 
 
 def _headline_table(f: dict[str, Any]) -> Table:
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(box=None, show_header=False, padding=(0, 2))
     rows = {
@@ -106,7 +104,7 @@ def _headline_table(f: dict[str, Any]) -> Table:
         else f"{_share(f['returning_share'])} of card sales with a customer token",
     }
     for label, value in rows.items():
-        table.add_row(Text(label, style="bold"), Text(value))
+        table.add_row(text(label, style="bold"), text(value))
     return table
 
 

@@ -24,7 +24,9 @@ from brewline.cli.output import (
     exit_on_error,
     file_progress,
     print_json,
+    printable,
     table,
+    text,
     warn,
 )
 from brewline.vocabulary import FileState, counted
@@ -161,19 +163,17 @@ def _render_run(report: RunReport, console: Console) -> None:
 
 def _print_files(files: Sequence[FileReport], title: str, console: Console) -> None:
     """A table of files, then one line per file that has more to say than its reason."""
-    from rich.text import Text
-
     files_table = table(
         title, ["file", "state", "read", "loaded", "rejected", "reason"], numeric=(2, 3, 4)
     )
     for f in files:
         counts = (f"{f.rows_read:,}", f"{f.rows_loaded:,}", f"{f.rows_rejected:,}")
-        files_table.add_row(Text(f.source_name), _state(f.state), *counts, Text(f.reason or ""))
+        files_table.add_row(f.source_name, _state(f.state), *counts, f.reason or "")
     console.print(files_table)
     for f in files:
         note = _note(f)
         if note:
-            console.print(Text(f"{f.source_name}: {note}"))
+            console.print(text(f"{f.source_name}: {note}"))
 
 
 def _note(f: FileReport) -> str:
@@ -204,9 +204,7 @@ def _states_table(report: RunReport) -> Table:
 
 
 def _state(state: str) -> Text:
-    from rich.text import Text
-
-    return Text(state, style=_STATE_STYLE.get(state, ""))
+    return text(state, style=_STATE_STYLE.get(state, ""))
 
 
 def totals_line(report: RunReport) -> Text:
@@ -221,6 +219,7 @@ def totals_line(report: RunReport) -> Text:
         f"skipped, {t['files_rejected']:,} rejected; {replaced} replaced.\n"
         f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
         f"{t['rows_rejected']:,} rejected in {t['seconds']:.2f}s.\n"
-        f"Warehouse {report.warehouse}, run {report.run_id}, customer tokens {tokens}.",
+        f"Warehouse {printable(report.warehouse)}, run {report.run_id}, "
+        f"customer tokens {tokens}.",
         style="bold red" if report.exit_code else "bold",
     )
