@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -281,6 +282,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in [*CheckSettings.model_fields, "warehouse"]:
         monkeypatch.delenv(f"BREWLINE_{name.upper()}", raising=False)
     toml = tmp_path / "brewline.toml"
+    toml.write_text("")
     monkeypatch.setenv("BREWLINE_CONFIG", str(toml))
     return toml
 
@@ -334,7 +336,7 @@ def invoke(tmp: Path, args: Sequence[str], **env: str) -> Result:
         f"BREWLINE_{n.upper()}": None for n in CheckSettings.model_fields
     }
     clean |= {
-        "BREWLINE_CONFIG": str(tmp / "absent.toml"),
+        "BREWLINE_CONFIG": os.devnull,
         "BREWLINE_WAREHOUSE": None,
         "BREWLINE_ALERT_WEBHOOK_URL": None,
         "BREWLINE_ALERT_SMTP_HOST": None,

@@ -39,7 +39,7 @@ BROKEN = "not,a till export\nSecret Person,4111111111111111\n"
 def _env(tmp: Path) -> dict[str, str | None]:
     """No settings leak in from the machine; wide output so file names are not folded."""
     return {
-        "BREWLINE_CONFIG": str(tmp / "absent.toml"),
+        "BREWLINE_CONFIG": os.devnull,
         "BREWLINE_PII_KEY": None,
         "BREWLINE_WAREHOUSE": None,
         "BREWLINE_LANDING": None,
@@ -53,12 +53,15 @@ def invoke(tmp: Path, args: Sequence[object], **env: str) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args], env={**_env(tmp), **env})
 
 
-def brewline(tmp: Path, *args: object) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m brewline`` in a real subprocess."""
+def brewline(
+    tmp: Path, *args: object, config: str = os.devnull
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m brewline`` in ``tmp`` in a real subprocess (settings file ``config``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BREWLINE_")}
-    env["BREWLINE_CONFIG"] = str(tmp / "absent.toml")
+    env["BREWLINE_CONFIG"] = config
     return subprocess.run(
         [sys.executable, "-m", "brewline", *map(str, args)],
+        cwd=tmp,
         capture_output=True,
         text=True,
         env=env,
@@ -328,6 +331,26 @@ def test_a_bad_setting_exits_1_with_one_line_and_no_secret(tmp_path: Path) -> No
     assert len(result.stderr.strip().splitlines()) == 1
     assert json.loads(result.stdout)["status"] == "failed"
     assert "tooshort42" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("warehouse = sales.duckdb\n", "not a valid TOML settings file (Invalid value"),
+        (None, "no such file (named by BREWLINE_CONFIG)"),
+    ],
+)
+def test_a_bad_settings_file_exits_1_with_one_line_naming_it(
+    tmp_path: Path, content: str | None, problem: str
+) -> None:
+    config = tmp_path / "settings.toml"
+    if content is not None:
+        config.write_text(content)
+    for command in (["status"], ["run", tmp_path], ["check"], ["report", "--json"]):
+        result = brewline(tmp_path, *command, config=str(config))
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.startswith(f"brewline: error: {config}: {problem}")
+        assert len(result.stderr.splitlines()) == 1, result.stderr
 
 
 def test_status_of_a_missing_warehouse_exits_1_and_creates_nothing(tmp_path: Path) -> None:
