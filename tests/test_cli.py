@@ -469,19 +469,9 @@ def test_control_characters_in_data_are_printed_escaped(tmp_path: Path) -> None:
 # -- demo ----------------------------------------------------------------------------------
 
 
-def _demo(tmp: Path, warehouse: Path, **env: str) -> Result:
-    args = [
-        "demo",
-        "--folder",
-        tmp / "demo",
-        "--warehouse",
-        warehouse,
-        "--branches",
-        "3",
-        "--days",
-        "3",
-    ]
-    return invoke(tmp, args, **env)
+def _demo(tmp: Path, warehouse: Path, days: int = 3, **env: str) -> Result:
+    args = ["demo", "--folder", tmp / "demo", "--warehouse", warehouse, "--branches", 3]
+    return invoke(tmp, [*args, "--days", days], **env)
 
 
 def test_demo_loads_a_small_month_and_prints_headlines(tmp_path: Path) -> None:
@@ -526,3 +516,18 @@ def test_demo_uses_the_configured_key(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "made with your BREWLINE_PII_KEY" in result.stdout
     assert "my-own-key-0123456789" not in result.stdout
+
+
+def test_a_longer_demo_keeps_the_earlier_days_files(tmp_path: Path) -> None:
+    warehouse = tmp_path / "demo.duckdb"
+    landing = tmp_path / "demo" / "landing"
+    assert _demo(tmp_path, warehouse, days=3).exit_code == 0
+    first = {p.name: p.read_bytes() for p in landing.iterdir()}
+    longer = _demo(tmp_path, warehouse, days=5)
+    assert longer.exit_code == 0, longer.output
+    assert "15 files: 6 loaded, 9 skipped, 0 rejected; 0 earlier versions replaced" in (
+        longer.stdout
+    )
+    now = {p.name: p.read_bytes() for p in landing.iterdir()}
+    assert len(now) == 15
+    assert {name: now[name] for name in first} == first
