@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections import Counter
@@ -531,3 +532,40 @@ def test_a_longer_demo_keeps_the_earlier_days_files(tmp_path: Path) -> None:
     now = {p.name: p.read_bytes() for p in landing.iterdir()}
     assert len(now) == 15
     assert {name: now[name] for name in first} == first
+
+
+def test_every_next_command_the_demo_prints_runs_as_printed(tmp_path: Path) -> None:
+    demo = brewline(
+        tmp_path, "demo", "--branches", 2, "--days", 2
+    )  # defaults: ./demo, ./brewline.duckdb
+    assert demo.returncode == 0, demo.stderr
+    lines = demo.stdout.splitlines()
+    commands = [line.strip() for line in lines[lines.index("Next:") + 1 :]]
+    assert [c.split()[:2] for c in commands] == [
+        ["brewline", "report"],
+        ["brewline", "status"],
+        ["brewline", "run"],
+    ]
+    for command in commands:
+        program, *args = shlex.split(command)
+        assert program == "brewline"
+        result = brewline(tmp_path, *args)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+    # The run into the demo's warehouse kept the demo's key: nothing new, nothing refused.
+    assert "4 files: 0 loaded, 4 skipped" in result.stdout
+    assert "made with the built-in DEMO key" in result.stdout
+
+
+def test_run_uses_the_demo_key_only_in_the_demo_warehouse(tmp_path: Path) -> None:
+    assert _demo(tmp_path, tmp_path / "demo.duckdb").exit_code == 0
+    landing = tmp_path / "demo" / "landing"
+    other = invoke(tmp_path, ["run", landing, "-w", tmp_path / "other.duckdb", "--json"])
+    assert other.exit_code == 0, other.output
+    assert json.loads(other.stdout)["customer_tokens"] is False
+    own_key = invoke(
+        tmp_path,
+        ["run", landing, "-w", tmp_path / "demo.duckdb"],
+        BREWLINE_PII_KEY="my-own-key-0123456789",
+    )
+    assert own_key.exit_code == 1
+    assert "the PII key differs" in own_key.stderr

@@ -6,6 +6,7 @@ over :mod:`brewline.demo`::
 
 from __future__ import annotations
 
+import shlex
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -61,11 +62,33 @@ def demo(
             write_landing(folder, spec)
         with file_progress() as progress:
             loaded = load(folder, warehouse, on_start=progress.on_start, on_file=progress.on_file)
-    _render_demo(spec, loaded)
+    _render_demo(spec, loaded, folder, warehouse)
     raise typer.Exit(loaded.report.exit_code)
 
 
-def _render_demo(spec: SynthSpec, loaded: DemoLoad) -> None:
+def next_commands(folder: Path, warehouse: str) -> list[str]:
+    """What to try after the demo, as shell commands that run from the current folder.
+
+    Paths are printed as given (so relative ones stay relative to where the demo
+    ran) and quoted for the shell. A warehouse URL's password is never printed,
+    so with one the commands need it put back (the demo says so).
+
+    >>> next_commands(Path("demo"), "brewline.duckdb")[0]
+    'brewline report --warehouse brewline.duckdb'
+    """
+    from brewline.load.locations import redact
+
+    where = ["--warehouse", redact(warehouse)]
+    landing, quarantine = str(folder / "landing"), str(folder / "quarantine")
+    commands = (
+        ["report", *where],
+        ["status", *where],
+        ["run", landing, *where, "--quarantine", quarantine],
+    )
+    return [shlex.join(["brewline", *command]) for command in commands]
+
+
+def _render_demo(spec: SynthSpec, loaded: DemoLoad, folder: Path, warehouse: str) -> None:
     from rich.console import Console
 
     from brewline.cli.run import totals_line
@@ -82,7 +105,10 @@ def _render_demo(spec: SynthSpec, loaded: DemoLoad) -> None:
     console.print(totals_line(loaded.report))
     console.print(_headline_table(loaded.figures))
     console.print(text(loaded.key_note, style="dim"))
-    console.print(f"Next: brewline report --warehouse {redact(loaded.report.warehouse)}")
+    hidden = redact(warehouse) != warehouse
+    console.print(text("Next (put the warehouse password in for ***):" if hidden else "Next:"))
+    for command in next_commands(folder, warehouse):  # soft wrap: one line to copy
+        console.print(text(f"  {command}"), soft_wrap=True)
 
 
 def _headline_table(f: dict[str, Any]) -> Table:

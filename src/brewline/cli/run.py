@@ -113,20 +113,25 @@ def run(
 
     Files already loaded with the same content are skipped, a corrected file
     replaces its earlier version, and a file that cannot be understood is
-    rejected with a reason. Exits 0 when every file ended loaded, skipped or
-    replaced, 1 when any was rejected or failed or an error stopped the run.
+    rejected with a reason. A warehouse made by `brewline demo` keeps using the
+    demo's customer-token key when BREWLINE_PII_KEY is not set. Exits 0 when
+    every file ended loaded, skipped or replaced, 1 when any was rejected or
+    failed or an error stopped the run.
     """
     from rich.console import Console
 
     from brewline.config import load_settings
+    from brewline.demo import with_demo_key
     from brewline.pipeline import run as run_pipeline
 
     with exit_on_error(as_json):
-        settings = load_settings(
-            warehouse=warehouse,
-            landing=landing,
-            quarantine=quarantine,
-            redelivery=redelivery.value if redelivery else None,
+        settings, demo_note = with_demo_key(
+            load_settings(
+                warehouse=warehouse,
+                landing=landing,
+                quarantine=quarantine,
+                redelivery=redelivery.value if redelivery else None,
+            )
         )
     undelivered: list[DeliveryFailure] = []
     on_error = alert_on_error(settings, "run") if alert else None
@@ -144,7 +149,10 @@ def run(
     if as_json:
         print_json(report.to_dict())
     else:
-        _render_run(report, Console())
+        console = Console()
+        _render_run(report, console)
+        if demo_note:
+            console.print(text(demo_note, style="dim"))
     raise typer.Exit(report.exit_code)
 
 
