@@ -289,10 +289,56 @@ def test_many_files_are_summarised_by_state(tmp_path: Path) -> None:
     result = invoke(tmp_path, ["run", landing, "-w", tmp_path / "w.duckdb"])
     assert result.exit_code == 1
     assert "Files by state" in result.stdout
-    assert "Rejected or failed files" in result.stdout
+    assert "Rejected, failed or replaced files" in result.stdout
     assert "broken.csv" in result.stdout
     assert "chesterfield" not in result.stdout  # loaded files are counted, not listed
     assert "42 files: 41 loaded, 0 skipped, 1 rejected" in result.stdout
+
+
+def _file_cells(out: str) -> list[list[str]]:
+    """The file column of the run's table: each file's name as the lines it was folded into."""
+    lines = out.splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["file", "state"])
+    state_at = header.index("state")
+    rows: list[list[str]] = []
+    for line in lines[lines.index(header) + 2 :]:
+        if not line.strip():
+            break
+        if line[state_at:].strip():
+            rows.append([])
+        rows[-1].append(line[:state_at].strip())
+    return rows
+
+
+def test_the_run_summary_reads_well_at_80_columns(tmp_path: Path) -> None:
+    args = ["run", SHARED_EXPORTS, "-w", tmp_path / "w.duckdb", "--quarantine", tmp_path / "q"]
+    first, second = (invoke(tmp_path, args, COLUMNS="80") for _ in range(2))
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    for out in (first.stdout, second.stdout):  # only a line naming the warehouse may be longer
+        assert all(len(line) <= 80 for line in out.splitlines() if str(tmp_path) not in line)
+    names = sorted(p.relative_to(SHARED_EXPORTS).as_posix() for p in SHARED_EXPORTS.rglob("*.csv"))
+    cells = _file_cells(first.stdout)
+    assert sorted("".join(cell) for cell in cells) == names
+    folded = [cell for cell in cells if len(cell) > 1]
+    assert folded  # the folder names do not fit beside the file names at 80 columns
+    for cell in folded:  # broken after a separator, never mid-word
+        assert all(part[-1] in "/_-. " for part in cell[:-1]), cell
+    assert "33 files: 33 loaded, 0 skipped, 0 rejected" in first.stdout
+    assert "33 files unchanged, skipped." in second.stdout  # one line, not 33
+    assert ".csv" not in second.stdout
+    assert "33 files: 0 loaded, 33 skipped, 0 rejected" in second.stdout
+
+
+def test_one_of_everything_is_singular(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    source = SHARED_EXPORTS / "brews-brothers" / "leeds_09-05-2023_09-00-00_done.csv"
+    (landing / source.name).write_bytes(source.read_bytes())
+    args = ["run", landing, "-w", tmp_path / "w.duckdb", "--quarantine", tmp_path / "q"]
+    assert "1 file: 1 loaded, 0 skipped, 0 rejected; 0 earlier versions replaced." in (
+        invoke(tmp_path, args).stdout
+    )
+    assert "1 file unchanged, skipped." in invoke(tmp_path, args).stdout
 
 
 @pytest.mark.parametrize(

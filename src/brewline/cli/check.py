@@ -27,6 +27,7 @@ from brewline.cli.output import (
     text,
     warn,
 )
+from brewline.vocabulary import counted
 
 if TYPE_CHECKING:
     from brewline.ops.alerts import Alert, DeliveryFailure
@@ -165,7 +166,7 @@ def _render(outcome: _Outcome, where: str) -> None:
     console.print(
         text(
             f"As of {at} (data due for {outcome.due}): {counts['fail']} failed, "
-            f"{counts['warn']} warnings, {counts['ok']} ok.",
+            f"{counted(counts['warn'], 'warning')}, {counts['ok']} ok.",
             style="bold red" if counts["fail"] else "bold",
         )
     )

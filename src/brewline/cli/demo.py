@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from brewline.cli.output import exit_on_error, file_progress, text, validate_warehouse_option
-from brewline.vocabulary import item_label
+from brewline.vocabulary import counted, item_label
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -97,12 +97,13 @@ def _render_demo(spec: SynthSpec, loaded: DemoLoad, folder: Path, warehouse: str
     console = Console()
     console.print(
         text(
-            f"Brewline demo: {spec.branches} branches x {spec.days} days from "
+            f"Brewline demo: {counted(spec.branches, 'branch', 'branches')} x "
+            f"{counted(spec.days, 'day')} from "
             f"{spec.start:%d %b %Y} (seed {spec.seed}), synthetic data",
             style="bold",
         )
     )
-    console.print(totals_line(loaded.report))
+    console.print(totals_line(loaded.report), soft_wrap=True)
     console.print(_headline_table(loaded.figures))
     console.print(text(loaded.key_note, style="dim"))
     hidden = redact(warehouse) != warehouse

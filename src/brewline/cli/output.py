@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,11 +183,19 @@ def _json_value(value: object) -> str:
     raise TypeError(f"cannot turn {type(value).__name__} into JSON")
 
 
-def table(title: str | None, columns: Sequence[str], *, numeric: Sequence[int] = ()) -> Table:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    *,
+    numeric: Sequence[int] = (),
+    whole: Sequence[int] = (),
+) -> Table:
     """A plain Rich table whose cells are :func:`printable`; text folds rather than being cut.
 
-    Add rows with :meth:`~rich.table.Table.add_row` as usual: strings and ``Text``
-    cells are made printable on the way in (a ``Text`` keeps its style).
+    ``numeric`` columns are right-aligned and never wrapped, nor are ``whole``
+    ones (short codes such as states and reasons). Add rows with
+    :meth:`~rich.table.Table.add_row` as usual: strings and ``Text`` cells are made
+    printable on the way in (a ``Text`` keeps its style).
     """
     from rich import box
 
@@ -202,10 +211,36 @@ def table(title: str | None, columns: Sequence[str], *, numeric: Sequence[int] =
         table.add_column(
             name.replace("_", " "),
             justify="right" if right else "left",
-            no_wrap=right,
+            no_wrap=right or i in whole,
             overflow="fold",
         )
     return table
+
+
+_FOLDERS = re.compile(r"(?<=[/\\])")
+_WORDS = re.compile(r"(?<=[_.\-\s])")
+
+
+def folded(name: str, width: int) -> RenderableType:
+    """:func:`printable` ``name`` on lines of at most ``width``, broken only at separators.
+
+    For a table cell, where Rich would otherwise fold a long name anywhere. A
+    name breaks after its folders first (``/``), and a part still too long after
+    ``_``, ``.``, ``-`` or a space; a piece with none of those stays whole.
+
+    >>> [line.plain for line in folded("coffeetl-2024/leeds_09-05-2023.csv", 24).renderables]
+    ['coffeetl-2024/', 'leeds_09-05-2023.csv']
+    """
+    from rich.console import Group
+
+    lines = [""]
+    for part in _FOLDERS.split(printable(name)):
+        pieces = [part] if len(part) <= width else _WORDS.split(part)
+        for piece in pieces:
+            if lines[-1] and len(lines[-1]) + len(piece) > width:
+                lines.append("")
+            lines[-1] += piece
+    return Group(*(text(line) for line in lines))
 
 
 def _printable_cell(cell: RenderableType | None) -> RenderableType | None:

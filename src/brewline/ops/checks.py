@@ -188,7 +188,8 @@ def _freshness(branch: str, latest: dt.date, due: dt.date, closed_before: dt.dat
             "freshness",
             "warn",
             branch,
-            f"no data since {latest} ({(due - latest).days} days before {due}): closed or renamed?",
+            f"no data since {latest} ({counted((due - latest).days, 'day')} before {due}): "
+            "closed or renamed?",
         )
     missing = (due - latest).days
     first_missing = latest + dt.timedelta(days=1)
@@ -245,7 +246,7 @@ def _volume(branch: str, days: pl.DataFrame, settings: CheckSettings) -> CheckRe
         if history < settings.check_volume_min_days:
             notes.append(
                 f"{day}: {counted(sales, 'sale')}; not enough history to judge "
-                f"({history} of {settings.check_volume_min_days} days)"
+                f"({history} of {counted(settings.check_volume_min_days, 'day')})"
             )
         elif sales < ratio * mean:
             low.append(
@@ -359,7 +360,7 @@ def _reject_causes(warehouse: Warehouse, run_ids: Sequence[str]) -> str:
     parts = []
     if files.height:
         listed = ", ".join(
-            f"{name} ({reason}, {n:,} rows)" for name, reason, n in files.iter_rows()
+            f"{name} ({reason}, {counted(n, 'row')})" for name, reason, n in files.iter_rows()
         )
         parts.append(f"files rejected: {listed}")
     if rows.height:
