@@ -428,6 +428,17 @@ def test_command_reads_thresholds_from_the_environment(
     assert statuses[("freshness", "Leeds")] == "warn"
 
 
+def test_command_on_an_empty_warehouse_says_1_warning(tmp_path: Path) -> None:
+    warehouse = str(tmp_path / "w.duckdb")
+    with open_warehouse(warehouse) as wh:
+        wh.ensure_schema()
+    result = invoke(tmp_path, ["-w", warehouse, "--as-of", "2024-11-02"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "As of 2024-11-02 (data due for 2024-11-01): 0 failed, 1 warning, 4 ok."
+    )
+
+
 def test_command_errors(tmp_path: Path) -> None:
     missing = invoke(tmp_path, ["-w", str(tmp_path / "none.duckdb")])
     assert missing.exit_code == 1

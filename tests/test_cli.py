@@ -615,3 +615,11 @@ def test_run_uses_the_demo_key_only_in_the_demo_warehouse(tmp_path: Path) -> Non
     )
     assert own_key.exit_code == 1
     assert "the PII key differs" in own_key.stderr
+
+
+def test_a_one_branch_one_day_demo_is_singular(tmp_path: Path) -> None:
+    args = ["demo", "--folder", tmp_path / "demo", "-w", tmp_path / "d.duckdb"]
+    result = invoke(tmp_path, [*args, "--branches", 1, "--days", 1])
+    assert result.exit_code == 0, result.output
+    assert "Brewline demo: 1 branch x 1 day from 01 Nov 2024" in result.stdout
+    assert "1 file: 1 loaded" in result.stdout
