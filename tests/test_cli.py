@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 
 from brewline import __version__
 from brewline.cli import app
-from brewline.cli.output import printable
+from brewline.cli.output import money, printable
 from brewline.demo import DEMO_PII_KEY
 from brewline.synth import SynthSpec, generate_landing
 
@@ -222,9 +222,12 @@ def test_report_and_status_tables(sample: Sample) -> None:
     status = invoke(sample.tmp, ["status", "-w", sample.warehouse])
     assert (report.exit_code, status.exit_code) == (0, 0)
     top = expected_top_seller()
+    _, revenue, _ = expected_totals()
     for text in (
-        "Best sellers",
+        "Best sellers (top 10 by units sold; ties by revenue)",
         top["product"],
+        f"£{revenue:,.2f}",  # the basket's revenue, in pounds
+        f"£{Decimal(top['revenue']):,.2f}",
         "Revenue by day (latest 2 trading days)",
         "2024-12-18",
         "Average basket",
@@ -234,6 +237,15 @@ def test_report_and_status_tables(sample: Sample) -> None:
     assert "2021-08-25" not in report.stdout
     for text in ("Recent runs", "Files by state", "loaded", "10,163"):
         assert text in status.stdout
+
+
+def test_money_is_in_pounds() -> None:
+    assert [money(Decimal(v)) for v in ("1234.5", "0.05", "-2.1")] == [
+        "£1,234.50",
+        "£0.05",
+        "-£2.10",
+    ]
+    assert money(None) == "-"
 
 
 # -- run: exit codes and output ------------------------------------------------------------

@@ -7,13 +7,18 @@ over :mod:`brewline.demo`::
 from __future__ import annotations
 
 import shlex
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from brewline.cli.output import exit_on_error, file_progress, text, validate_warehouse_option
+from brewline.cli.output import (
+    exit_on_error,
+    file_progress,
+    money,
+    text,
+    validate_warehouse_option,
+)
 from brewline.vocabulary import counted, item_label
 
 if TYPE_CHECKING:
@@ -118,9 +123,9 @@ def _headline_table(f: dict[str, Any]) -> Table:
     table = Table(box=None, show_header=False, padding=(0, 2))
     rows = {
         "Sales": f"{f['sales']:,}",
-        "Revenue": _money(f["revenue"]),
-        "Average basket": _money(f["avg_basket"]),
-        "Best seller": "-" if f["best_seller"] is None else item_label(*f["best_seller"]),
+        "Revenue": money(f["revenue"]),
+        "Average basket": money(f["avg_basket"]),
+        "Best seller (units)": "-" if f["best_seller"] is None else item_label(*f["best_seller"]),
         "Busiest hour": "-"
         if f["busiest_hour"] is None
         else f"{f['busiest_hour']:02d}:00-{f['busiest_hour'] + 1:02d}:00",
@@ -133,10 +138,6 @@ def _headline_table(f: dict[str, Any]) -> Table:
     for label, value in rows.items():
         table.add_row(text(label, style="bold"), text(value))
     return table
-
-
-def _money(value: Decimal | None) -> str:
-    return "-" if value is None else f"£{value:,.2f}"
 
 
 def _share(value: float | None) -> str:

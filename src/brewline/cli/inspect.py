@@ -19,6 +19,7 @@ from brewline.cli.output import (
     JsonOption,
     WarehouseOption,
     exit_on_error,
+    money,
     open_existing,
     print_json,
     table,
@@ -98,7 +99,7 @@ def report(
         return
     heading, views = read
     titles = {
-        "best_sellers": f"Best sellers (top {limit})",
+        "best_sellers": f"Best sellers (top {limit} by units sold; ties by revenue)",
         "revenue_by_branch": "Revenue by branch",
         "revenue_by_day": f"Revenue by day (latest {days} trading days)",
         "busiest_hours": "Busiest hours (branch local time)",
@@ -164,7 +165,9 @@ def _cell(value: object, column: str) -> Text:
         return text("-", style="dim")
     if column in _FORMATS:
         return text(_FORMATS[column](value))
-    if isinstance(value, Decimal | float):
+    if isinstance(value, Decimal):  # money: the warehouse's only decimal type
+        return text(money(value))
+    if isinstance(value, float):
         return text(f"{value:,.2f}")
     if isinstance(value, int) and not isinstance(value, bool):
         return text(f"{value:,}")

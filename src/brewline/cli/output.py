@@ -49,6 +49,8 @@ __all__ = [
     "alert_on_error",
     "exit_on_error",
     "file_progress",
+    "folded",
+    "money",
     "open_existing",
     "print_json",
     "printable",
@@ -168,6 +170,17 @@ def text(value: object, style: str = "") -> Text:
     from rich.text import Text
 
     return Text(printable(value), style=style)
+
+
+def money(value: Decimal | None) -> str:
+    """Pounds as people read them: ``£1,234.50``, ``-£2.10``; ``-`` for no value.
+
+    >>> money(Decimal("1234.5")), money(Decimal("-2.1")), money(None)
+    ('£1,234.50', '-£2.10', '-')
+    """
+    if value is None:
+        return "-"
+    return f"{'-' if value < 0 else ''}£{abs(value):,.2f}"
 
 
 def print_json(payload: dict[str, Any]) -> None:
