@@ -487,6 +487,13 @@ EVIL_BRANCH = "\x1b[2JEvil\x1b]0;pwned\x07\x9b31m"
 """Clears the screen, retitles the terminal (BEL-terminated OSC) and uses a C1 CSI."""
 
 
+def test_a_warehouse_path_with_control_characters_prints_escaped(tmp_path: Path) -> None:
+    result = invoke(tmp_path, ["init", "-w", tmp_path / "w\x1b[2J.duckdb"])
+    assert result.exit_code == 0, result.output
+    assert "w\\x1b[2J.duckdb is at schema version" in result.stdout
+    assert "\x1b" not in result.stdout
+
+
 def test_printable_escapes_c0_del_and_c1_but_not_spaces_or_letters() -> None:
     assert printable("a b\x00\t\n\x1f\x7f\x80\x9f\xa0é£") == (
         "a b\\x00\\x09\\x0a\\x1f\\x7f\\x80\\x9f\xa0é£"
