@@ -16,6 +16,7 @@ import email.policy
 import io
 import json
 import logging
+import os
 import socket
 import socketserver
 import threading
@@ -265,6 +266,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in AlertSettings.model_fields:
         monkeypatch.delenv(f"BREWLINE_{name.upper()}", raising=False)
     toml = tmp_path / "brewline.toml"
+    toml.write_text("")
     monkeypatch.setenv("BREWLINE_CONFIG", str(toml))
     return toml
 
@@ -379,7 +381,7 @@ def test_the_check_command_alerts_once_per_failing_check(
     warehouse = str(tmp_path / "w.duckdb")
     run(Settings(landing=landing, warehouse=warehouse, quarantine=tmp_path / "q"))
     env = {
-        "BREWLINE_CONFIG": str(tmp_path / "absent.toml"),
+        "BREWLINE_CONFIG": os.devnull,
         "BREWLINE_ALERT_WEBHOOK_URL": webhook.url,
         "BREWLINE_ALERT_SMTP_HOST": "127.0.0.1",
         "BREWLINE_ALERT_SMTP_PORT": str(smtp.port),
@@ -411,7 +413,7 @@ def test_the_check_command_alerts_once_per_failing_check(
 
 def test_the_check_command_alerts_when_it_cannot_run(tmp_path: Path, webhook: Webhook) -> None:
     env = {
-        "BREWLINE_CONFIG": str(tmp_path / "absent.toml"),
+        "BREWLINE_CONFIG": os.devnull,
         "BREWLINE_ALERT_WEBHOOK_URL": webhook.url,
     }
     missing = str(tmp_path / "gone.duckdb")
@@ -518,7 +520,7 @@ def test_the_check_command_survives_a_dead_webhook(tmp_path: Path) -> None:
     warehouse = str(tmp_path / "w.duckdb")
     run(Settings(landing=landing, warehouse=warehouse, quarantine=tmp_path / "q"))
     env = {
-        "BREWLINE_CONFIG": str(tmp_path / "absent.toml"),
+        "BREWLINE_CONFIG": os.devnull,
         "BREWLINE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{closed_port()}/hook",
     }
     result = CliRunner().invoke(
@@ -592,7 +594,7 @@ def test_brewline_run_sends_one_alert_for_a_run_with_rejected_files(
     (landing / "broken_a.csv").write_text(BROKEN)
     (landing / "empty_b.csv").write_text("")
     env = {
-        "BREWLINE_CONFIG": str(tmp_path / "absent.toml"),
+        "BREWLINE_CONFIG": os.devnull,
         "BREWLINE_ALERT_WEBHOOK_URL": webhook.url,
     }
     args = ["run", str(landing), "-w", str(tmp_path / "w.duckdb"), "--json"]
@@ -652,7 +654,7 @@ def test_brewline_run_reports_an_undelivered_alert_on_stderr(tmp_path: Path) -> 
     landing.mkdir()
     (landing / "broken_a.csv").write_text(BROKEN)
     env = {
-        "BREWLINE_CONFIG": str(tmp_path / "absent.toml"),
+        "BREWLINE_CONFIG": os.devnull,
         "BREWLINE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{closed_port()}/hook",
     }
     args = ["run", str(landing), "-w", str(tmp_path / "w.duckdb"), "--json"]

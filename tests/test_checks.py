@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from brewline.cli.check import check, parse_as_of
 from brewline.config import Settings
 from brewline.errors import ConfigError, WarehouseError
 from brewline.load import open_warehouse
-from brewline.ops.checks import CheckResult, due_day, run_checks
+from brewline.ops.checks import CheckResult, due_day, local_now, run_checks
 from brewline.ops.settings import CheckSettings
 from brewline.pipeline import run
 from brewline.report import RunReport
@@ -167,10 +168,18 @@ def test_an_aware_as_of_is_read_in_branch_local_time() -> None:
     assert due_day(summer.replace(tzinfo=None), 10) == dt.date(2024, 6, 30)
 
 
-def test_a_long_silent_branch_is_a_warning_not_a_failure(loaded: tuple[str, str]) -> None:
+def test_long_silent_branches_are_warnings_but_none_fresh_is_a_failure(
+    loaded: tuple[str, str],
+) -> None:
     warehouse, _ = loaded
     freshness = [r for r in checks_on(warehouse, dt.date(2024, 11, 30)) if r.name == "freshness"]
     assert [(r.subject, r.status, r.detail) for r in freshness] == [
+        (
+            None,
+            "fail",
+            "no branch has data for 2024-11-29: the newest trading day loaded is 2024-11-10, "
+            "19 days before; are deliveries or runs stopped?",
+        ),
         (
             "Chesterfield",
             "warn",
@@ -194,6 +203,26 @@ def test_a_long_silent_branch_is_a_warning_not_a_failure(loaded: tuple[str, str]
     ]
     patient = checks_on(warehouse, dt.date(2024, 11, 30), check_closed_after_days=30)
     assert {r.status for r in patient if r.name == "freshness"} == {"fail"}
+
+
+def test_data_two_years_old_fails_against_the_clock(tmp_path: Path) -> None:
+    today = local_now().date()
+    start = today - dt.timedelta(days=730)
+    spec = SynthSpec(branches=2, days=2, sales_per_branch_day=5, start=start)
+    generate_landing(tmp_path / "l", spec)
+    warehouse = str(tmp_path / "w.duckdb")
+    run(Settings(landing=tmp_path / "l", warehouse=warehouse, quarantine=tmp_path / "q"))
+
+    result = invoke(tmp_path, ["-w", warehouse, "--json"])  # no --as-of: now
+    assert result.exit_code == 1, result.output
+    freshness = [r for r in json.loads(result.stdout)["results"] if r["name"] == "freshness"]
+    newest = start + dt.timedelta(days=1)
+    assert [(r["subject"], r["status"]) for r in freshness] == [
+        (None, "fail"),
+        ("Chesterfield", "warn"),
+        ("Leeds", "warn"),
+    ]
+    assert f"the newest trading day loaded is {newest}, " in freshness[0]["detail"]
 
 
 def test_a_wider_window_and_a_lower_ratio(loaded: tuple[str, str]) -> None:
@@ -281,6 +310,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in [*CheckSettings.model_fields, "warehouse"]:
         monkeypatch.delenv(f"BREWLINE_{name.upper()}", raising=False)
     toml = tmp_path / "brewline.toml"
+    toml.write_text("")
     monkeypatch.setenv("BREWLINE_CONFIG", str(toml))
     return toml
 
@@ -334,7 +364,7 @@ def invoke(tmp: Path, args: Sequence[str], **env: str) -> Result:
         f"BREWLINE_{n.upper()}": None for n in CheckSettings.model_fields
     }
     clean |= {
-        "BREWLINE_CONFIG": str(tmp / "absent.toml"),
+        "BREWLINE_CONFIG": os.devnull,
         "BREWLINE_WAREHOUSE": None,
         "BREWLINE_ALERT_WEBHOOK_URL": None,
         "BREWLINE_ALERT_SMTP_HOST": None,
@@ -396,6 +426,17 @@ def test_command_reads_thresholds_from_the_environment(
     }
     assert statuses[("volume", "Chesterfield")] == "ok"
     assert statuses[("freshness", "Leeds")] == "warn"
+
+
+def test_command_on_an_empty_warehouse_says_1_warning(tmp_path: Path) -> None:
+    warehouse = str(tmp_path / "w.duckdb")
+    with open_warehouse(warehouse) as wh:
+        wh.ensure_schema()
+    result = invoke(tmp_path, ["-w", warehouse, "--as-of", "2024-11-02"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "As of 2024-11-02 (data due for 2024-11-01): 0 failed, 1 warning, 4 ok."
+    )
 
 
 def test_command_errors(tmp_path: Path) -> None:

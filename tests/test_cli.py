@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections import Counter
@@ -24,6 +25,7 @@ from typer.testing import CliRunner, Result
 
 from brewline import __version__
 from brewline.cli import app
+from brewline.cli.output import money, printable
 from brewline.demo import DEMO_PII_KEY
 from brewline.synth import SynthSpec, generate_landing
 
@@ -38,7 +40,7 @@ BROKEN = "not,a till export\nSecret Person,4111111111111111\n"
 def _env(tmp: Path) -> dict[str, str | None]:
     """No settings leak in from the machine; wide output so file names are not folded."""
     return {
-        "BREWLINE_CONFIG": str(tmp / "absent.toml"),
+        "BREWLINE_CONFIG": os.devnull,
         "BREWLINE_PII_KEY": None,
         "BREWLINE_WAREHOUSE": None,
         "BREWLINE_LANDING": None,
@@ -52,12 +54,15 @@ def invoke(tmp: Path, args: Sequence[object], **env: str) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args], env={**_env(tmp), **env})
 
 
-def brewline(tmp: Path, *args: object) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m brewline`` in a real subprocess."""
+def brewline(
+    tmp: Path, *args: object, config: str = os.devnull
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m brewline`` in ``tmp`` in a real subprocess (settings file ``config``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BREWLINE_")}
-    env["BREWLINE_CONFIG"] = str(tmp / "absent.toml")
+    env["BREWLINE_CONFIG"] = config
     return subprocess.run(
         [sys.executable, "-m", "brewline", *map(str, args)],
+        cwd=tmp,
         capture_output=True,
         text=True,
         env=env,
@@ -217,9 +222,12 @@ def test_report_and_status_tables(sample: Sample) -> None:
     status = invoke(sample.tmp, ["status", "-w", sample.warehouse])
     assert (report.exit_code, status.exit_code) == (0, 0)
     top = expected_top_seller()
+    _, revenue, _ = expected_totals()
     for text in (
-        "Best sellers",
+        "Best sellers (top 10 by units sold; ties by revenue)",
         top["product"],
+        f"£{revenue:,.2f}",  # the basket's revenue, in pounds
+        f"£{Decimal(top['revenue']):,.2f}",
         "Revenue by day (latest 2 trading days)",
         "2024-12-18",
         "Average basket",
@@ -229,6 +237,15 @@ def test_report_and_status_tables(sample: Sample) -> None:
     assert "2021-08-25" not in report.stdout
     for text in ("Recent runs", "Files by state", "loaded", "10,163"):
         assert text in status.stdout
+
+
+def test_money_is_in_pounds() -> None:
+    assert [money(Decimal(v)) for v in ("1234.5", "0.05", "-2.1")] == [
+        "£1,234.50",
+        "£0.05",
+        "-£2.10",
+    ]
+    assert money(None) == "-"
 
 
 # -- run: exit codes and output ------------------------------------------------------------
@@ -284,10 +301,56 @@ def test_many_files_are_summarised_by_state(tmp_path: Path) -> None:
     result = invoke(tmp_path, ["run", landing, "-w", tmp_path / "w.duckdb"])
     assert result.exit_code == 1
     assert "Files by state" in result.stdout
-    assert "Rejected or failed files" in result.stdout
+    assert "Rejected, failed or replaced files" in result.stdout
     assert "broken.csv" in result.stdout
     assert "chesterfield" not in result.stdout  # loaded files are counted, not listed
     assert "42 files: 41 loaded, 0 skipped, 1 rejected" in result.stdout
+
+
+def _file_cells(out: str) -> list[list[str]]:
+    """The file column of the run's table: each file's name as the lines it was folded into."""
+    lines = out.splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["file", "state"])
+    state_at = header.index("state")
+    rows: list[list[str]] = []
+    for line in lines[lines.index(header) + 2 :]:
+        if not line.strip():
+            break
+        if line[state_at:].strip():
+            rows.append([])
+        rows[-1].append(line[:state_at].strip())
+    return rows
+
+
+def test_the_run_summary_reads_well_at_80_columns(tmp_path: Path) -> None:
+    args = ["run", SHARED_EXPORTS, "-w", tmp_path / "w.duckdb", "--quarantine", tmp_path / "q"]
+    first, second = (invoke(tmp_path, args, COLUMNS="80") for _ in range(2))
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    for out in (first.stdout, second.stdout):  # only a line naming the warehouse may be longer
+        assert all(len(line) <= 80 for line in out.splitlines() if str(tmp_path) not in line)
+    names = sorted(p.relative_to(SHARED_EXPORTS).as_posix() for p in SHARED_EXPORTS.rglob("*.csv"))
+    cells = _file_cells(first.stdout)
+    assert sorted("".join(cell) for cell in cells) == names
+    folded = [cell for cell in cells if len(cell) > 1]
+    assert folded  # the folder names do not fit beside the file names at 80 columns
+    for cell in folded:  # broken after a separator, never mid-word
+        assert all(part[-1] in "/_-. " for part in cell[:-1]), cell
+    assert "33 files: 33 loaded, 0 skipped, 0 rejected" in first.stdout
+    assert "33 files unchanged, skipped." in second.stdout  # one line, not 33
+    assert ".csv" not in second.stdout
+    assert "33 files: 0 loaded, 33 skipped, 0 rejected" in second.stdout
+
+
+def test_one_of_everything_is_singular(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    source = SHARED_EXPORTS / "brews-brothers" / "leeds_09-05-2023_09-00-00_done.csv"
+    (landing / source.name).write_bytes(source.read_bytes())
+    args = ["run", landing, "-w", tmp_path / "w.duckdb", "--quarantine", tmp_path / "q"]
+    assert "1 file: 1 loaded, 0 skipped, 0 rejected; 0 earlier versions replaced." in (
+        invoke(tmp_path, args).stdout
+    )
+    assert "1 file unchanged, skipped." in invoke(tmp_path, args).stdout
 
 
 @pytest.mark.parametrize(
@@ -327,6 +390,26 @@ def test_a_bad_setting_exits_1_with_one_line_and_no_secret(tmp_path: Path) -> No
     assert len(result.stderr.strip().splitlines()) == 1
     assert json.loads(result.stdout)["status"] == "failed"
     assert "tooshort42" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("warehouse = sales.duckdb\n", "not a valid TOML settings file (Invalid value"),
+        (None, "no such file (named by BREWLINE_CONFIG)"),
+    ],
+)
+def test_a_bad_settings_file_exits_1_with_one_line_naming_it(
+    tmp_path: Path, content: str | None, problem: str
+) -> None:
+    config = tmp_path / "settings.toml"
+    if content is not None:
+        config.write_text(content)
+    for command in (["status"], ["run", tmp_path], ["check"], ["report", "--json"]):
+        result = brewline(tmp_path, *command, config=str(config))
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.startswith(f"brewline: error: {config}: {problem}")
+        assert len(result.stderr.splitlines()) == 1, result.stderr
 
 
 def test_status_of_a_missing_warehouse_exits_1_and_creates_nothing(tmp_path: Path) -> None:
@@ -398,22 +481,63 @@ def test_init_creates_and_reports_the_schema(tmp_path: Path) -> None:
     assert json.loads(status.stdout)["recent_runs"] == []
 
 
+# -- data that tries to drive the terminal ------------------------------------------------
+
+EVIL_BRANCH = "\x1b[2JEvil\x1b]0;pwned\x07\x9b31m"
+"""Clears the screen, retitles the terminal (BEL-terminated OSC) and uses a C1 CSI."""
+
+
+def test_a_warehouse_path_with_control_characters_prints_escaped(tmp_path: Path) -> None:
+    result = invoke(tmp_path, ["init", "-w", tmp_path / "w\x1b[2J.duckdb"])
+    assert result.exit_code == 0, result.output
+    assert "w\\x1b[2J.duckdb is at schema version" in result.stdout
+    assert "\x1b" not in result.stdout
+
+
+def test_printable_escapes_c0_del_and_c1_but_not_spaces_or_letters() -> None:
+    assert printable("a b\x00\t\n\x1f\x7f\x80\x9f\xa0é£") == (
+        "a b\\x00\\x09\\x0a\\x1f\\x7f\\x80\\x9f\xa0é£"
+    )
+
+
+def _evil_landing(tmp: Path) -> Path:
+    landing = tmp / "landing"
+    landing.mkdir()
+    sales = "".join(
+        f"09/05/2023 09:0{i},{EVIL_BRANCH},A Person,Regular Latte - 2.15,2.15,CASH,\n"
+        for i in range(3)
+    )
+    (landing / "evil_09-05-2023_09-00-00\x1b[31m.csv").write_text(sales, encoding="utf-8")
+    (landing / "notes\x1b]0;x\x07.csv").write_text(BROKEN, encoding="utf-8")
+    return landing
+
+
+def test_control_characters_in_data_are_printed_escaped(tmp_path: Path) -> None:
+    landing = _evil_landing(tmp_path)
+    warehouse = tmp_path / "w.duckdb"
+    outputs = {
+        "run": invoke(tmp_path, ["run", landing, "-w", warehouse, "--quarantine", tmp_path / "q"]),
+        "report": invoke(tmp_path, ["report", "-w", warehouse]),
+        "status": invoke(tmp_path, ["status", "-w", warehouse]),
+        "check": invoke(tmp_path, ["check", "-w", warehouse, "--as-of", "2023-05-10"]),
+    }
+    for command, result in outputs.items():
+        shown = result.stdout + result.stderr
+        assert not set(shown) & {"\x1b", "\x07", "\x9b"}, command
+    assert "\\x1b[31m.csv" in outputs["run"].stdout
+    assert "notes\\x1b]0;x\\x07.csv" in outputs["status"].stdout
+    for command in ("report", "check"):
+        assert "\\x1b[2JEvil\\x1b]0;pwned\\x07\\x9b31m" in outputs[command].stdout, command
+    as_json = json.loads(invoke(tmp_path, ["report", "-w", warehouse, "--json"]).stdout)
+    assert as_json["revenue_by_branch"][0]["branch"] == EVIL_BRANCH  # JSON stays exact
+
+
 # -- demo ----------------------------------------------------------------------------------
 
 
-def _demo(tmp: Path, warehouse: Path, **env: str) -> Result:
-    args = [
-        "demo",
-        "--folder",
-        tmp / "demo",
-        "--warehouse",
-        warehouse,
-        "--branches",
-        "3",
-        "--days",
-        "3",
-    ]
-    return invoke(tmp, args, **env)
+def _demo(tmp: Path, warehouse: Path, days: int = 3, **env: str) -> Result:
+    args = ["demo", "--folder", tmp / "demo", "--warehouse", warehouse, "--branches", 3]
+    return invoke(tmp, [*args, "--days", days], **env)
 
 
 def test_demo_loads_a_small_month_and_prints_headlines(tmp_path: Path) -> None:
@@ -458,3 +582,63 @@ def test_demo_uses_the_configured_key(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "made with your BREWLINE_PII_KEY" in result.stdout
     assert "my-own-key-0123456789" not in result.stdout
+
+
+def test_a_longer_demo_keeps_the_earlier_days_files(tmp_path: Path) -> None:
+    warehouse = tmp_path / "demo.duckdb"
+    landing = tmp_path / "demo" / "landing"
+    assert _demo(tmp_path, warehouse, days=3).exit_code == 0
+    first = {p.name: p.read_bytes() for p in landing.iterdir()}
+    longer = _demo(tmp_path, warehouse, days=5)
+    assert longer.exit_code == 0, longer.output
+    assert "15 files: 6 loaded, 9 skipped, 0 rejected; 0 earlier versions replaced" in (
+        longer.stdout
+    )
+    now = {p.name: p.read_bytes() for p in landing.iterdir()}
+    assert len(now) == 15
+    assert {name: now[name] for name in first} == first
+
+
+def test_every_next_command_the_demo_prints_runs_as_printed(tmp_path: Path) -> None:
+    demo = brewline(
+        tmp_path, "demo", "--branches", 2, "--days", 2
+    )  # defaults: ./demo, ./brewline.duckdb
+    assert demo.returncode == 0, demo.stderr
+    lines = demo.stdout.splitlines()
+    commands = [line.strip() for line in lines[lines.index("Next:") + 1 :]]
+    assert [c.split()[:2] for c in commands] == [
+        ["brewline", "report"],
+        ["brewline", "status"],
+        ["brewline", "run"],
+    ]
+    for command in commands:
+        program, *args = shlex.split(command)
+        assert program == "brewline"
+        result = brewline(tmp_path, *args)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+    # The run into the demo's warehouse kept the demo's key: nothing new, nothing refused.
+    assert "4 files: 0 loaded, 4 skipped" in result.stdout
+    assert "made with the built-in DEMO key" in result.stdout
+
+
+def test_run_uses_the_demo_key_only_in_the_demo_warehouse(tmp_path: Path) -> None:
+    assert _demo(tmp_path, tmp_path / "demo.duckdb").exit_code == 0
+    landing = tmp_path / "demo" / "landing"
+    other = invoke(tmp_path, ["run", landing, "-w", tmp_path / "other.duckdb", "--json"])
+    assert other.exit_code == 0, other.output
+    assert json.loads(other.stdout)["customer_tokens"] is False
+    own_key = invoke(
+        tmp_path,
+        ["run", landing, "-w", tmp_path / "demo.duckdb"],
+        BREWLINE_PII_KEY="my-own-key-0123456789",
+    )
+    assert own_key.exit_code == 1
+    assert "the PII key differs" in own_key.stderr
+
+
+def test_a_one_branch_one_day_demo_is_singular(tmp_path: Path) -> None:
+    args = ["demo", "--folder", tmp_path / "demo", "-w", tmp_path / "d.duckdb"]
+    result = invoke(tmp_path, [*args, "--branches", 1, "--days", 1])
+    assert result.exit_code == 0, result.output
+    assert "Brewline demo: 1 branch x 1 day from 01 Nov 2024" in result.stdout
+    assert "1 file: 1 loaded" in result.stdout

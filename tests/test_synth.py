@@ -51,6 +51,12 @@ def rows_by_file(landing: list[Path]) -> dict[str, list[list[str]]]:
     return out
 
 
+def luhn_valid(number: str) -> bool:
+    digits = [int(d) for d in reversed(number)]
+    doubled = [2 * d - 9 if 2 * d > 9 else 2 * d for d in digits[1::2]]
+    return (sum(digits[0::2]) + sum(doubled)) % 10 == 0
+
+
 def _all_rows(rows_by_file: dict[str, list[list[str]]]) -> list[list[str]]:
     return [row for rows in rows_by_file.values() for row in rows]
 
@@ -116,7 +122,8 @@ def test_payment_and_returning_customers(rows_by_file: dict[str, list[list[str]]
         if row[5] == "CASH":
             assert row[6] == ""
             continue
-        assert re.fullmatch(r"\d{16}", row[6]), row[6]
+        assert re.fullmatch(r"[45]\d{15}", row[6]), row[6]
+        assert luhn_valid(row[6]), row[6]
         name_of[row[6]].add(row[2])
         days_of[row[6]].add(row[0][:10])
         branches_of[row[6]].add(row[1])
@@ -186,6 +193,22 @@ def test_deterministic_bytes(tmp_path: Path) -> None:
     assert first == again
     other = written("c", SynthSpec(branches=2, days=2, seed=43))
     assert other != first
+
+
+@pytest.mark.parametrize("per_day", [None, 25])
+def test_a_branch_day_is_the_same_file_whatever_else_is_generated(
+    tmp_path: Path, per_day: int | None
+) -> None:
+    def written(sub: str, spec: SynthSpec) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in generate_landing(tmp_path / sub, spec)}
+
+    small = written("small", SynthSpec(branches=2, days=3, sales_per_branch_day=per_day))
+    more = written("more", SynthSpec(branches=3, days=5, sales_per_branch_day=per_day))
+    later = SynthSpec(branches=2, days=2, start=dt.date(2024, 11, 2), sales_per_branch_day=per_day)
+    assert len(small) == 6
+    assert len(more) == 15
+    assert {name: more[name] for name in small} == small
+    assert written("later", later).items() <= small.items()
 
 
 def test_many_branches_get_numbered_names() -> None:

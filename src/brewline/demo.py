@@ -13,7 +13,9 @@ over them, quarantine in ``<folder>/quarantine``, and reads the headline figures
 Without ``BREWLINE_PII_KEY``, customer tokens are made with :data:`DEMO_PII_KEY`,
 a public key, so returning customers show: but only in a warehouse the demo
 made itself (a new DuckDB file, marked as the demo's), never in a real one.
-This is the only module that imports the synthetic-data generator.
+The mark stays, so a later ``brewline run`` into the demo's warehouse keeps
+using the demo key (:func:`with_demo_key`) instead of refusing a key it was
+never told. This is the only module that imports the synthetic-data generator.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 from brewline import queries
 from brewline.config import Settings, load_settings
@@ -39,6 +43,8 @@ __all__ = [
     "demo_settings",
     "is_demo_warehouse",
     "load",
+    "made_by_demo",
+    "with_demo_key",
     "write_landing",
 ]
 
@@ -117,12 +123,34 @@ def demo_settings(folder: Path, warehouse: str) -> tuple[Settings, str]:
     )
 
 
+def with_demo_key(settings: Settings) -> tuple[Settings, str | None]:
+    """``settings`` with the demo key when none is set and the warehouse is the demo's.
+
+    Returns the settings and a line for people saying the demo key is in use
+    (None when the settings are returned unchanged). Any other warehouse, or a
+    key of your own, is left alone: the pipeline then checks the key as usual.
+
+        >>> settings, note = with_demo_key(load_settings())  # doctest: +SKIP
+    """
+    if settings.pii_key is not None or not made_by_demo(settings.warehouse, settings.lock_timeout):
+        return settings, None
+    return settings.model_copy(update={"pii_key": SecretStr(DEMO_PII_KEY)}), (
+        f"customer tokens: made with the built-in DEMO key, as {redact(settings.warehouse)} "
+        "was made by `brewline demo` (never load real data into it)"
+    )
+
+
 def is_demo_warehouse(location: str, lock_timeout: float = 30.0) -> bool:
     """A DuckDB file that does not exist yet, or one an earlier demo made."""
     if engine_of(location) == "postgres":
         return False
-    if not Path(location).exists():
-        return True
+    return not Path(location).exists() or made_by_demo(location, lock_timeout)
+
+
+def made_by_demo(location: str, lock_timeout: float = 30.0) -> bool:
+    """An existing DuckDB warehouse that ``brewline demo`` made (and marked as its own)."""
+    if engine_of(location) == "postgres" or not Path(location).is_file():
+        return False
     with open_warehouse(location, read_only=True, lock_timeout=lock_timeout) as wh:
         try:
             wh.check_schema()

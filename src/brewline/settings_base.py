@@ -7,32 +7,55 @@ so they all read the same sources in the same order and fail the same way: a
 :class:`~brewline.errors.ConfigError` naming each bad setting, never its value.
 The TOML file is ``./brewline.toml`` unless ``BREWLINE_CONFIG`` names another;
 secrets that belong in the environment only (:data:`ENV_ONLY`) are refused there.
+A missing ``./brewline.toml`` means "no file"; a file ``BREWLINE_CONFIG`` names must
+exist (``BREWLINE_CONFIG=/dev/null`` reads none), and a file that is not TOML is a
+:class:`~brewline.errors.ConfigError` naming it, never a traceback.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Self
 
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from brewline.errors import ConfigError
 
-__all__ = ["ENV_ONLY", "BrewlineSettings", "TomlWithoutSecrets"]
+__all__ = [
+    "CONFIG_VARIABLE",
+    "DEFAULT_CONFIG",
+    "ENV_ONLY",
+    "BrewlineSettings",
+    "TomlWithoutSecrets",
+    "read_toml",
+]
 
 ENV_ONLY = ("alert_smtp_password",)
 """Secrets read from the environment only, never from the TOML file."""
 
+CONFIG_VARIABLE = "BREWLINE_CONFIG"
+"""The environment variable naming the TOML file."""
 
-class TomlWithoutSecrets(TomlConfigSettingsSource):
-    """The TOML source, refusing secrets that must only come from the environment."""
+DEFAULT_CONFIG = Path("brewline.toml")
+"""The TOML file read when :data:`CONFIG_VARIABLE` is not set (optional)."""
+
+
+class TomlWithoutSecrets(InitSettingsSource):
+    """The TOML file's settings, refusing secrets that must only come from the environment.
+
+    ``named`` says the file was named by :data:`CONFIG_VARIABLE`, so it must exist.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path, *, named: bool):
+        super().__init__(settings_cls, read_toml(path, named=named))
 
     def __call__(self) -> dict[str, Any]:
         values = super().__call__()
@@ -59,8 +82,9 @@ class BrewlineSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("BREWLINE_CONFIG", "brewline.toml"))
-        return (init_settings, env_settings, TomlWithoutSecrets(settings_cls, toml_file))
+        named = os.environ.get(CONFIG_VARIABLE, "")
+        toml = TomlWithoutSecrets(settings_cls, Path(named or DEFAULT_CONFIG), named=bool(named))
+        return (init_settings, env_settings, toml)
 
     @classmethod
     def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:
@@ -84,6 +108,29 @@ class BrewlineSettings(BaseSettings):
             return cls(**given)
         except ValidationError as exc:
             raise _invalid(exc) from None
+
+
+def read_toml(path: Path, *, named: bool) -> dict[str, Any]:
+    """The settings in the TOML file at ``path``; ``{}`` when it is the default and absent.
+
+    Raises :class:`ConfigError` naming the file when it is named but missing, is a
+    folder, cannot be read or is not TOML (the message gives the line, not the content).
+    """
+    if not path.exists():
+        if named:
+            raise ConfigError(f"no such file (named by {CONFIG_VARIABLE})", source=str(path))
+        return {}
+    if path.is_dir():
+        raise ConfigError("is a folder, not a TOML settings file", source=str(path))
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not a valid TOML settings file ({exc})", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a TOML settings file (not UTF-8 text)", source=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read it ({exc.strerror})", source=str(path)) from None
 
 
 def _invalid(exc: ValidationError) -> ConfigError:

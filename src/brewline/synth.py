@@ -1,8 +1,13 @@
 """Synthetic branch till exports, generated fast and realistically.
 
 Everything is vectorised with numpy and polars: there is no Python loop over sales or
-items, only over small things (menu lines, branches when building profiles, files when
-writing).  A million sales in 200 files take a couple of seconds.
+items, only over small things (menu lines, branches, files when drawing their random
+numbers and when writing).  A million sales in 200 files take a couple of seconds.
+
+Stable by construction: each branch's profile and regulars come from a generator
+seeded by (seed, branch), each file's sales from one seeded by (seed, branch, day).
+So the same branch-day is the same file, byte for byte, whatever ``days``, ``start``
+or ``branches`` the spec asks for: a longer demo only adds files.
 
 The output matches the real till export byte for byte: headerless, comma-separated,
 LF line endings, minimal quoting, one file per (branch, trading day)::
@@ -23,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -288,42 +294,39 @@ def _branch_name(i: int) -> str:
 
 
 def branch_profiles(spec: SynthSpec) -> list[BranchProfile]:
-    """The branches of ``spec``, deterministic for its seed and branch count.
+    """The branches of ``spec``, deterministic for its seed.
 
-    More branches than built-in town names get numbered copies: "Leeds 2", "Leeds 3"...
+    Each branch's profile depends only on the seed and its position, so adding
+    branches never changes the earlier ones. More branches than built-in town
+    names get numbered copies: "Leeds 2", "Leeds 3"...
     """
-    rng = np.random.default_rng([spec.seed, 1])
-    b = spec.branches
-    kinds = [_BRANCHES[i % len(_BRANCHES)][1] for i in range(b)]
-    kind_idx = np.array([_KINDS.index(k) for k in kinds])
-    size = rng.lognormal(0.0, 0.28, b) * np.array([1.15, 0.9, 1.0])[kind_idx]
-    traffic = np.clip(290 * size, 150, 470)
-    card_share = np.clip(
-        np.array([0.70, 0.62, 0.64])[kind_idx] + rng.normal(0, 0.025, b), 0.55, 0.75
-    )
-    open_h = np.where(kind_idx == 0, rng.choice([7, 7, 8], b), rng.choice([7, 8, 8, 9], b))
-    close_min = rng.choice([17 * 60, 17 * 60 + 30, 18 * 60, 18 * 60 + 30, 19 * 60], b)
-    sat_shift = rng.choice([0, 0, 60], b)  # some open an hour later on Saturday
-    sun_open = np.minimum(open_h * 60 + rng.choice([60, 60, 120], b), 10 * 60)
-    sun_close = rng.choice([16 * 60, 16 * 60 + 30, 17 * 60], b)
-    profiles = []
-    for i in range(b):  # loop over branches, not sales
-        week = (int(open_h[i]) * 60, int(close_min[i]))
-        hours = (
+    return [_profile(spec.seed, i) for i in range(spec.branches)]
+
+
+def _profile(seed: int, i: int) -> BranchProfile:
+    """Branch ``i``'s profile, drawn from its own generator (a loop over branches, not sales)."""
+    rng = np.random.default_rng([seed, 1, i])
+    kind = _BRANCHES[i % len(_BRANCHES)][1]
+    k = _KINDS.index(kind)
+    size = rng.lognormal(0.0, 0.28) * (1.15, 0.9, 1.0)[k]
+    card_share = np.clip((0.70, 0.62, 0.64)[k] + rng.normal(0, 0.025), 0.55, 0.75)
+    open_minute = 60 * int(rng.choice([7, 7, 8] if kind == "city" else [7, 8, 8, 9]))
+    close_minute = int(rng.choice([17 * 60, 17 * 60 + 30, 18 * 60, 18 * 60 + 30, 19 * 60]))
+    saturday_shift = int(rng.choice([0, 0, 60]))  # some open an hour later on Saturday
+    sunday_open = min(open_minute + int(rng.choice([60, 60, 120])), 10 * 60)
+    sunday_close = int(rng.choice([16 * 60, 16 * 60 + 30, 17 * 60]))
+    week = (open_minute, close_minute)
+    return BranchProfile(
+        name=_branch_name(i),
+        kind=kind,
+        traffic=float(np.clip(290 * size, 150, 470)),
+        card_share=float(card_share),
+        hours=(
             *([week] * 5),
-            (week[0] + int(sat_shift[i]), week[1]),
-            (int(sun_open[i]), int(sun_close[i])),
-        )
-        profiles.append(
-            BranchProfile(
-                name=_branch_name(i),
-                kind=kinds[i],
-                traffic=float(traffic[i]),
-                card_share=float(card_share[i]),
-                hours=hours,
-            )
-        )
-    return profiles
+            (open_minute + saturday_shift, close_minute),
+            (sunday_open, sunday_close),
+        ),
+    )
 
 
 def file_name_for(branch: str, day: dt.date, opening: dt.time) -> str:
@@ -472,29 +475,11 @@ _MAX_ITEMS = len(_BASKET_SIZE_P)
 _REPEAT_P = 0.09  # next item is the same as the previous one
 _FAVOURITE_P = 0.45  # a card customer starts with their usual
 _VISITOR_P = 0.04  # a card sale by a regular of another branch
+_VISITOR_SPAN = 4  # ... one of the next four branches (which may lie beyond the spec's)
+_POOL_DAYS = 30  # a branch has about one regular per two card sales in this many days
+_MAX_POOL = 3_000  # ... at most (a benchmark's 5,000-sale days)
 _MONTH_TRAFFIC = np.array([0.88, 0.9, 0.95, 1.0, 1.02, 1.0, 1.05, 1.05, 1.0, 1.0, 1.02, 1.12])
 _SEASIDE_MONTH = np.array([0.8, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35, 1.4, 1.15, 1.0, 0.85, 0.9])
-
-
-def _card_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` distinct Luhn-valid 16-digit card numbers starting with 4 or 5."""
-    out = np.empty(n, dtype=np.int64)
-    todo = np.arange(n)
-    powers = 10 ** np.arange(15, -1, -1, dtype=np.int64)
-    while todo.size:  # loops over collision rounds (almost always exactly one)
-        digits = rng.integers(0, 10, size=(todo.size, 16), dtype=np.int64)
-        digits[:, 0] = rng.choice(np.array([4, 5]), todo.size)
-        # Luhn: from the right, every second digit left of the check digit is doubled,
-        # i.e. positions 0, 2, ..., 14 of a 16-digit number.
-        dbl = digits[:, 0:15:2] * 2
-        luhn = np.where(dbl > 9, dbl - 9, dbl).sum(axis=1) + digits[:, 1:15:2].sum(axis=1)
-        digits[:, 15] = (10 - luhn % 10) % 10
-        out[todo] = (digits * powers).sum(axis=1)
-        _, first = np.unique(out, return_index=True)
-        dup = np.ones(n, dtype=bool)
-        dup[first] = False
-        todo = np.flatnonzero(dup)
-    return out
 
 
 def _gather(labels: list[str] | tuple[str, ...], idx: np.ndarray) -> pl.Series:
@@ -539,11 +524,18 @@ def _plan_files(spec: SynthSpec, profiles: list[BranchProfile]) -> _Files:
     )
 
 
-def _sales_per_file(
-    spec: SynthSpec, files: _Files, profiles: list[BranchProfile], rng: np.random.Generator
-) -> np.ndarray:
-    if spec.sales_per_branch_day is not None:
-        return np.full(len(files.names), spec.sales_per_branch_day, dtype=np.int64)
+# Uniform draws per sale, one column each: every random choice about a sale reads
+# its own column of its file's draws (see _file_draws).
+_U_MINUTE, _U_CARD, _U_VISITOR, _U_NEIGHBOUR, _U_REGULAR, _U_FIRST, _U_LAST, _U_SIZE = range(8)
+_U_USUAL = 8
+_U_ITEM = 9  # 9..14: the item at each basket position
+_U_REPEAT = _U_ITEM + _MAX_ITEMS  # 15..19: "the same again" at positions 1..5
+_DRAWS = _U_REPEAT + _MAX_ITEMS - 1
+_BASKET_CDF = np.cumsum(_BASKET_SIZE_P)[:-1]
+
+
+def _mean_sales(files: _Files, profiles: list[BranchProfile]) -> np.ndarray:
+    """Expected sales of each file: the branch's traffic by weekday and season."""
     kind = np.array([_KINDS.index(p.kind) for p in profiles])[files.branch]
     traffic = np.array([p.traffic for p in profiles])[files.branch]
     sat = np.array([_WEEKEND_FACTOR[k][0] for k in _KINDS])[kind]
@@ -551,14 +543,51 @@ def _sales_per_file(
     wd = files.weekday
     dow = np.where(wd == 5, sat, np.where(wd == 6, sun, np.where(wd == 4, 1.06, 1.0)))
     season = np.where(kind == 2, _SEASIDE_MONTH[files.month], _MONTH_TRAFFIC[files.month])
-    mean = traffic * dow * season * rng.lognormal(0.0, 0.08, len(files.names))
-    counts: np.ndarray = np.clip(rng.poisson(mean), 60, 700).astype(np.int64)
-    return counts
+    mean: np.ndarray = traffic * dow * season
+    return mean
 
 
-def _sale_minutes(
-    s_file: np.ndarray, files: _Files, kind: np.ndarray, rng: np.random.Generator
+def _file_generators(spec: SynthSpec, files: _Files) -> list[np.random.Generator]:
+    """One generator per file, seeded by (seed, branch, day): a branch-day's export is
+    the same file whatever else the spec asks for (more days, more branches)."""
+    return [
+        np.random.default_rng([spec.seed, 2, int(branch), day.toordinal()])
+        for branch, day in zip(files.branch, files.date, strict=True)
+    ]
+
+
+def _file_counts(
+    spec: SynthSpec,
+    files: _Files,
+    profiles: list[BranchProfile],
+    generators: list[np.random.Generator],
 ) -> np.ndarray:
+    """Sales in each file: exactly ``sales_per_branch_day``, or drawn around the mean."""
+    if spec.sales_per_branch_day is not None:
+        return np.full(len(generators), spec.sales_per_branch_day, dtype=np.int64)
+    means = _mean_sales(files, profiles).tolist()
+    counts = [
+        min(max(int(g.poisson(mean * g.lognormal(0.0, 0.08))), 60), 700)
+        for g, mean in zip(generators, means, strict=True)
+    ]
+    return np.array(counts, dtype=np.int64)
+
+
+def _draws(generators: list[np.random.Generator], counts: np.ndarray) -> np.ndarray:
+    """Every sale's uniform draws, shape ``(_DRAWS, sales)``, each file's from its generator.
+
+    The loop is over files and only draws; what is made of the draws is
+    vectorised over all sales.
+    """
+    draws = np.empty((_DRAWS, int(counts.sum())))
+    start = 0
+    for g, n in zip(generators, counts.tolist(), strict=True):
+        draws[:, start : start + n] = g.random((_DRAWS, n))
+        start += n
+    return draws
+
+
+def _sale_minutes(s_file: np.ndarray, files: _Files, kind: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Minute of day of each sale, within opening hours, ascending within each file."""
     weekend = files.weekday[s_file] >= 5
     minute = _sample_rows(
@@ -567,10 +596,38 @@ def _sale_minutes(
         lo=files.open[s_file],
         hi=files.close[s_file],
         n_bins=_DAY_MINUTES,
-        u=rng.random(s_file.size),
+        u=u,
     )
     # s_file is non-decreasing, so sorting the combined key sorts within each file.
     return np.sort(s_file.astype(np.int64) * _DAY_MINUTES + minute) % _DAY_MINUTES
+
+
+def _pool_sizes(spec: SynthSpec, branches: int) -> np.ndarray:
+    """How many regulars (card holders) each of branches ``0..branches-1`` has."""
+    sizes = []
+    for i in range(branches):  # loop over branches, not sales
+        profile = _profile(spec.seed, i)
+        per_day = spec.sales_per_branch_day
+        expected = profile.traffic if per_day is None else per_day
+        sizes.append(np.clip(expected * profile.card_share * _POOL_DAYS * 0.5, 20, _MAX_POOL))
+    return np.array(sizes, dtype=np.int64)
+
+
+_MIX_A, _MIX_B = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_CARD, _NAME, _USUAL = (np.uint64(k) for k in (1, 2, 3))
+_ANNUAL_CDF = np.cumsum(_MONTH_WEIGHTS.mean(axis=0))[:-1] / _MONTH_WEIGHTS.mean(axis=0).sum()
+_DOUBLED = np.array([2 * d - 9 * (d >= 5) for d in range(10)])  # a doubled digit, Luhn's way
+_LUHN_PAIRS = np.array([p // 10 + _DOUBLED[p % 10] for p in range(100)])  # "ab": a + 2b
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a well-spread 64-bit hash of each ``uint64`` (wrapping)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _MIX_A
+    x = x ^ (x >> np.uint64(27))
+    x = x * _MIX_B
+    mixed: np.ndarray = x ^ (x >> np.uint64(31))
+    return mixed
 
 
 @dataclass(frozen=True)
@@ -579,72 +636,136 @@ class _Customers:
     card: np.ndarray  # card number (meaningless for cash sales)
     first: np.ndarray  # index into _FIRST
     last: np.ndarray  # index into _LAST
-    favourite: np.ndarray  # usual menu item (meaningless for cash sales)
+    favourite: np.ndarray  # usual menu item (-1 for cash sales)
+
+
+def _regulars(seed: int, branch: np.ndarray, number: np.ndarray) -> _Customers:
+    """Card, name and usual item of regular ``number`` of ``branch``, for each sale.
+
+    A regular is a hash of (seed, branch, number): nothing is stored per regular,
+    and a branch's regulars are the same whatever else is generated.
+    """
+    salt = _mix(np.array([seed % 2**64], dtype=np.uint64))
+    who = _mix(((branch.astype(np.uint64) << np.uint64(32)) + number.astype(np.uint64)) ^ salt)
+    card, name, usual = (_mix(who ^ field) for field in (_CARD, _NAME, _USUAL))
+    return _Customers(
+        is_card=np.ones(branch.size, dtype=bool),
+        card=_card_number(card),
+        first=(name % np.uint64(len(_FIRST))).astype(np.int64),
+        last=((name >> np.uint64(32)) % np.uint64(len(_LAST))).astype(np.int64),
+        favourite=np.searchsorted(_ANNUAL_CDF, (usual >> np.uint64(11)) * 2.0**-53, "right"),
+    )
+
+
+def _card_number(h: np.ndarray) -> np.ndarray:
+    """A Luhn-valid 16-digit card number starting with 4 or 5 from each 64-bit hash."""
+    lead = 4 + (h & np.uint64(1)).astype(np.int64)
+    rest = ((h >> np.uint64(1)) % np.uint64(10**14)).astype(np.int64)  # digits 2..15
+    # Luhn: from the right, every second digit left of the check digit is doubled,
+    # i.e. the lead and then every other digit, read here two digits at a time.
+    luhn = _DOUBLED[lead]
+    left = rest
+    for _ in range(7):  # loop over digit pairs, not sales
+        luhn = luhn + _LUHN_PAIRS[left % 100]
+        left = left // 100
+    card: np.ndarray = (lead * 10**14 + rest) * 10 + (10 - luhn % 10) % 10
+    return card
 
 
 def _customers(
-    spec: SynthSpec,
+    seed: int,
     s_branch: np.ndarray,
     profiles: list[BranchProfile],
-    rng: np.random.Generator,
+    pools: np.ndarray,
+    draws: np.ndarray,
 ) -> _Customers:
-    """Card customers come from per-branch pools of regulars; cash ones are anonymous."""
-    n, n_branches = s_branch.size, spec.branches
-    card_share = np.array([p.card_share for p in profiles])
-    per_day = (
-        np.array([p.traffic for p in profiles])
-        if spec.sales_per_branch_day is None
-        else np.full(n_branches, float(spec.sales_per_branch_day))
-    )
-    # Pool: about one card holder per two card sales expected at the branch.
-    pool = np.clip((per_day * card_share * min(spec.days, 60) * 0.5).astype(np.int64), 20, 50_000)
-    pool_start = np.concatenate([[0], np.cumsum(pool)[:-1]])
-    n_pool = int(pool.sum())
-    pool_card = _card_numbers(rng, n_pool)
-    pool_first = rng.integers(0, len(_FIRST), n_pool)
-    pool_last = rng.integers(0, len(_LAST), n_pool)
-    annual = _MONTH_WEIGHTS.mean(axis=0)
-    pool_favourite = rng.choice(len(MENU), n_pool, p=annual / annual.sum())
+    """Card customers are regulars of a branch (see :func:`_regulars`); cash ones anonymous.
 
-    is_card = rng.random(n) < card_share[s_branch]
-    home = s_branch
-    if n_branches > 1:  # a few card sales are by regulars of another branch
-        visitor = is_card & (rng.random(n) < _VISITOR_P)
-        home = np.where(visitor, (s_branch + rng.integers(1, n_branches, n)) % n_branches, home)
+    ``pools`` is the number of regulars per branch (:func:`_pool_sizes`).
+    """
+    card_share = np.array([p.card_share for p in profiles])
+    is_card = draws[_U_CARD] < card_share[s_branch]
+    # A few card sales are by regulars of one of the next branches.
+    visitor = is_card & (draws[_U_VISITOR] < _VISITOR_P)
+    neighbour = 1 + (draws[_U_NEIGHBOUR] * _VISITOR_SPAN).astype(np.int64)
+    home = np.where(visitor, s_branch + neighbour, s_branch)
     # Zipf-Mandelbrot p(rank) ~ 1 / (rank + q), sampled by its continuous inverse CDF.
     # q grows with the pool so the best regular comes once or twice a day, not 50 times.
-    size = pool[home]
+    size = pools[home]
     q = np.maximum(2.0, size / 100.0)
-    u = rng.random(n)
+    u = draws[_U_REGULAR]
     rank = np.floor((size + q) ** u * q ** (1 - u) - q).astype(np.int64)
-    who = pool_start[home] + np.clip(rank, 0, size - 1)
+    regular = _regulars(seed, home, np.clip(rank, 0, size - 1))
+    anyone_first = (draws[_U_FIRST] * len(_FIRST)).astype(np.int64)
+    anyone_last = (draws[_U_LAST] * len(_LAST)).astype(np.int64)
     return _Customers(
         is_card=is_card,
-        card=pool_card[who],
-        first=np.where(is_card, pool_first[who], rng.integers(0, len(_FIRST), n)),
-        last=np.where(is_card, pool_last[who], rng.integers(0, len(_LAST), n)),
-        favourite=np.where(is_card, pool_favourite[who], -1),
+        card=regular.card,
+        first=np.where(is_card, regular.first, anyone_first),
+        last=np.where(is_card, regular.last, anyone_last),
+        favourite=np.where(is_card, regular.favourite, -1),
     )
 
 
 def _baskets(
-    s_month: np.ndarray, customers: _Customers, rng: np.random.Generator
+    s_month: np.ndarray, customers: _Customers, draws: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Menu indices, shape ``(6, n)`` with ``len(MENU)`` for "no item", and pence totals."""
     n, n_menu = s_month.size, len(MENU)
-    size = rng.choice(np.arange(1, _MAX_ITEMS + 1), n, p=_BASKET_SIZE_P)
+    size = 1 + np.searchsorted(_BASKET_CDF, draws[_U_SIZE], side="right")
     items = np.empty((_MAX_ITEMS, n), dtype=np.int64)
     lo, hi = np.zeros(n, dtype=np.int64), np.full(n, n_menu, dtype=np.int64)
     for j in range(_MAX_ITEMS):  # loop over basket positions (6), not sales
-        items[j] = _sample_rows(_MENU_CDF, s_month, lo=lo, hi=hi, n_bins=n_menu, u=rng.random(n))
+        u = draws[_U_ITEM + j]
+        items[j] = _sample_rows(_MENU_CDF, s_month, lo=lo, hi=hi, n_bins=n_menu, u=u)
         if j == 0:  # regulars often start with their usual
-            usual = customers.is_card & (rng.random(n) < _FAVOURITE_P)
+            usual = customers.is_card & (draws[_U_USUAL] < _FAVOURITE_P)
             items[0] = np.where(usual, customers.favourite, items[0])
         else:  # "two lattes please"
-            items[j] = np.where(rng.random(n) < _REPEAT_P, items[j - 1], items[j])
+            again = draws[_U_REPEAT + j - 1] < _REPEAT_P
+            items[j] = np.where(again, items[j - 1], items[j])
     present = np.arange(_MAX_ITEMS)[:, None] < size[None, :]
     total_pence = np.where(present, _MENU_PENCE[items], 0).sum(axis=0)
     return np.where(present, items, n_menu), total_pence
+
+
+_CHUNK_SALES = 250_000
+"""Sales made at a time (whole files), which bounds the memory the draws take."""
+_LABELS = pl.Series(values=[m.label for m in MENU] + [None], dtype=pl.String)
+_HHMM = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything about ``spec`` but its sales: branches, files, regulars, generators."""
+
+    seed: int
+    profiles: list[BranchProfile]
+    files: _Files
+    pools: np.ndarray  # regulars per branch
+    generators: list[np.random.Generator]
+    counts: np.ndarray  # sales per file
+
+    @classmethod
+    def of(cls, spec: SynthSpec) -> _Plan:
+        profiles = branch_profiles(spec)
+        files = _plan_files(spec, profiles)
+        generators = _file_generators(spec, files)
+        counts = _file_counts(spec, files, profiles, generators)
+        pools = _pool_sizes(spec, spec.branches + _VISITOR_SPAN)
+        return cls(spec.seed, profiles, files, pools, generators, counts)
+
+    def chunks(self) -> Iterator[slice]:
+        """Runs of consecutive files holding about :data:`_CHUNK_SALES` sales (at least one)."""
+        ends = np.cumsum(self.counts)
+        start = 0
+        while True:
+            done = int(ends[start - 1]) if start else 0
+            stop = max(int(np.searchsorted(ends, done + _CHUNK_SALES, side="right")), start + 1)
+            yield slice(start, stop)
+            if stop >= len(self.counts):
+                return
+            start = stop
 
 
 def generate_sales(spec: SynthSpec) -> pl.DataFrame:
@@ -652,28 +773,32 @@ def generate_sales(spec: SynthSpec) -> pl.DataFrame:
 
     Columns (all String): ``timestamp, branch, customer_name, basket, total,
     payment_method, card_number`` ("" for cash) and the helper ``file_name``.  Rows
-    are sorted by ``file_name`` then ``timestamp``.
+    are sorted by ``file_name`` then ``timestamp``. A branch-day's sales depend on
+    the seed, the branch, the day and ``sales_per_branch_day`` only: the same
+    branch-day gives the same rows whatever ``days``, ``start`` or ``branches``.
 
     >>> df = generate_sales(SynthSpec(branches=3, days=2, sales_per_branch_day=10, seed=1))
     >>> df.shape, df["file_name"].n_unique()
     ((60, 8), 6)
     """
-    rng = np.random.default_rng([spec.seed, 2])
-    profiles = branch_profiles(spec)
-    kind = np.array([_KINDS.index(p.kind) for p in profiles])
-    files = _plan_files(spec, profiles)
-    s_file = np.repeat(np.arange(len(files.names)), _sales_per_file(spec, files, profiles, rng))
-    minute = _sale_minutes(s_file, files, kind, rng)
-    customers = _customers(spec, files.branch[s_file], profiles, rng)
-    items, total_pence = _baskets(files.month[s_file], customers, rng)
+    plan = _Plan.of(spec)
+    return pl.concat([_sales(plan, files) for files in plan.chunks()])
 
-    labels = pl.Series(values=[m.label for m in MENU] + [None], dtype=pl.String)
-    hhmm = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)]
+
+def _sales(plan: _Plan, chunk: slice) -> pl.DataFrame:
+    """The sales of the files in ``chunk``, formatted (see :func:`generate_sales`)."""
+    files, profiles = plan.files, plan.profiles
+    draws = _draws(plan.generators[chunk], plan.counts[chunk])
+    s_file = np.repeat(np.arange(len(plan.counts))[chunk], plan.counts[chunk])
+    kind = np.array([_KINDS.index(p.kind) for p in profiles])
+    minute = _sale_minutes(s_file, files, kind, draws[_U_MINUTE])
+    customers = _customers(plan.seed, files.branch[s_file], profiles, plan.pools, draws)
+    items, total_pence = _baskets(files.month[s_file], customers, draws)
     frame = pl.DataFrame(
         {
-            **{f"i{j}": labels.gather(items[j]) for j in range(_MAX_ITEMS)},
+            **{f"i{j}": _LABELS.gather(items[j]) for j in range(_MAX_ITEMS)},
             "date": _gather([f"{d:%d/%m/%Y}" for d in files.date], s_file),
-            "hhmm": _gather(hhmm, minute),
+            "hhmm": _gather(_HHMM, minute),
             "branch": _gather([profiles[b].name for b in files.branch], s_file),
             "first": _gather(_FIRST, customers.first),
             "last": _gather(_LAST, customers.last),
@@ -718,7 +843,7 @@ def write_branch_exports(sales: pl.DataFrame, folder: Path) -> list[Path]:
     ...         generate_sales(SynthSpec(branches=1, days=1, sales_per_branch_day=3)), Path(tmp)
     ...     )
     ...     [p.name for p in paths]
-    ['chesterfield_01-11-2024_07-00-00.csv']
+    ['chesterfield_01-11-2024_08-00-00.csv']
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -172,7 +172,7 @@ def dashboard(warehouse: str, scratch: Path, *args: str) -> Iterator[Dashboard]:
     scratch.mkdir(parents=True, exist_ok=True)
     port = free_port()
     output = scratch / f"serve-{port}.log"
-    env = {**os.environ, "BREWLINE_CONFIG": str(scratch / "absent.toml")}
+    env = {**os.environ, "BREWLINE_CONFIG": os.devnull}
     env = {k: v for k, v in env.items() if not k.startswith("BREWLINE_") or k == "BREWLINE_CONFIG"}
     command = [sys.executable, "-c", SERVE, "--port", str(port), "--warehouse", warehouse, *args]
     with output.open("wb") as sink:

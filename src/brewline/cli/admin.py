@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from brewline.cli.output import WarehouseOption, exit_on_error
+from brewline.cli.output import WarehouseOption, exit_on_error, printable
 
 __all__ = ["grant_readonly", "init"]
 
@@ -32,7 +32,8 @@ def init(warehouse: WarehouseOption = None) -> None:
         settings = load_settings(warehouse=warehouse)
         with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as wh:
             version = wh.ensure_schema(upgrade=True)
-    typer.echo(f"Warehouse {redact(settings.warehouse)} is at schema version {version}.")
+    where = printable(redact(settings.warehouse))
+    typer.echo(f"Warehouse {where} is at schema version {version}.")
 
 
 def grant_readonly(
@@ -64,4 +65,5 @@ def grant_readonly(
                 typer.echo(";\n".join(admin.readonly_sql(wh, role)) + ";")
                 return
             admin.grant_readonly(wh, role)
-    typer.echo(f"Role {role} can now read {redact(settings.warehouse)} (and nothing else).")
+    where = printable(redact(settings.warehouse))
+    typer.echo(f"Role {printable(role)} can now read {where} (and nothing else).")

@@ -24,8 +24,10 @@ from brewline.cli.output import (
     open_existing,
     print_json,
     table,
+    text,
     warn,
 )
+from brewline.vocabulary import counted
 
 if TYPE_CHECKING:
     from brewline.ops.alerts import Alert, DeliveryFailure
@@ -152,20 +154,19 @@ class _Outcome:
 
 def _render(outcome: _Outcome, where: str) -> None:
     from rich.console import Console
-    from rich.text import Text
 
     console = Console()
     results = table(f"Checks on {where}", ("check", "status", "subject", "detail"))
     for r in outcome.results:
-        status = Text(r.status, style=_STYLE[r.status])
-        results.add_row(Text(r.name), status, Text(r.subject or "-"), Text(r.detail))
+        status = text(r.status, style=_STYLE[r.status])
+        results.add_row(r.name, status, r.subject or "-", r.detail)
     console.print(results)
     counts, when = outcome.counts, outcome.when
     at = when.isoformat(sep=" ", timespec="minutes") if isinstance(when, dt.datetime) else when
     console.print(
-        Text(
+        text(
             f"As of {at} (data due for {outcome.due}): {counts['fail']} failed, "
-            f"{counts['warn']} warnings, {counts['ok']} ok.",
+            f"{counted(counts['warn'], 'warning')}, {counts['ok']} ok.",
             style="bold red" if counts["fail"] else "bold",
         )
     )

@@ -6,14 +6,20 @@ over :mod:`brewline.demo`::
 
 from __future__ import annotations
 
-from decimal import Decimal
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from brewline.cli.output import exit_on_error, file_progress, validate_warehouse_option
-from brewline.vocabulary import item_label
+from brewline.cli.output import (
+    exit_on_error,
+    file_progress,
+    money,
+    text,
+    validate_warehouse_option,
+)
+from brewline.vocabulary import counted, item_label
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -61,41 +67,65 @@ def demo(
             write_landing(folder, spec)
         with file_progress() as progress:
             loaded = load(folder, warehouse, on_start=progress.on_start, on_file=progress.on_file)
-    _render_demo(spec, loaded)
+    _render_demo(spec, loaded, folder, warehouse)
     raise typer.Exit(loaded.report.exit_code)
 
 
-def _render_demo(spec: SynthSpec, loaded: DemoLoad) -> None:
+def next_commands(folder: Path, warehouse: str) -> list[str]:
+    """What to try after the demo, as shell commands that run from the current folder.
+
+    Paths are printed as given (so relative ones stay relative to where the demo
+    ran) and quoted for the shell. A warehouse URL's password is never printed,
+    so with one the commands need it put back (the demo says so).
+
+    >>> next_commands(Path("demo"), "brewline.duckdb")[0]
+    'brewline report --warehouse brewline.duckdb'
+    """
+    from brewline.load.locations import redact
+
+    where = ["--warehouse", redact(warehouse)]
+    landing, quarantine = str(folder / "landing"), str(folder / "quarantine")
+    commands = (
+        ["report", *where],
+        ["status", *where],
+        ["run", landing, *where, "--quarantine", quarantine],
+    )
+    return [shlex.join(["brewline", *command]) for command in commands]
+
+
+def _render_demo(spec: SynthSpec, loaded: DemoLoad, folder: Path, warehouse: str) -> None:
     from rich.console import Console
-    from rich.text import Text
 
     from brewline.cli.run import totals_line
     from brewline.load.locations import redact
 
     console = Console()
     console.print(
-        Text(
-            f"Brewline demo: {spec.branches} branches x {spec.days} days from "
+        text(
+            f"Brewline demo: {counted(spec.branches, 'branch', 'branches')} x "
+            f"{counted(spec.days, 'day')} from "
             f"{spec.start:%d %b %Y} (seed {spec.seed}), synthetic data",
             style="bold",
         )
     )
-    console.print(totals_line(loaded.report))
+    console.print(totals_line(loaded.report), soft_wrap=True)
     console.print(_headline_table(loaded.figures))
-    console.print(Text(loaded.key_note, style="dim"))
-    console.print(f"Next: brewline report --warehouse {redact(loaded.report.warehouse)}")
+    console.print(text(loaded.key_note, style="dim"))
+    hidden = redact(warehouse) != warehouse
+    console.print(text("Next (put the warehouse password in for ***):" if hidden else "Next:"))
+    for command in next_commands(folder, warehouse):  # soft wrap: one line to copy
+        console.print(text(f"  {command}"), soft_wrap=True)
 
 
 def _headline_table(f: dict[str, Any]) -> Table:
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(box=None, show_header=False, padding=(0, 2))
     rows = {
         "Sales": f"{f['sales']:,}",
-        "Revenue": _money(f["revenue"]),
-        "Average basket": _money(f["avg_basket"]),
-        "Best seller": "-" if f["best_seller"] is None else item_label(*f["best_seller"]),
+        "Revenue": money(f["revenue"]),
+        "Average basket": money(f["avg_basket"]),
+        "Best seller (units)": "-" if f["best_seller"] is None else item_label(*f["best_seller"]),
         "Busiest hour": "-"
         if f["busiest_hour"] is None
         else f"{f['busiest_hour']:02d}:00-{f['busiest_hour'] + 1:02d}:00",
@@ -106,12 +136,8 @@ def _headline_table(f: dict[str, Any]) -> Table:
         else f"{_share(f['returning_share'])} of card sales with a customer token",
     }
     for label, value in rows.items():
-        table.add_row(Text(label, style="bold"), Text(value))
+        table.add_row(text(label, style="bold"), text(value))
     return table
-
-
-def _money(value: Decimal | None) -> str:
-    return "-" if value is None else f"£{value:,.2f}"
 
 
 def _share(value: float | None) -> str:

@@ -19,9 +19,11 @@ from brewline.cli.output import (
     JsonOption,
     WarehouseOption,
     exit_on_error,
+    money,
     open_existing,
     print_json,
     table,
+    text,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +99,7 @@ def report(
         return
     heading, views = read
     titles = {
-        "best_sellers": f"Best sellers (top {limit})",
+        "best_sellers": f"Best sellers (top {limit} by units sold; ties by revenue)",
         "revenue_by_branch": "Revenue by branch",
         "revenue_by_day": f"Revenue by day (latest {days} trading days)",
         "busiest_hours": "Busiest hours (branch local time)",
@@ -132,13 +134,12 @@ def _read(
 
 def _print_frames(heading: str, frames: dict[str, pl.DataFrame]) -> None:
     from rich.console import Console
-    from rich.text import Text
 
     console = Console()
-    console.print(Text(heading, style="bold"))
+    console.print(text(heading, style="bold"))
     for title, frame in frames.items():
         console.print()
-        console.print(Text(title, style="bold"))
+        console.print(text(title, style="bold"))
         console.print(_frame_table(frame))
 
 
@@ -159,20 +160,20 @@ _FORMATS: dict[str, Callable[[Any], str]] = {
 
 
 def _cell(value: object, column: str) -> Text:
-    """Format one value; Text (not markup) so file names and messages print as they are."""
-    from rich.text import Text
-
+    """Format one value as printable text (not markup), so names print as they are."""
     if value is None:
-        return Text("-", style="dim")
+        return text("-", style="dim")
     if column in _FORMATS:
-        return Text(_FORMATS[column](value))
-    if isinstance(value, Decimal | float):
-        return Text(f"{value:,.2f}")
+        return text(_FORMATS[column](value))
+    if isinstance(value, Decimal):  # money: the warehouse's only decimal type
+        return text(money(value))
+    if isinstance(value, float):
+        return text(f"{value:,.2f}")
     if isinstance(value, int) and not isinstance(value, bool):
-        return Text(f"{value:,}")
+        return text(f"{value:,}")
     if isinstance(value, dt.datetime):
-        return Text(value.isoformat(sep=" ", timespec="seconds"))
-    return Text(str(value))
+        return text(value.isoformat(sep=" ", timespec="seconds"))
+    return text(str(value))
 
 
 def _records(frames: dict[str, pl.DataFrame]) -> dict[str, list[dict[str, Any]]]:

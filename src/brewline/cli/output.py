@@ -2,6 +2,11 @@
 errors as one line and an exit code, warnings, JSON output, tables, the progress
 bar, and opening an existing warehouse read-only.
 
+Values from the data (branch, product and file names, reasons, messages) reach
+the terminal only through :func:`printable` (via :func:`text` and the cells of
+:func:`table`), which writes control characters as ``\\x1b`` text, so an export
+cannot clear the screen or retitle the terminal. JSON output stays exact.
+
 Errors go through one helper, :func:`exit_on_error`: a Brewline or OS error
 becomes ``brewline: error: <message>`` on stderr and exit code 1 (usage errors
 are Typer's: exit code 2). Rich and the warehouse engines are imported inside
@@ -12,10 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,8 +32,10 @@ from brewline.errors import BrewlineError, ConfigError
 from brewline.vocabulary import RunState
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
     from rich.progress import Progress, TaskID
     from rich.table import Table
+    from rich.text import Text
 
     from brewline.config import Settings
     from brewline.load import Warehouse
@@ -40,9 +49,13 @@ __all__ = [
     "alert_on_error",
     "exit_on_error",
     "file_progress",
+    "folded",
+    "money",
     "open_existing",
     "print_json",
+    "printable",
     "table",
+    "text",
     "validate_warehouse_option",
     "warn",
 ]
@@ -104,13 +117,13 @@ def exit_on_error(
             on_error(exc)
         if as_json:
             print_json({"status": RunState.FAILED, "exit_code": 1, "error": str(exc)})
-        typer.echo(f"brewline: error: {exc}", err=True)
+        typer.echo(f"brewline: error: {printable(exc)}", err=True)
         raise typer.Exit(1) from None
 
 
 def warn(message: object) -> None:
     """One warning line on stderr, e.g. an alert that was not delivered."""
-    typer.echo(f"brewline: warning: {message}", err=True)
+    typer.echo(f"brewline: warning: {printable(message)}", err=True)
 
 
 def alert_on_error(settings: AlertSettings, command: str) -> Callable[[BaseException], None]:
@@ -140,6 +153,35 @@ def open_existing(settings: Settings) -> Iterator[Warehouse]:
 
 # -- output ------------------------------------------------------------------------------
 
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def printable(value: object) -> str:
+    """``value`` as text a terminal shows as is: C0, DEL and C1 controls become ``\\xNN``.
+
+    >>> printable("\\x1b[2JLeeds\\tWest End")
+    '\\\\x1b[2JLeeds\\\\x09West End'
+    """
+    return str(value).translate(_CONTROLS)
+
+
+def text(value: object, style: str = "") -> Text:
+    """A Rich ``Text`` of :func:`printable` ``value``: never markup, never a control sequence."""
+    from rich.text import Text
+
+    return Text(printable(value), style=style)
+
+
+def money(value: Decimal | None) -> str:
+    """Pounds as people read them: ``£1,234.50``, ``-£2.10``; ``-`` for no value.
+
+    >>> money(Decimal("1234.5")), money(Decimal("-2.1")), money(None)
+    ('£1,234.50', '-£2.10', '-')
+    """
+    if value is None:
+        return "-"
+    return f"{'-' if value < 0 else ''}£{abs(value):,.2f}"
+
 
 def print_json(payload: dict[str, Any]) -> None:
     typer.echo(json.dumps(payload, indent=2, default=_json_value))
@@ -154,23 +196,88 @@ def _json_value(value: object) -> str:
     raise TypeError(f"cannot turn {type(value).__name__} into JSON")
 
 
-def table(title: str | None, columns: Sequence[str], *, numeric: Sequence[int] = ()) -> Table:
-    """A plain Rich table; text folds rather than being cut, so file names stay whole."""
-    from rich import box
-    from rich.table import Table
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    *,
+    numeric: Sequence[int] = (),
+    whole: Sequence[int] = (),
+) -> Table:
+    """A plain Rich table whose cells are :func:`printable`; text folds rather than being cut.
 
-    table = Table(
-        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
+    ``numeric`` columns are right-aligned and never wrapped, nor are ``whole``
+    ones (short codes such as states and reasons). Add rows with
+    :meth:`~rich.table.Table.add_row` as usual: strings and ``Text`` cells are made
+    printable on the way in (a ``Text`` keeps its style).
+    """
+    from rich import box
+
+    table = _printable_table()(
+        title=None if title is None else text(title),
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     for i, name in enumerate(columns):
         right = i in numeric
         table.add_column(
             name.replace("_", " "),
             justify="right" if right else "left",
-            no_wrap=right,
+            no_wrap=right or i in whole,
             overflow="fold",
         )
     return table
+
+
+_FOLDERS = re.compile(r"(?<=[/\\])")
+_WORDS = re.compile(r"(?<=[_.\-\s])")
+
+
+def folded(name: str, width: int) -> RenderableType:
+    """:func:`printable` ``name`` on lines of at most ``width``, broken only at separators.
+
+    For a table cell, where Rich would otherwise fold a long name anywhere. A
+    name breaks after its folders first (``/``), and a part still too long after
+    ``_``, ``.``, ``-`` or a space; a piece with none of those stays whole.
+
+    >>> [line.plain for line in folded("coffeetl-2024/leeds_09-05-2023.csv", 24).renderables]
+    ['coffeetl-2024/', 'leeds_09-05-2023.csv']
+    """
+    from rich.console import Group
+
+    lines = [""]
+    for part in _FOLDERS.split(printable(name)):
+        pieces = [part] if len(part) <= width else _WORDS.split(part)
+        for piece in pieces:
+            if lines[-1] and len(lines[-1]) + len(piece) > width:
+                lines.append("")
+            lines[-1] += piece
+    return Group(*(text(line) for line in lines))
+
+
+def _printable_cell(cell: RenderableType | None) -> RenderableType | None:
+    """A ``str`` or ``Text`` cell made :func:`printable` (a ``Text`` keeps its style)."""
+    from rich.text import Text
+
+    if isinstance(cell, Text):
+        return text(cell.plain, style=str(cell.style))
+    return text(cell) if isinstance(cell, str) else cell
+
+
+@cache
+def _printable_table() -> type[Table]:
+    """``rich.table.Table`` whose ``add_row`` makes every cell printable (built on first use)."""
+    from rich.table import Table
+
+    class PrintableTable(Table):
+        def add_row(
+            self, *renderables: RenderableType | None, style: Any = None, end_section: bool = False
+        ) -> None:
+            cells = (_printable_cell(cell) for cell in renderables)
+            super().add_row(*cells, style=style, end_section=end_section)
+
+    return PrintableTable
 
 
 @dataclass(frozen=True)

@@ -23,24 +23,28 @@ from brewline.cli.output import (
     alert_on_error,
     exit_on_error,
     file_progress,
+    folded,
     print_json,
+    printable,
     table,
+    text,
     warn,
 )
 from brewline.vocabulary import FileState, counted
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
     from rich.table import Table
     from rich.text import Text
 
     from brewline.ops.alerts import DeliveryFailure
     from brewline.report import FileReport, RunReport
 
-__all__ = ["MAX_FILE_ROWS", "Redelivery", "run", "totals_line"]
+__all__ = ["MAX_FILE_ROWS", "MIN_NAME_WIDTH", "Redelivery", "run", "totals_line"]
 
 MAX_FILE_ROWS = 40
-"""Above this many files, ``run`` summarises by state instead of listing every file."""
+"""Above this many changed files, ``run`` summarises by state and lists only the
+rejected, failed and replaced ones; unchanged files are always one line."""
 
 _STATE_STYLE: dict[str, str] = {
     FileState.LOADED: "green",
@@ -49,7 +53,10 @@ _STATE_STYLE: dict[str, str] = {
     FileState.REJECTED: "red",
     FileState.FAILED: "bold red",
 }
-_BAD_STATES = (FileState.REJECTED, FileState.FAILED)
+_LISTED_STATES = (FileState.REJECTED, FileState.FAILED, FileState.REPLACED)
+
+MIN_NAME_WIDTH = 20
+"""The file column is never made narrower than this, however narrow the terminal."""
 
 
 class Redelivery(StrEnum):
@@ -111,20 +118,25 @@ def run(
 
     Files already loaded with the same content are skipped, a corrected file
     replaces its earlier version, and a file that cannot be understood is
-    rejected with a reason. Exits 0 when every file ended loaded, skipped or
-    replaced, 1 when any was rejected or failed or an error stopped the run.
+    rejected with a reason. A warehouse made by `brewline demo` keeps using the
+    demo's customer-token key when BREWLINE_PII_KEY is not set. Exits 0 when
+    every file ended loaded, skipped or replaced, 1 when any was rejected or
+    failed or an error stopped the run.
     """
     from rich.console import Console
 
     from brewline.config import load_settings
+    from brewline.demo import with_demo_key
     from brewline.pipeline import run as run_pipeline
 
     with exit_on_error(as_json):
-        settings = load_settings(
-            warehouse=warehouse,
-            landing=landing,
-            quarantine=quarantine,
-            redelivery=redelivery.value if redelivery else None,
+        settings, demo_note = with_demo_key(
+            load_settings(
+                warehouse=warehouse,
+                landing=landing,
+                quarantine=quarantine,
+                redelivery=redelivery.value if redelivery else None,
+            )
         )
     undelivered: list[DeliveryFailure] = []
     on_error = alert_on_error(settings, "run") if alert else None
@@ -142,38 +154,68 @@ def run(
     if as_json:
         print_json(report.to_dict())
     else:
-        _render_run(report, Console())
+        console = Console()
+        _render_run(report, console)
+        if demo_note:
+            console.print(text(demo_note, style="dim"))
     raise typer.Exit(report.exit_code)
 
 
 def _render_run(report: RunReport, console: Console) -> None:
+    """Files worth reading one by one, unchanged ones as one line, then the totals.
+
+    Long lines are soft-wrapped (left to the terminal), so a file name or a path
+    is never broken by a newline in the middle; table cells fold names only at
+    separators (see :func:`~brewline.cli.output.folded`).
+    """
+    unchanged = [f for f in report.files if _unchanged(f)]
+    listed = [f for f in report.files if not _unchanged(f)]
     if not report.files:
         console.print("No files to process.")
-    elif len(report.files) <= MAX_FILE_ROWS:
-        _print_files(report.files, "Files", console)
+    elif len(listed) <= MAX_FILE_ROWS:
+        if listed:
+            _print_files(listed, "Files", console)
+        if unchanged:
+            console.print(text(f"{counted(len(unchanged), 'file')} unchanged, skipped."))
     else:
         console.print(_states_table(report))
-        bad = [f for f in report.files if f.state in _BAD_STATES]
-        if bad:
-            _print_files(bad, "Rejected or failed files", console)
-    console.print(totals_line(report))
+        notable = [f for f in listed if _notable(f)]
+        if notable:
+            _print_files(notable, "Rejected, failed or replaced files", console)
+    console.print(totals_line(report), soft_wrap=True)
+
+
+def _unchanged(f: FileReport) -> bool:
+    return f.state == FileState.SKIPPED and f.reason == "unchanged"
+
+
+def _notable(f: FileReport) -> bool:
+    """Worth listing even among many files: it failed, or it replaced or was replaced."""
+    return f.state in _LISTED_STATES or bool(f.replaced or f.partly_replaced)
 
 
 def _print_files(files: Sequence[FileReport], title: str, console: Console) -> None:
     """A table of files, then one line per file that has more to say than its reason."""
-    from rich.text import Text
-
-    files_table = table(
-        title, ["file", "state", "read", "loaded", "rejected", "reason"], numeric=(2, 3, 4)
-    )
-    for f in files:
-        counts = (f"{f.rows_read:,}", f"{f.rows_loaded:,}", f"{f.rows_rejected:,}")
-        files_table.add_row(Text(f.source_name), _state(f.state), *counts, Text(f.reason or ""))
-    console.print(files_table)
+    others = console.measure(_files_table(files, title, [""] * len(files))).maximum
+    width = max(console.width - (others - len("file")), MIN_NAME_WIDTH)
+    console.print(_files_table(files, title, [folded(f.source_name, width) for f in files]))
     for f in files:
         note = _note(f)
         if note:
-            console.print(Text(f"{f.source_name}: {note}"))
+            console.print(text(f"{f.source_name}: {note}"), soft_wrap=True)
+
+
+def _files_table(files: Sequence[FileReport], title: str, names: Sequence[RenderableType]) -> Table:
+    files_table = table(
+        title,
+        ["file", "state", "read", "loaded", "rejected", "reason"],
+        numeric=(2, 3, 4),
+        whole=(1, 5),
+    )
+    for f, name in zip(files, names, strict=True):
+        counts = (f"{f.rows_read:,}", f"{f.rows_loaded:,}", f"{f.rows_rejected:,}")
+        files_table.add_row(name, _state(f.state), *counts, f.reason or "")
+    return files_table
 
 
 def _note(f: FileReport) -> str:
@@ -204,9 +246,7 @@ def _states_table(report: RunReport) -> Table:
 
 
 def _state(state: str) -> Text:
-    from rich.text import Text
-
-    return Text(state, style=_STATE_STYLE.get(state, ""))
+    return text(state, style=_STATE_STYLE.get(state, ""))
 
 
 def totals_line(report: RunReport) -> Text:
@@ -217,10 +257,11 @@ def totals_line(report: RunReport) -> Text:
     tokens = "on" if report.customer_tokens else "off (no PII key set)"
     replaced = counted(t["files_replaced"], "earlier version")
     return Text(
-        f"{len(report.files):,} files: {t['files_loaded']:,} loaded, {t['files_skipped']:,} "
-        f"skipped, {t['files_rejected']:,} rejected; {replaced} replaced.\n"
+        f"{counted(len(report.files), 'file')}: {t['files_loaded']:,} loaded, "
+        f"{t['files_skipped']:,} skipped, {t['files_rejected']:,} rejected; {replaced} replaced.\n"
         f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
         f"{t['rows_rejected']:,} rejected in {t['seconds']:.2f}s.\n"
-        f"Warehouse {report.warehouse}, run {report.run_id}, customer tokens {tokens}.",
+        f"Warehouse {printable(report.warehouse)}, run {report.run_id}, "
+        f"customer tokens {tokens}.",
         style="bold red" if report.exit_code else "bold",
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from brewline.cli.output import WarehouseOption, exit_on_error
+from brewline.cli.output import WarehouseOption, exit_on_error, printable
 from brewline.errors import BrewlineError
 
 if TYPE_CHECKING:
@@ -68,10 +68,14 @@ def serve(
     from brewline.serve.app import DashboardConfig
 
     config = DashboardConfig(settings.warehouse, late_after=late_after)
-    typer.echo(f"Brewline dashboard for {redact(config.warehouse)}: http://{host}:{port}/")
+    where = printable(redact(config.warehouse))
+    typer.echo(f"Brewline dashboard for {where}: http://{host}:{port}/")
     problem = _first_look(config)
     if problem:
-        typer.echo(f"Warning: {problem} (serving anyway; pages say so until it is fixed)", err=True)
+        typer.echo(
+            f"Warning: {printable(problem)} (serving anyway; pages say so until it is fixed)",
+            err=True,
+        )
     _run(config, host, port)
 
 

@@ -5,8 +5,10 @@
 makes sense), so a cron job can alert on failures and a person can read a table:
 
 - ``freshness``: every branch has data for the *due day* (yesterday once the
-  cut-off hour has passed, else the day before); a branch silent for longer
-  than ``check_closed_after_days`` is a warning (closed?), not a failure;
+  cut-off hour has passed, else the day before, by the clock or ``as_of``); a
+  branch silent for longer than ``check_closed_after_days`` is a warning
+  (closed?), not a failure, but when *no* branch has data for the due day the
+  warehouse as a whole fails (deliveries or runs have stopped);
 - ``volume``: no branch-day in the window is far below the branch's trailing mean;
 - ``new_branches`` / ``new_products``: what was first seen within the window
   (warnings: a new till, a typo, a new menu item);
@@ -151,15 +153,31 @@ def run_checks(
 def _freshness_results(
     warehouse: Warehouse, settings: CheckSettings, window: _Window
 ) -> list[CheckResult]:
-    """One result per branch: is its latest trading day the due day (or later)?"""
+    """One result per branch: is its latest trading day the due day (or later)?
+
+    The due day comes from the clock (or ``as_of``), never from the data: when no
+    branch at all is fresh, a warehouse-wide failure comes first, so a warehouse
+    whose every branch looks closed does not pass on warnings alone.
+    """
     latest = warehouse.branch_freshness(up_to=window.today).select("branch", "last_key")
     if latest.is_empty():
         return [CheckResult("freshness", "warn", None, "no branch has any data loaded yet")]
     closed_before = window.due - dt.timedelta(days=settings.check_closed_after_days)
-    return [
-        _freshness(branch, key_date(int(key)), window.due, closed_before)
-        for branch, key in latest.iter_rows()
-    ]
+    days = [(str(branch), key_date(int(key))) for branch, key in latest.iter_rows()]
+    results = [_freshness(branch, day, window.due, closed_before) for branch, day in days]
+    newest = max(day for _, day in days)
+    return results if newest >= window.due else [_none_fresh(newest, window.due), *results]
+
+
+def _none_fresh(newest: dt.date, due: dt.date) -> CheckResult:
+    """The warehouse as a whole is stale: no branch has data for the due day."""
+    return CheckResult(
+        "freshness",
+        "fail",
+        None,
+        f"no branch has data for {due}: the newest trading day loaded is {newest}, "
+        f"{counted((due - newest).days, 'day')} before; are deliveries or runs stopped?",
+    )
 
 
 def _freshness(branch: str, latest: dt.date, due: dt.date, closed_before: dt.date) -> CheckResult:
@@ -170,7 +188,8 @@ def _freshness(branch: str, latest: dt.date, due: dt.date, closed_before: dt.dat
             "freshness",
             "warn",
             branch,
-            f"no data since {latest} ({(due - latest).days} days before {due}): closed or renamed?",
+            f"no data since {latest} ({counted((due - latest).days, 'day')} before {due}): "
+            "closed or renamed?",
         )
     missing = (due - latest).days
     first_missing = latest + dt.timedelta(days=1)
@@ -227,7 +246,7 @@ def _volume(branch: str, days: pl.DataFrame, settings: CheckSettings) -> CheckRe
         if history < settings.check_volume_min_days:
             notes.append(
                 f"{day}: {counted(sales, 'sale')}; not enough history to judge "
-                f"({history} of {settings.check_volume_min_days} days)"
+                f"({history} of {counted(settings.check_volume_min_days, 'day')})"
             )
         elif sales < ratio * mean:
             low.append(
@@ -341,7 +360,7 @@ def _reject_causes(warehouse: Warehouse, run_ids: Sequence[str]) -> str:
     parts = []
     if files.height:
         listed = ", ".join(
-            f"{name} ({reason}, {n:,} rows)" for name, reason, n in files.iter_rows()
+            f"{name} ({reason}, {counted(n, 'row')})" for name, reason, n in files.iter_rows()
         )
         parts.append(f"files rejected: {listed}")
     if rows.height:
