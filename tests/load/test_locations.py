@@ -32,12 +32,10 @@ def test_passwords_are_masked_and_hosts_keep_their_shape(url: str, shown: str) -
 
 @given(st.text(alphabet=st.characters(blacklist_characters="@/?#&", min_codepoint=33), min_size=1))
 def test_no_password_ever_survives_redaction(password: str) -> None:
-    for url in (
-        f"postgresql://etl:{password}@db:5432/w",
-        f"postgresql://etl@db/w?password={password}",
-    ):
-        assert f":{password}@" not in redact(url)
-        assert f"password={password}" not in redact(url) or password == "***"
+    assert redact(f"postgresql://etl:{password}@db:5432/w") == "postgresql://etl:***@db:5432/w"
+    assert redact(f"postgresql://etl@db/w?password={password}") == (
+        "postgresql://etl@db/w?password=***"
+    )
 
 
 def test_the_engine_is_told_by_the_location() -> None:

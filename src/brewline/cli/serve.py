@@ -42,7 +42,7 @@ def serve(
             max=3650,
             metavar="DAYS",
             help="A branch is late when its last loaded trading day is more than DAYS "
-            "behind the newest trading day in the warehouse (0: any day behind). "
+            "before the due day (yesterday, branch time; 0: the due day itself is missing). "
             "The operations page's ?late_after= overrides it.",
         ),
     ] = 0,
