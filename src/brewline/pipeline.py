@@ -84,27 +84,22 @@ def run(
     with open_warehouse(
         settings.warehouse, lock_timeout=settings.lock_timeout, share=True
     ) as warehouse:
-        warehouse.ensure_schema()
-        _check_key(warehouse, key)
         report = RunReport(
             run_id=_new_run_id(),
             warehouse=redact(settings.warehouse),
             started_at=_utcnow(),
             customer_tokens=key is not None,
         )
-        warehouse.begin_run(report.run_id, socket.gethostname(), os.getpid())
+        with warehouse.held():
+            warehouse.ensure_schema()
+            _check_key(warehouse, key)
+            ledger = _Ledger(warehouse.deliveries())
+            warehouse.begin_run(report.run_id, socket.gethostname(), os.getpid())
         log.info("run %s started: %d files", report.run_id, len(deliveries))
         if on_start:
             on_start(len(deliveries))
         try:
-            context = _Context(
-                settings,
-                key,
-                report.run_id,
-                _Ledger(warehouse.deliveries()),
-                source,
-                _window(settings),
-            )
+            context = _Context(settings, key, report.run_id, ledger, source, _window(settings))
             for prepared in _prepared_ahead(_batches(deliveries, settings), context):
                 for result in _commit(prepared, warehouse, context):
                     _tell(report, result, on_file)

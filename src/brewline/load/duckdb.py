@@ -71,10 +71,10 @@ class DuckDBWarehouse(SqlWarehouse):
         self._share = share and self._path != _MEMORY
         self._staged: list[str] = []
         self._in_transaction = False
+        self._held = 0
         self._run_lock: IO[str] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._connection()  # a missing file or a busy one fails now, not at first use
-        self._release()
 
     def close(self) -> None:
         if self._con is not None:
@@ -93,9 +93,19 @@ class DuckDBWarehouse(SqlWarehouse):
 
     def _release(self) -> None:
         """Between transactions a shared connection lets go of the file."""
-        if self._share and not self._in_transaction and self._con is not None:
+        busy = self._in_transaction or self._held
+        if self._share and not busy and self._con is not None:
             self._con.close()
             self._con = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            self._release()
 
     @contextmanager
     def _using(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -18,9 +18,11 @@ portable SQL for both engines.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +165,14 @@ class Warehouse(Loader, Ledger, Reader):
 
     def reconnect(self) -> None:
         """Re-open a lost connection (after a server restart); embedded engines need not."""
+
+    def held(self) -> AbstractContextManager[None]:
+        """Keep the connection for the steps inside, though it was opened to be shared.
+
+        A shared embedded warehouse otherwise lets go of its file after every
+        transaction; a few quick steps in a row are cheaper on one connection.
+        """
+        return contextlib.nullcontext()
 
     def __enter__(self) -> Warehouse:
         return self
