@@ -494,6 +494,12 @@ def test_a_warehouse_path_with_control_characters_prints_escaped(tmp_path: Path)
     assert "\x1b" not in result.stdout
 
 
+def test_printable_escapes_bidirectional_controls_that_reverse_what_a_terminal_shows() -> None:
+    """U+202E shows 'Leeds\u202ecsv.exe' as 'Leedsexe.vsc': a name must read as it is."""
+    assert printable("Leeds\u202ecsv.exe\u2066x\u200f") == "Leeds\\u202ecsv.exe\\u2066x\\u200f"
+    assert printable("Café — Zoë") == "Café — Zoë"
+
+
 def test_printable_escapes_c0_del_and_c1_but_not_spaces_or_letters() -> None:
     assert printable("a b\x00\t\n\x1f\x7f\x80\x9f\xa0é£") == (
         "a b\\x00\\x09\\x0a\\x1f\\x7f\\x80\\x9f\xa0é£"

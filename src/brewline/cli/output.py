@@ -153,14 +153,19 @@ def open_existing(settings: Settings) -> Iterator[Warehouse]:
 
 # -- output ------------------------------------------------------------------------------
 
-_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))} | {
+    code: f"\\u{code:04x}"
+    for code in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+"""C0, DEL, C1, and the bidirectional controls that make a terminal show text reversed."""
 
 
 def printable(value: object) -> str:
-    """``value`` as text a terminal shows as is: C0, DEL and C1 controls become ``\\xNN``.
+    """``value`` as text a terminal shows as is: C0, DEL and C1 controls become ``\\xNN``,
+    bidirectional controls ``\\uNNNN``.
 
-    >>> printable("\\x1b[2JLeeds\\tWest End")
-    '\\\\x1b[2JLeeds\\\\x09West End'
+    >>> printable("\\x1b[2JLeeds\\tWest End"), printable("\\u202eLeeds")
+    ('\\\\x1b[2JLeeds\\\\x09West End', '\\\\u202eLeeds')
     """
     return str(value).translate(_CONTROLS)
 
