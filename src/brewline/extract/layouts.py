@@ -151,25 +151,27 @@ def _raw_exports(
     are small (~300 lines), so a handful of frame operations per file cost more
     than reading them.
     """
-    table = _stripped(fields.filter(~_blank()))
-    data_like = _timestamp_like() | _value_like() | pl.col("line_problem").is_not_null()
-    position = pl.int_range(pl.len(), dtype=pl.Int32).over("file")
-    table = table.with_columns(position=position).with_columns(
-        first_data=pl.when(data_like).then("position").min().over("file")
-    )
-    rows = table.filter(pl.col("position") >= pl.col("first_data"))
-    sample = rows.filter(pl.col("position") < pl.col("first_data") + SAMPLE_ROWS)
+    if fields["c1"].null_count() == 0:  # no line lacks a second field, so none is blank
+        table = fields.with_columns(position=pl.col("line_no") - 1)
+    else:
+        table = fields.filter(~_blank()).with_columns(
+            position=pl.int_range(pl.len(), dtype=pl.Int32).over("file")
+        )
+    table = table.join(_first_data_rows(table), on="file", how="left", maintain_order="left")
+    rows = table.filter(pl.col("position") >= pl.col("first_data"))  # padding kept
+    sample = _stripped(rows.filter(pl.col("position") < pl.col("first_data") + SAMPLE_ROWS))
     scores = sample.group_by("file").agg(
         *[_hits(layout).sum().alias(layout.name) for layout in LAYOUTS],
         line_no=pl.col("line_no").first(),
         filled=pl.sum_horizontal(pl.col(_POSITIONAL).is_not_null()).first(),
     )
-    firsts = table.group_by("file").agg(
-        line_no=pl.col("line_no").first(),
-        filled=pl.sum_horizontal(pl.col(_POSITIONAL).is_not_null()).first(),
+    firsts = table.filter(pl.col("position") == 0).select(
+        "file", "line_no", filled=pl.sum_horizontal(pl.col(_POSITIONAL).is_not_null())
     )
     chosen = _choose_layouts(scores)
-    by_file = rows.join(chosen, on="file").partition_by("file", as_dict=True)
+    by_file = _canonical(rows.join(chosen, on="file")).partition_by(
+        "file", as_dict=True, include_key=False
+    )
     results: list[RawExport | FileRejected] = []
     described = {f: (n, k) for f, n, k in firsts.iter_rows()}
     failed = {f: (n, k) for f, *_, n, k in scores.iter_rows()}
@@ -177,7 +179,7 @@ def _raw_exports(
         part = by_file.get((index,))
         if part is not None:
             layout = LAYOUTS[part["layout"][0]]
-            raw = _canonical(part, layout)
+            raw = part.drop("layout")
             results.append(RawExport(layout, raw, total - raw.height, source=source))
         elif index not in described:
             results.append(
@@ -189,6 +191,27 @@ def _raw_exports(
                 FileRejected("unrecognised_layout", _describe(line_no, filled), source=source)
             )
     return results
+
+
+def _first_data_rows(table: pl.DataFrame) -> pl.DataFrame:
+    """``file, first_data``: where each file's data starts (files with no data row are absent).
+
+    Headers stand at the top, so the first :data:`SAMPLE_ROWS` rows of a file
+    are looked at first; only a file whose head is all headers is searched
+    further (a stack of any height is skipped).
+    """
+    data_like = _timestamp_like() | _value_like() | pl.col("line_problem").is_not_null()
+
+    def first(rows: pl.DataFrame) -> pl.DataFrame:
+        found = _stripped(rows).filter(data_like)
+        return found.group_by("file").agg(first_data=pl.col("position").min())
+
+    found = first(table.filter(pl.col("position") < SAMPLE_ROWS))
+    taller = table.filter(pl.col("position") == SAMPLE_ROWS)["file"]
+    unsettled = taller.filter(~taller.is_in(found["file"].implode()))
+    if unsettled.is_empty():
+        return found
+    return pl.concat([found, first(table.filter(pl.col("file").is_in(unsettled.implode())))])
 
 
 def _choose_layouts(scores: pl.DataFrame) -> pl.DataFrame:
@@ -203,10 +226,18 @@ def _choose_layouts(scores: pl.DataFrame) -> pl.DataFrame:
     return scores.filter(best > 0).select("file", layout=choice)
 
 
-def _canonical(rows: pl.DataFrame, layout: Layout) -> pl.DataFrame:
-    return rows.rename(dict(zip(_POSITIONAL, layout.order, strict=True))).select(
-        "line_no", *FIELDS, "line_problem"
-    )
+def _canonical(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows renamed to the canonical fields, each file by its own ``layout`` (an index)."""
+    fields = []
+    for field in FIELDS:
+        usual = _POSITIONAL[LAYOUTS[0].order.index(field)]
+        expr: pl.Expr = pl.col(usual)
+        for index, layout in enumerate(LAYOUTS[1:], start=1):
+            here = _POSITIONAL[layout.order.index(field)]
+            if here != usual:  # only payment and total move between the layouts
+                expr = pl.when(pl.col("layout") == index).then(pl.col(here)).otherwise(expr)
+        fields.append(expr.alias(field))
+    return rows.select("file", "layout", "line_no", *fields, "line_problem")
 
 
 def _blank() -> pl.Expr:
