@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 import polars as pl
 
 from brewline.errors import FileRejected
@@ -151,9 +152,10 @@ def _check_layout(
     raws: list[tuple[int, RawExport]], limits: _Limits, row_offset: int
 ) -> ValidatedExport:
     layout = raws[0][1].layout
-    rows = pl.concat(
-        [raw.rows.with_columns(file_index=pl.lit(i, dtype=pl.Int32)) for i, raw in raws]
-    ).with_row_index("row")
+    file_index = pl.Series(
+        "file_index", np.repeat([i for i, _ in raws], [raw.rows.height for _, raw in raws])
+    ).cast(pl.Int32)
+    rows = pl.concat([raw.rows for _, raw in raws]).with_columns(file_index).with_row_index("row")
     typed = _typed(rows, layout, limits)
     refused = _refuse_month_first(typed, layout)
     branches = _file_branches(typed, rows)
