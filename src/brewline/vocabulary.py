@@ -29,9 +29,11 @@ __all__ = [
     "LEDGER_STATES",
     "FileState",
     "RunState",
+    "branch_local",
     "counted",
     "date_key",
     "date_key_expr",
+    "due_day",
     "item_label",
     "key_date",
     "key_date_expr",
@@ -45,6 +47,31 @@ BRANCH_TIMEZONE = ZoneInfo("Europe/London")
 def local_now() -> dt.datetime:
     """The branches' wall-clock time now, naive (comparable with ``sold_at``)."""
     return dt.datetime.now(BRANCH_TIMEZONE).replace(tzinfo=None)
+
+
+def branch_local(moment: dt.datetime) -> dt.datetime:
+    """Branch local wall-clock time; a naive datetime already is."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(BRANCH_TIMEZONE).replace(tzinfo=None)
+
+
+def due_day(as_of: dt.date | dt.datetime, cutoff_hour: int = 0) -> dt.date:
+    """The latest trading day every branch must have sent by ``as_of``.
+
+    A date means "after the cut-off on that day"; a datetime is branch local time
+    (an aware one is converted): before ``cutoff_hour`` yesterday's export may
+    still be on its way, so the due day is the day before yesterday. The data
+    checks and the dashboard both ask this, so they never disagree.
+
+    >>> due_day(dt.date(2024, 11, 11)), due_day(dt.datetime(2024, 11, 11, 9, 30), 10)
+    (datetime.date(2024, 11, 10), datetime.date(2024, 11, 9))
+    """
+    if not isinstance(as_of, dt.datetime):
+        return as_of - dt.timedelta(days=1)
+    local = branch_local(as_of)
+    late = 1 if local.hour >= cutoff_hour else 2
+    return local.date() - dt.timedelta(days=late)
 
 
 class FileState(StrEnum):

@@ -21,7 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.serve.conftest import Dashboard, Response, Sale
 
-from brewline.vocabulary import local_now
+from brewline.serve.app import DashboardConfig
+from brewline.vocabulary import due_day, local_now
 
 DAY = dt.date(2024, 12, 18)
 LEEDS_DAY = "/?branch=Leeds&start=2024-12-18&end=2024-12-18"
@@ -320,7 +321,7 @@ def test_operations_page_shows_runs_files_rejects_and_freshness(
 def test_freshness_is_measured_against_today_not_the_newest_loaded_day(
     sample_dashboard: Dashboard,
 ) -> None:
-    due = local_now().date() - dt.timedelta(days=1)
+    due = due_day(local_now(), DashboardConfig("x").cutoff_hour)  # what `brewline check` uses
     html = sample_dashboard.get("/operations").text
     assert "30 of 30 branches late" in html
     assert f"every branch should have sent <strong>{due:%a %d %b %Y}</strong>" in words(html)

@@ -67,7 +67,9 @@ def serve(
     from brewline.load.locations import redact
     from brewline.serve.app import DashboardConfig
 
-    config = DashboardConfig(settings.warehouse, late_after=late_after)
+    config = DashboardConfig(
+        settings.warehouse, late_after=late_after, cutoff_hour=settings.check_cutoff_hour
+    )
     where = printable(redact(config.warehouse))
     typer.echo(f"Brewline dashboard for {where}: http://{host}:{port}/")
     problem = _first_look(config)

@@ -38,16 +38,16 @@ import polars as pl
 from brewline.load import Warehouse
 from brewline.ops.settings import CheckSettings
 from brewline.vocabulary import (
-    BRANCH_TIMEZONE,
+    branch_local,
     counted,
     date_key,
+    due_day,
     item_label,
     key_date,
     local_now,
 )
 
 __all__ = [
-    "BRANCH_TIMEZONE",
     "CHECKS",
     "CheckResult",
     "Status",
@@ -82,31 +82,6 @@ class CheckResult:
 # -- dates -------------------------------------------------------------------------------------
 
 
-def due_day(as_of: dt.date | dt.datetime, cutoff_hour: int) -> dt.date:
-    """The latest trading day every branch must have data for at ``as_of``.
-
-    A date means "after the cut-off on that day"; a datetime is branch local time
-    (an aware one is converted).
-
-    >>> due_day(dt.date(2024, 11, 11), 10)
-    datetime.date(2024, 11, 10)
-    >>> due_day(dt.datetime(2024, 11, 11, 9, 30), 10)
-    datetime.date(2024, 11, 9)
-    """
-    if not isinstance(as_of, dt.datetime):
-        return as_of - dt.timedelta(days=1)
-    local = _local(as_of)
-    late = 1 if local.hour >= cutoff_hour else 2
-    return local.date() - dt.timedelta(days=late)
-
-
-def _local(moment: dt.datetime) -> dt.datetime:
-    """Branch local wall-clock time; a naive datetime already is."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(BRANCH_TIMEZONE).replace(tzinfo=None)
-
-
 @dataclass(frozen=True)
 class _Window:
     """The days a check run looks at: ``first..due``, and ``today`` (the as-of day)."""
@@ -121,7 +96,7 @@ class _Window:
 
 def _window(settings: CheckSettings, as_of: dt.date | dt.datetime) -> _Window:
     due = due_day(as_of, settings.check_cutoff_hour)
-    today = _local(as_of).date() if isinstance(as_of, dt.datetime) else as_of
+    today = branch_local(as_of).date() if isinstance(as_of, dt.datetime) else as_of
     return _Window(due - dt.timedelta(days=settings.check_window_days - 1), due, today)
 
 

@@ -76,7 +76,7 @@ from brewline.serve.views import (
     operations_view,
     sales_view,
 )
-from brewline.vocabulary import local_now
+from brewline.vocabulary import due_day, local_now
 
 __all__ = ["DashboardConfig", "create_app"]
 
@@ -112,8 +112,10 @@ class DashboardConfig:
 
     - ``warehouse``: DuckDB file path or ``postgresql://`` URL (never shown unredacted);
     - ``late_after``: default days a branch's last trading day may lag the due day
-      (yesterday, in the branches' time zone) before it counts as late (the page's
-      ``?late_after=`` overrides it);
+      before it counts as late (the page's ``?late_after=`` overrides it);
+    - ``cutoff_hour``: the due day is yesterday once this hour (branch time) has
+      passed, the day before until then: the ``check_cutoff_hour`` setting, so the
+      page and ``brewline check`` agree;
     - ``lock_timeout``: seconds a request waits for a DuckDB writer's lock before
       answering 503 "busy, retry" (a loader holds it while it commits a batch: a
       moment, so a page is delayed, not refused);
@@ -122,6 +124,7 @@ class DashboardConfig:
 
     warehouse: str
     late_after: int = 0
+    cutoff_hour: int = 10
     lock_timeout: float = 1.0
     cache_entries: int = 64
     cache_seconds: float = 300.0
@@ -383,15 +386,19 @@ def _sales(request: Request, reader: _Reader, page: PageMaker) -> Response:
 
 def _operations(request: Request, reader: _Reader, page: PageMaker) -> Response:
     late_after = parse_late_after(request, reader.config.late_after)
-    today = local_now().date()
+    now = local_now()
+    today = now.date()
     as_of = parse_as_of(request, today)
+    # Today the clock and the cut-off hour decide (as `brewline check` does); a past day
+    # is looked at after its cut-off.
+    due = due_day(now if as_of == today else as_of, reader.config.cutoff_hour)
 
     def render(view: OperationsView, as_of_run: str) -> str:
         return pages.render_operations(page("Operations", "operations", as_of_run), view, today)
 
-    ask = lambda snap: operations_view(snap.wh, late_after, as_of=as_of)  # noqa: E731
-    # The day is part of the key: lateness changes at midnight without any load.
-    return _cached_page(reader, "operations", (late_after, as_of), ask, render)
+    ask = lambda snap: operations_view(snap.wh, late_after, as_of=as_of, due=due)  # noqa: E731
+    # The due day is part of the key: lateness changes with the clock, without any load.
+    return _cached_page(reader, "operations", (late_after, as_of, due), ask, render)
 
 
 def _cached_page(

@@ -35,7 +35,7 @@ import polars as pl
 from brewline import queries
 from brewline.load import Warehouse
 from brewline.load.roles import Params, Reader
-from brewline.vocabulary import date_key, key_date_expr, local_now
+from brewline.vocabulary import date_key, due_day, key_date_expr, local_now
 
 __all__ = [
     "FilterOptions",
@@ -48,7 +48,6 @@ __all__ = [
     "by_day",
     "by_month",
     "customer_mix",
-    "due_day",
     "filter_options",
     "first_sales",
     "freshness",
@@ -451,7 +450,8 @@ class OperationsView:
     """The ledger as the operations page shows it (see :func:`operations_view`).
 
     ``as_of`` is the day the page looks from (today unless asked for a past day),
-    ``due`` the day before it: the last day every branch should have sent.
+    ``due`` the last day every branch should have sent by then
+    (:func:`~brewline.vocabulary.due_day`, the same as ``brewline check``).
     """
 
     late_after: int
@@ -461,30 +461,21 @@ class OperationsView:
     rejected_files: pl.DataFrame
     freshness: pl.DataFrame
     as_of: dt.date
+    due: dt.date
     newest: dt.date | None = None
 
-    @property
-    def due(self) -> dt.date:
-        return due_day(self.as_of)
 
-
-def due_day(as_of: dt.date) -> dt.date:
-    """The last trading day every branch should have sent by ``as_of``: the day before.
-
-    >>> due_day(dt.date(2025, 1, 1))
-    datetime.date(2024, 12, 31)
-    """
-    return as_of - dt.timedelta(days=1)
-
-
-def freshness(wh: Reader, late_after: int = 0, *, as_of: dt.date | None = None) -> pl.DataFrame:
+def freshness(
+    wh: Reader, late_after: int = 0, *, as_of: dt.date | None = None, due: dt.date | None = None
+) -> pl.DataFrame:
     """The last trading day loaded per branch up to ``as_of``, and whether the branch is late.
 
     Columns: ``branch, last_day, days_behind, last_loaded_at`` (UTC), ``late``.
     ``as_of`` defaults to the branches' local today (:func:`~brewline.vocabulary.local_now`),
     so a warehouse nobody has fed for a year shows every branch late. ``days_behind``
-    counts days from the branch's last trading day to the due day (:func:`due_day`;
-    0 when it is up to date); a branch is late when that exceeds ``late_after``.
+    counts days from the branch's last trading day to the due day (``due``, by
+    default :func:`~brewline.vocabulary.due_day` of ``as_of``; 0 when it is up to
+    date); a branch is late when that exceeds ``late_after``.
     Most behind first, so late branches lead.
 
         >>> freshness(wh, 1, as_of=dt.date(2024, 12, 19))["late"].sum()  # doctest: +SKIP
@@ -494,7 +485,8 @@ def freshness(wh: Reader, late_after: int = 0, *, as_of: dt.date | None = None) 
     fresh = wh.branch_freshness(up_to=today).with_columns(
         key_date_expr(pl.col("last_key")).alias("last_day")
     )
-    behind = (pl.lit(due_day(today)) - pl.col("last_day")).dt.total_days().clip(lower_bound=0)
+    due = due_day(today) if due is None else due
+    behind = (pl.lit(due) - pl.col("last_day")).dt.total_days().clip(lower_bound=0)
     return (
         fresh.with_columns(behind.cast(pl.Int64).alias("days_behind"))
         .with_columns((pl.col("days_behind") > late_after).alias("late"))
@@ -504,11 +496,17 @@ def freshness(wh: Reader, late_after: int = 0, *, as_of: dt.date | None = None) 
 
 
 def operations_view(
-    wh: Warehouse, late_after: int = 0, *, as_of: dt.date | None = None, runs: int = 20
+    wh: Warehouse,
+    late_after: int = 0,
+    *,
+    as_of: dt.date | None = None,
+    due: dt.date | None = None,
+    runs: int = 20,
 ) -> OperationsView:
     """Recent runs, files by state, rejects by reason and freshness as of ``as_of`` (today)."""
     today = local_now().date() if as_of is None else as_of
-    fresh = freshness(wh, late_after, as_of=today)
+    due = due_day(today) if due is None else due
+    fresh = freshness(wh, late_after, as_of=today, due=due)
     return OperationsView(
         late_after=late_after,
         runs=queries.recent_runs(wh, runs),
@@ -517,5 +515,6 @@ def operations_view(
         rejected_files=queries.rejected_files(wh, runs),
         freshness=fresh,
         as_of=today,
+        due=due,
         newest=fresh["last_day"].max() if fresh.height else None,  # type: ignore[arg-type]
     )
