@@ -648,3 +648,20 @@ def test_a_one_branch_one_day_demo_is_singular(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Brewline demo: 1 branch x 1 day from 01 Nov 2024" in result.stdout
     assert "1 file: 1 loaded" in result.stdout
+
+
+def test_status_folds_long_file_names_only_at_separators(tmp_path: Path) -> None:
+    landing = tmp_path / "landing" / "a-rather-long-folder-name_for-deliveries"
+    landing.mkdir(parents=True)
+    name = "an_unrecognised-export_with_a_long_name_2024.csv"
+    (landing / name).write_text("not,a,till,export\n", encoding="utf-8")
+    warehouse = tmp_path / "w.duckdb"
+    invoke(tmp_path, ["run", landing.parent, "-w", warehouse, "--quarantine", tmp_path / "q"])
+    shown = invoke(tmp_path, ["status", "-w", warehouse], COLUMNS="80").stdout
+    lines = shown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("source name"))
+    cut = lines[start].index("reason")
+    cell = [line[:cut].strip() for line in lines[start + 2 : start + 8] if line[:cut].strip()]
+    assert "".join(cell) == f"{landing.name}/{name}"
+    assert len(cell) > 1
+    assert all(part[-1] in "/_-. " for part in cell[:-1]), cell

@@ -9,6 +9,7 @@ a thin layer over :func:`brewline.queries.status_report` and
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,6 +20,7 @@ from brewline.cli.output import (
     JsonOption,
     WarehouseOption,
     exit_on_error,
+    folded,
     money,
     open_existing,
     print_json,
@@ -28,8 +30,8 @@ from brewline.cli.output import (
 
 if TYPE_CHECKING:
     import polars as pl
+    from rich.console import RenderableType
     from rich.table import Table
-    from rich.text import Text
 
     from brewline.load import Warehouse
 
@@ -159,10 +161,15 @@ _FORMATS: dict[str, Callable[[Any], str]] = {
 }
 
 
-def _cell(value: object, column: str) -> Text:
-    """Format one value as printable text (not markup), so names print as they are."""
+def _cell(value: object, column: str) -> RenderableType:
+    """Format one value as printable text (not markup), so names print as they are.
+
+    A file name folds only at its separators, never mid-word.
+    """
     if value is None:
         return text("-", style="dim")
+    if column == "source_name":
+        return folded(str(value), max(24, shutil.get_terminal_size().columns // 3))
     if column in _FORMATS:
         return text(_FORMATS[column](value))
     if isinstance(value, Decimal):  # money: the warehouse's only decimal type
