@@ -27,6 +27,8 @@ import polars as pl
 
 from brewline.load import Reader
 from brewline.load.roles import Params
+from brewline.schema import MONEY as MONEY_TYPE
+from brewline.schema import MONEY_SQL
 
 __all__ = [
     "MONEY",
@@ -46,11 +48,11 @@ __all__ = [
     "status_report",
 ]
 
-MONEY = pl.Decimal(18, 2)
-"""The dtype of every money column: exact, two decimal places."""
+MONEY = MONEY_TYPE.polars_type()
+"""The dtype of every money column: the warehouse's one money type (exact, two decimals)."""
 
 _CENT = Decimal("0.01")
-_SQL_MONEY = "DECIMAL(18,2)"
+_SQL_MONEY = MONEY_SQL
 _SHARE = "CAST(COUNT(*) AS DOUBLE PRECISION) / CAST(SUM(COUNT(*)) OVER () AS DOUBLE PRECISION)"
 _TIME = pl.Datetime("us")
 

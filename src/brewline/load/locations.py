@@ -15,11 +15,7 @@ import re
 
 from brewline.errors import ConfigError
 
-__all__ = ["engine_of", "is_postgres", "redact"]
-
-
-def is_postgres(location: str) -> bool:
-    return location.startswith(("postgresql://", "postgres://"))
+__all__ = ["engine_of", "redact"]
 
 
 def engine_of(location: str) -> str:
@@ -29,7 +25,7 @@ def engine_of(location: str) -> str:
     ``md:...``) is refused: DuckDB would read such a prefix as a request to
     download and load an extension from the internet.
     """
-    if is_postgres(location):
+    if location.startswith(("postgresql://", "postgres://")):
         return "postgres"
     if _SCHEME.match(location):
         raise ConfigError(

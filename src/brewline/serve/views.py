@@ -35,6 +35,7 @@ import polars as pl
 from brewline import queries
 from brewline.load import Warehouse
 from brewline.load.roles import Params, Reader
+from brewline.schema import MONEY_SQL
 from brewline.vocabulary import date_key, due_day, key_date_expr, local_now
 
 __all__ = [
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 MONEY = queries.MONEY
-_SQL_MONEY = "DECIMAL(18,2)"
+_SQL_MONEY = MONEY_SQL
 _CENT = Decimal("0.01")
 _ITEM = ("product", "size", "variant")
 
