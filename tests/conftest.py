@@ -96,3 +96,31 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb":
         return str(tmp_path / "warehouse.duckdb")
     return str(request.getfixturevalue("postgres_url"))
+
+
+# -- AWS: moto in server mode, a real HTTP endpoint -------------------------------------------------
+
+from tests.motoserver import MotoServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[MotoServer]:
+    """A local AWS endpoint (S3, SQS, SNS, Secrets Manager) for this worker's tests."""
+    server = MotoServer()
+    server.apply()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(aws: MotoServer) -> str:
+    """A fresh, empty bucket."""
+    import boto3
+
+    name = f"landing-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": aws.env["AWS_REGION"]}
+    )
+    return name

@@ -36,18 +36,21 @@ class Settings(CheckSettings, AlertSettings):
 
     model_config = SettingsConfigDict(env_prefix="BREWLINE_", extra="forbid", frozen=True)
 
-    landing: Path = Field(
+    landing: Path | str = Field(
         default=Path("landing"),
-        description="Folder the branch exports land in; `brewline run` reads it by default.",
+        description="Where the branch exports land: a folder, or s3://bucket/prefix/; "
+        "`brewline run` and `brewline watch` read it by default.",
     )
     warehouse: str = Field(
         default="brewline.duckdb",
         description="A DuckDB file path (embedded default) or a postgresql:// URL.",
     )
-    quarantine: Path | None = Field(
+    quarantine: Path | str | None = Field(
         default=None,
-        description="Where raw rejected lines are kept; default `<landing>/_quarantine`. "
-        "Raw lines may hold personal data, so they never go to the warehouse.",
+        description="Where raw rejected lines are kept: a folder (default "
+        "`<landing>/_quarantine`) or, for an S3 landing area, s3://bucket/prefix/ (default "
+        "`s3://<bucket>/_quarantine/`). Raw lines may hold personal data, so they never go "
+        "to the warehouse.",
     )
     pii_key: SecretStr | None = Field(
         default=None,
@@ -104,6 +107,14 @@ class Settings(CheckSettings, AlertSettings):
         "as `implausible_date`.",
     )
 
+    @field_validator("landing", "quarantine", mode="before")
+    @classmethod
+    def _location(cls, value: object) -> object:
+        """An ``s3://`` URL stays text (a path would fold its ``//``); anything else is a path."""
+        if isinstance(value, str) and not value.startswith("s3://"):
+            return Path(value)
+        return value
+
     @field_validator("pii_key")
     @classmethod
     def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -114,7 +125,9 @@ class Settings(CheckSettings, AlertSettings):
     @property
     def quarantine_dir(self) -> Path:
         """The quarantine folder, defaulting to one inside the landing area."""
-        return self.quarantine if self.quarantine is not None else self.landing / "_quarantine"
+        if isinstance(self.quarantine, Path):
+            return self.quarantine
+        return Path(self.landing) / "_quarantine"
 
 
 def load_settings(**overrides: Any) -> Settings:

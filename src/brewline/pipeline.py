@@ -64,21 +64,24 @@ _KEY_META = "pii_key_fingerprint"
 
 def run(
     settings: Settings,
-    paths: Sequence[Path] | None = None,
+    paths: Sequence[Location] | None = None,
     *,
+    source: Source | None = None,
     on_start: Callable[[int], None] | None = None,
     on_file: OnFile | None = None,
     alert: bool = True,
     on_alert_failure: Callable[[DeliveryFailure], None] | None = None,
 ) -> RunReport:
-    """Process every new or changed file under ``paths`` (default: the landing folder).
+    """Process every new or changed delivery under ``paths`` (default: the landing area),
+    or of ``source`` when given (e.g. just the objects an S3 event names).
 
     ``on_start(n_files)`` and ``on_file(report)`` let a caller show progress.
     With ``alert``, a finished run that rejected files or stopped sends one alert
     (:func:`brewline.ops.alerts.alert_run`); an alert that cannot be delivered
     never fails the run: it is logged and handed to ``on_alert_failure``.
     """
-    source = open_source(paths or [settings.landing], quarantine=settings.quarantine)
+    if source is None:
+        source = open_source(paths or [settings.landing], quarantine=settings.quarantine)
     deliveries = source.deliveries()
     key = settings.pii_key.get_secret_value().encode() if settings.pii_key else None
     with open_warehouse(
@@ -194,16 +197,14 @@ def _intake(deliveries: list[Delivery], context: _Context) -> _Intake:
     started = time.perf_counter()
     prepared = _Prepared(star=None, data={})
     wanted: list[tuple[FileFacts, bytes]] = []
-    for delivery in deliveries:
-        try:
-            data = context.source.read(delivery)
-        except OSError as exc:  # moved or unreadable since discovery: still pending
+    for delivery, data in zip(deliveries, context.source.read_all(deliveries), strict=True):
+        if isinstance(data, OSError):  # moved or unreadable since discovery: still pending
             prepared.verdicts.append(
                 FileReport(
                     delivery.name,
                     FileState.FAILED,
                     reason="unreadable_file",
-                    message=f"cannot read the file: {exc.strerror or exc}",
+                    message=f"cannot read the file: {data.strerror or data}",
                 )
             )
             continue

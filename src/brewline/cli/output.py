@@ -56,6 +56,8 @@ __all__ = [
     "printable",
     "table",
     "text",
+    "validate_location",
+    "validate_locations",
     "validate_warehouse_option",
     "warn",
 ]
@@ -76,6 +78,30 @@ def validate_warehouse_option(value: str | None) -> str | None:
     if engine == "duckdb" and Path(value).is_dir():
         raise typer.BadParameter(f"{value} is a folder; give a DuckDB file path")
     return value
+
+
+def validate_locations(values: list[str] | None) -> list[str] | None:
+    """Landing locations: folders and files that exist, or ``s3://bucket/prefix/`` (exit 2)."""
+    if values and len(values) > 1 and any(v.startswith("s3://") for v in values):
+        raise typer.BadParameter("give one s3:// location per run, without local paths beside it")
+    for value in values or ():
+        if value.startswith("s3://"):
+            from brewline.sources.s3 import S3Prefix
+
+            try:
+                S3Prefix.parse(value)
+            except ConfigError as exc:
+                raise typer.BadParameter(exc.message) from None
+        elif "://" in value:
+            raise typer.BadParameter(f"{value!r}: give a local path or an s3:// location")
+        elif not Path(value).exists():
+            raise typer.BadParameter(f"{value} does not exist")
+    return values
+
+
+def validate_location(value: str | None) -> str | None:
+    """One landing or quarantine location (see :func:`validate_locations`)."""
+    return None if value is None else validate_locations([value])[0]  # type: ignore[index]
 
 
 WarehouseOption = Annotated[

@@ -28,6 +28,8 @@ from brewline.cli.output import (
     printable,
     table,
     text,
+    validate_location,
+    validate_locations,
     warn,
 )
 from brewline.vocabulary import FileState, counted
@@ -68,31 +70,32 @@ class Redelivery(StrEnum):
 
 def run(
     paths: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Argument(
-            help="Files or folders to process [default: the landing folder].",
+            help="Files or folders to process, or one s3://bucket/prefix/ "
+            "[default: the landing area].",
             metavar="PATH",
-            exists=True,
+            callback=validate_locations,
             show_default=False,
         ),
     ] = None,
     *,
     warehouse: WarehouseOption = None,
     landing: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Landing folder read when no PATHS are given [default: ./landing].",
-            exists=True,
-            file_okay=False,
+            help="Landing folder or s3://bucket/prefix/ read when no PATHS are given "
+            "[default: ./landing].",
+            callback=validate_location,
             show_default=False,
         ),
     ] = None,
     quarantine: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Folder for raw rejected lines (may hold personal data) "
-            "[default: <landing>/_quarantine].",
-            file_okay=False,
+            help="Where raw rejected lines go (may hold personal data): a folder, or "
+            "s3://bucket/prefix/ for an S3 landing area "
+            "[default: <landing>/_quarantine, s3://<bucket>/_quarantine/].",
             show_default=False,
         ),
     ] = None,

@@ -21,12 +21,25 @@ the same way for every source, so "the same bytes again" means one thing.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-__all__ = ["Delivery", "Location", "Quarantine", "Source", "open_source"]
+__all__ = [
+    "Delivery",
+    "Location",
+    "Quarantine",
+    "Source",
+    "delivery_order",
+    "is_delivery_name",
+    "open_source",
+]
+
+QUARANTINE_DIR_NAME = "_quarantine"
+QUARANTINE_SUFFIX = ".rejected.csv"
+_COPY_SUFFIX = re.compile(r"^(?P<stem>.*?) \((?P<n>[0-9]+)\)(?P<ext>\.[^.]*)$")
 
 Location = Path | str
 """Where something was written: a local path, or a URL for remote stores."""
@@ -69,13 +82,84 @@ class Source(ABC):
     def read(self, delivery: Delivery) -> bytes:
         """A delivery's bytes. Raises ``OSError`` when it vanished or cannot be read."""
 
+    def read_all(self, deliveries: Sequence[Delivery]) -> Iterator[bytes | OSError]:
+        """Each delivery's bytes, or the ``OSError`` that stopped it, in order.
 
-def open_source(paths: Sequence[Path], *, quarantine: Path | None) -> Source:
+        Remote sources override this to fetch a batch concurrently.
+        """
+        for delivery in deliveries:
+            try:
+                yield self.read(delivery)
+            except OSError as exc:
+                yield exc
+
+
+def delivery_order(delivery: Delivery) -> tuple[float, str, int]:
+    """Oldest first, then by name; a browser's ``leeds (1).csv`` after ``leeds.csv``.
+
+    When two deliveries cover the same branch-day the later one wins, so every
+    source lists in this order.
+    """
+    match = _COPY_SUFFIX.match(delivery.name)
+    if match is None:
+        return (delivery.arrived, delivery.name, 0)
+    return (delivery.arrived, match["stem"] + match["ext"], int(match["n"]))
+
+
+def is_delivery_name(relative: str) -> bool:
+    """Whether a name under a landing root is a delivery: a visible ``.csv`` that is not
+    a quarantine file and not in a hidden or quarantine folder."""
+    parts = PurePosixPath(relative).parts
+    return (
+        bool(parts)
+        and not any(part.startswith(".") or part == QUARANTINE_DIR_NAME for part in parts)
+        and relative.lower().endswith(".csv")
+        and not relative.endswith(QUARANTINE_SUFFIX)
+    )
+
+
+def open_source(
+    locations: Sequence[Location],
+    *,
+    quarantine: Location | None,
+    only: Sequence[str] | None = None,
+) -> Source:
     """The source for what ``brewline run`` was given: the one wiring place for sources.
 
-    ``quarantine`` is the configured folder, or None for ``_quarantine`` beside
-    the first path.
+    ``locations`` are local paths or one ``s3://bucket/prefix/``; ``quarantine``
+    is the configured place, or None for the source's default. ``only`` limits
+    an S3 source to those keys (an event's objects).
     """
+    from brewline.errors import ConfigError
+
+    remote = [str(x) for x in locations if _is_url(x)]
+    if remote:
+        from brewline.sources.s3 import S3Prefix, S3Source
+
+        if len(locations) > 1:
+            raise ConfigError("give one s3:// location per run, without local paths beside it")
+        if quarantine is not None and not _is_url(quarantine):
+            raise ConfigError("an S3 landing area keeps its quarantine in S3: give an s3:// one")
+        return S3Source(
+            S3Prefix.parse(remote[0]),
+            quarantine=S3Prefix.parse(str(quarantine)) if quarantine is not None else None,
+            keys=only,
+        )
     from brewline.sources.folder import FolderSource
 
-    return FolderSource(paths, quarantine=quarantine)
+    if quarantine is not None and _is_url(quarantine):
+        raise ConfigError("a local landing folder keeps its quarantine locally: give a folder")
+    return FolderSource(
+        [Path(x) for x in locations], quarantine=None if quarantine is None else Path(quarantine)
+    )
+
+
+def _is_url(location: Location) -> bool:
+    text = str(location)
+    if text.startswith("s3://"):
+        return True
+    if "://" in text:
+        from brewline.errors import ConfigError
+
+        raise ConfigError(f"{text!r}: only local folders and s3:// locations can be read")
+    return False

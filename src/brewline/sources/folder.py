@@ -9,18 +9,21 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from brewline.errors import ConfigError
-from brewline.sources import Delivery, Quarantine, Source
+from brewline.sources import (
+    QUARANTINE_DIR_NAME,
+    QUARANTINE_SUFFIX,
+    Delivery,
+    Quarantine,
+    Source,
+    delivery_order,
+    is_delivery_name,
+)
 
 __all__ = ["QUARANTINE_DIR_NAME", "QUARANTINE_SUFFIX", "FolderQuarantine", "FolderSource"]
-
-QUARANTINE_DIR_NAME = "_quarantine"
-QUARANTINE_SUFFIX = ".rejected.csv"
-_COPY_SUFFIX = re.compile(r"^(?P<stem>.*?) \((?P<n>[0-9]+)\)(?P<ext>\.[^.]*)$")
 
 
 class FolderQuarantine(Quarantine):
@@ -69,18 +72,11 @@ class FolderSource(Source):
                 resolved = Path(delivery.ref).resolve()
                 if not resolved.is_relative_to(skip):
                     found.setdefault(resolved, delivery)
-        return sorted(found.values(), key=_delivery_order)
+        return sorted(found.values(), key=delivery_order)
 
     def read(self, delivery: Delivery) -> bytes:
         """The file's bytes; the landing file itself is never modified."""
         return Path(delivery.ref).read_bytes()
-
-
-def _delivery_order(delivery: Delivery) -> tuple[float, str, int]:
-    match = _COPY_SUFFIX.match(delivery.name)
-    if match is None:
-        return (delivery.arrived, delivery.name, 0)
-    return (delivery.arrived, match["stem"] + match["ext"], int(match["n"]))
 
 
 def _files_under(root: Path) -> Iterable[Delivery]:
@@ -110,13 +106,7 @@ def _is_hidden(relative: Path) -> bool:
 
 
 def _is_input(path: Path, relative: Path) -> bool:
-    quarantined = path.name.endswith(QUARANTINE_SUFFIX)
-    return (
-        not _is_hidden(relative)
-        and not quarantined
-        and path.suffix.lower() == ".csv"
-        and path.is_file()
-    )
+    return is_delivery_name(relative.as_posix()) and path.is_file()
 
 
 def _delivery(path: Path, name: str) -> Delivery:
