@@ -98,7 +98,7 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-# -- AWS: moto in server mode, a real HTTP endpoint -------------------------------------------------
+# -- AWS: moto in server mode, a real HTTP endpoint ----------------------------------------------
 
 from tests.motoserver import MotoServer  # noqa: E402
 

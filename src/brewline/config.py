@@ -57,6 +57,12 @@ class Settings(CheckSettings, AlertSettings):
         description="Secret for the keyed HMAC that turns a card into a customer token. "
         "Without it, no customer tokens are made. Keep it out of the warehouse and the repo.",
     )
+    secret_id: str | None = Field(
+        default=None,
+        description="AWS Secrets Manager secret (name or ARN) holding JSON "
+        '{"warehouse": ..., "pii_key": ...}: how the Lambda functions get them, so neither '
+        "sits in plain environment values.",
+    )
     require_pii_key: bool = Field(
         default=False,
         description="Refuse to start without `pii_key` (set it in production so "

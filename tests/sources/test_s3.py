@@ -12,13 +12,13 @@ from pathlib import Path
 import boto3
 import duckdb
 import pytest
+from tests.motoserver import MotoServer
 
 from brewline.config import Settings
 from brewline.errors import ConfigError
 from brewline.pipeline import run
 from brewline.sources import open_source
 from brewline.sources.s3 import S3Prefix, S3Source
-from tests.motoserver import MotoServer
 
 BAD_ROW = b"not,a,valid,sale,row,at,all\n"
 
@@ -28,8 +28,8 @@ def upload(bucket: str, key: str, data: bytes) -> None:
 
 
 def keys(bucket: str, prefix: str = "") -> list[str]:
-    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix
+    pages = (
+        boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     )
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
@@ -76,7 +76,9 @@ def test_run_from_s3_loads_like_a_folder_skips_reruns_and_replaces_corrections(
     files = export_files(shared_exports)
     for path in files:
         upload(s3_bucket, f"landing/{path.name}", path.read_bytes())
-    upload(s3_bucket, "landing/broken.csv", files[0].read_bytes().replace(b"\n", b"\n" + BAD_ROW, 1))
+    upload(
+        s3_bucket, "landing/broken.csv", files[0].read_bytes().replace(b"\n", b"\n" + BAD_ROW, 1)
+    )
     settings = make_settings(landing=f"s3://{s3_bucket}/landing/", quarantine=None)
 
     first = run(settings)
@@ -89,7 +91,8 @@ def test_run_from_s3_loads_like_a_folder_skips_reruns_and_replaces_corrections(
     # broken.csv duplicates files[0]'s branch-day: it arrived later, so it replaced it,
     # and its bad line went to the quarantine under the bucket.
     quarantined = keys(s3_bucket, "_quarantine/")
-    assert len(quarantined) == 1 and quarantined[0].endswith(".rejected.csv")
+    assert len(quarantined) == 1
+    assert quarantined[0].endswith(".rejected.csv")
     body = boto3.client("s3").get_object(Bucket=s3_bucket, Key=quarantined[0])["Body"].read()
     assert b"not,a,valid,sale" in body
 
@@ -117,7 +120,12 @@ def test_brewline_run_s3_prints_a_report_and_bad_locations_are_one_clear_line(
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*brewline, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
+            [*brewline, *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
         )
 
     done = cli("run", f"s3://{s3_bucket}/in/", *warehouse, "--json")
@@ -137,10 +145,12 @@ def test_brewline_run_s3_prints_a_report_and_bad_locations_are_one_clear_line(
     assert "not an S3 location" in malformed.stderr
 
     mixed = cli("run", f"s3://{s3_bucket}/in/", str(tmp_path), *warehouse)
-    assert mixed.returncode == 2 and "one s3:// location" in mixed.stderr
+    assert mixed.returncode == 2
+    assert "one s3:// location" in mixed.stderr
 
     elsewhere = cli("run", "gs://bucket/x/", *warehouse)
-    assert elsewhere.returncode == 2 and "s3://" in elsewhere.stderr
+    assert elsewhere.returncode == 2
+    assert "s3://" in elsewhere.stderr
 
 
 def test_an_unreachable_endpoint_fails_within_the_retry_budget_with_one_line(
@@ -149,6 +159,7 @@ def test_an_unreachable_endpoint_fails_within_the_retry_budget_with_one_line(
     env = {**aws.env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # nothing listens on port 9
     done = subprocess.run(
         [sys.executable, "-m", "brewline", "run", f"s3://{s3_bucket}/", "-w", str(tmp_path / "w")],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,

@@ -182,7 +182,7 @@ def _first_line(text: str) -> str:
 
 @dataclass(frozen=True)
 class DeliveryFailure:
-    """An alert that did not reach a channel (``webhook`` or ``email``), and why."""
+    """An alert that did not reach a channel (``webhook``, ``email`` or ``sns``), and why."""
 
     channel: str
     title: str
@@ -205,6 +205,8 @@ def notify(settings: AlertSettings, alert: Alert) -> list[DeliveryFailure]:
     if settings.alert_smtp_host is not None:
         host = settings.alert_smtp_host
         failures += _attempt("email", alert, partial(_mail, settings, host, alert))
+    if settings.alert_topic_arn is not None:
+        failures += _attempt("sns", alert, partial(_publish, settings.alert_topic_arn, alert))
     return failures
 
 
@@ -276,6 +278,22 @@ def _post(url: str, payload: dict[str, Any], timeout: float) -> None:
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the open response
         raise
+
+
+def _publish(topic_arn: str, alert: Alert) -> None:
+    """Publish to SNS; AWS errors become ``OSError`` like every other channel's."""
+    import boto3
+    import botocore.exceptions
+
+    subject = "".join(c if c.isprintable() and c.isascii() else "?" for c in alert.title)
+    try:
+        boto3.client("sns").publish(
+            TopicArn=topic_arn,
+            Subject=f"[Brewline] {subject}"[:100],
+            Message=f"{alert.title}\n\n{alert.body}",  # subscribers without a subject see it
+        )
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise OSError(str(exc)) from None
 
 
 def _mail(settings: AlertSettings, host: str, alert: Alert) -> None:

@@ -126,6 +126,11 @@ class AlertSettings(BrewlineSettings):
         description="Recipients of e-mail alerts: a TOML list, or comma-separated in the env "
         "(required with a host).",
     )
+    alert_topic_arn: str | None = Field(
+        default=None,
+        description="AWS SNS topic that receives alerts (subject = title, message = body), "
+        "with the standard AWS configuration; unset = no SNS.",
+    )
     alert_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for the webhook or mail server."
     )
@@ -167,10 +172,14 @@ class AlertSettings(BrewlineSettings):
     @property
     def enabled(self) -> bool:
         """Whether any channel is configured."""
-        return self.alert_webhook_url is not None or self.alert_smtp_host is not None
+        return bool(self.channels)
 
     @property
     def channels(self) -> list[str]:
         """The configured channels, named as in :class:`brewline.ops.alerts.DeliveryFailure`."""
-        found = ["webhook"] if self.alert_webhook_url is not None else []
-        return [*found, "email"] if self.alert_smtp_host is not None else found
+        configured = {
+            "webhook": self.alert_webhook_url,
+            "email": self.alert_smtp_host,
+            "sns": self.alert_topic_arn,
+        }
+        return [channel for channel, value in configured.items() if value is not None]

@@ -115,8 +115,8 @@ class S3Source(Source):
         store = _store(self.landing.bucket)
         with _as_os_error(str(self.landing), listing=True):
             if self.keys is None:
-                found = [
-                    meta
+                found: list[dict[str, Any]] = [
+                    dict(meta)
                     for batch in obstore.list(store, prefix=self.landing.prefix or None)
                     for meta in batch
                 ]
@@ -128,10 +128,10 @@ class S3Source(Source):
                     f"{self.landing.bucket}/{meta['path']}",
                     size=int(meta["size"]),
                     arrived=meta["last_modified"].timestamp(),
-                    ref=meta["path"],
+                    ref=str(meta["path"]),
                 )
                 for meta in found
-                if self._is_delivery(meta["path"])
+                if self._is_delivery(str(meta["path"]))
             ),
             key=delivery_order,
         )
@@ -239,7 +239,7 @@ def _store(bucket: str) -> S3Store:
         options["virtual_hosted_style_request"] = False
     return S3Store(
         bucket,
-        credential_provider=Boto3CredentialProvider(session),  # type: ignore[arg-type]
+        credential_provider=Boto3CredentialProvider(session),
         client_options={
             "allow_http": bool(endpoint and endpoint.startswith("http://")),
             "connect_timeout": "5s",
@@ -249,8 +249,11 @@ def _store(bucket: str) -> S3Store:
         retry_config={
             "max_retries": 4,
             "retry_timeout": dt.timedelta(seconds=30),
-            "backoff": {"init_backoff": dt.timedelta(milliseconds=200), "base": 2,
-                        "max_backoff": dt.timedelta(seconds=8)},
+            "backoff": {
+                "init_backoff": dt.timedelta(milliseconds=200),
+                "base": 2,
+                "max_backoff": dt.timedelta(seconds=8),
+            },
         },
         **options,
     )
