@@ -3,13 +3,14 @@
 #   make test   install and run the whole test suite
 #   make lint   ruff (lint + format check) and mypy
 #   make bench  throughput and memory benchmarks (not part of the tests)
+#   make lambda the AWS Lambda artifact dist/brewline-lambda.zip, with its sizes
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench lambda clean
 
 install: $(STAMP)
 
@@ -28,13 +29,16 @@ test: install
 	$(PY) -m pytest -n 2
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_dashboard.py
 
+lambda: install
+	$(PY) scripts/build_lambda.py --out dist/brewline-lambda.zip
+
 clean:
-	rm -rf $(VENV) demo brewline.duckdb brewline.duckdb.wal bench-data
+	rm -rf $(VENV) demo brewline.duckdb brewline.duckdb.wal bench-data dist
