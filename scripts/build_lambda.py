@@ -63,6 +63,7 @@ LEFT_OUT = {
         "loads PostgreSQL, and duckdb>=2.0 has no wheel for the runtime's glibc 2.26"
     ),
     "plotly": "the dashboard (brewline serve) only",
+    "watchfiles": "brewline watch only (a Lambda is invoked per event)",
     "starlette": "the dashboard (brewline serve) only",
     "uvicorn": "the dashboard (brewline serve) only",
     "jinja2": "the dashboard (brewline serve) only",

@@ -455,6 +455,15 @@ def _tell(report: RunReport, result: FileReport, on_file: OnFile | None) -> None
         result.rows_loaded,
         result.rows_rejected,
         f" reason={result.reason}" if result.reason else "",
+        extra={  # fields of their own for JSON log formatters (the Lambda's)
+            "run_id": report.run_id,
+            "file": result.source_name,
+            "state": str(result.state),
+            "reason": result.reason,
+            "rows_read": result.rows_read,
+            "rows_loaded": result.rows_loaded,
+            "rows_rejected": result.rows_rejected,
+        },
     )
     if on_file:
         on_file(result)
