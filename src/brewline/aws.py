@@ -31,71 +31,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from brewline.config import Settings, load_settings
 from brewline.errors import BrewlineError, ConfigError
+from brewline.events import failed_objects, messages
 from brewline.report import RunReport
 from brewline.vocabulary import FileState
 
-__all__ = ["Message", "check_handler", "handler", "messages", "settings_from_aws"]
+__all__ = ["check_handler", "handler", "settings_from_aws"]
 
 logger = Logger(service="brewline", level="INFO")
 """The ``brewline`` logger the pipeline logs to, made to write JSON lines."""
 metrics = Metrics(namespace="Brewline", service="brewline")
-
-
-@dataclass(frozen=True)
-class Message:
-    """One unit the caller retries: an SQS message (``id``) or a direct S3 event (no id).
-
-    ``objects`` are ``(bucket, key)`` pairs; ``problem`` says why a message is
-    not an S3 event at all (it can never succeed, so it is reported as failed
-    and ends in the dead-letter queue).
-    """
-
-    id: str | None
-    objects: tuple[tuple[str, str], ...] = ()
-    problem: str | None = None
-
-
-def messages(event: dict[str, Any]) -> list[Message]:
-    """The messages of a Lambda event: SQS records carrying S3 notifications, or S3 records.
-
-    S3's ``s3:TestEvent`` (sent when a notification is configured) names no object.
-    """
-    records = event.get("Records") or []
-    if records and all(r.get("eventSource") == "aws:sqs" for r in records):
-        return [_sqs_message(r) for r in records]
-    return [Message(None, _s3_objects(records))]
-
-
-def _sqs_message(record: dict[str, Any]) -> Message:
-    message_id = str(record.get("messageId"))
-    try:
-        body = json.loads(record.get("body") or "")
-        if not isinstance(body, dict):
-            raise ValueError("not a JSON object")
-        return Message(message_id, _s3_objects(body.get("Records") or []))
-    except (ValueError, TypeError, KeyError) as exc:
-        return Message(message_id, problem=f"not an S3 event notification ({exc})")
-
-
-def _s3_objects(records: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    found = []
-    for record in records:
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue  # deletions, restores, test events: nothing to load
-        s3 = record["s3"]
-        # Keys arrive URL-encoded, with spaces as '+'.
-        found.append((s3["bucket"]["name"], unquote_plus(s3["object"]["key"])))
-    return tuple(found)
 
 
 @cache
@@ -148,14 +100,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             source = open_source([f"s3://{bucket}/"], quarantine=settings.quarantine, only=keys)
             report = run(settings, source=source)
             _record(report)
-            failed |= _to_retry(report, bucket, keys)
+            failed |= failed_objects(report, (f"{bucket}/{k}" for k in keys))
     except BrewlineError as exc:  # before any work: bad settings, no warehouse, an old schema
         logger.error("nothing loaded: %s", exc)
         metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1)
-        failed = {f"{b}/{k}" for m in batch for b, k in m.objects}
+        failed = {name for m in batch for name in m.names()}
         if not any(m.id for m in batch):
             raise
-    retry = [m for m in batch if m.problem or any(f"{b}/{k}" in failed for b, k in m.objects)]
+    retry = [m for m in batch if m.problem or m.names() & failed]
     for message in retry:
         logger.warning(
             "message %s will be retried: %s",
@@ -167,15 +119,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise RuntimeError(f"{len(failed)} object(s) failed; see the log for why")
         return {"retry": []}
     return {"batchItemFailures": [{"itemIdentifier": m.id} for m in retry]}
-
-
-def _to_retry(report: RunReport, bucket: str, keys: list[str]) -> set[str]:
-    """Objects that failed, and any not reached when the run stopped (they stay pending)."""
-    failed = {f.source_name for f in report.files if f.state == FileState.FAILED}
-    if report.error:
-        reported = {f.source_name for f in report.files}
-        failed |= {f"{bucket}/{k}" for k in keys} - reported
-    return failed
 
 
 def _record(report: RunReport) -> None:

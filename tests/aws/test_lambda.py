@@ -18,7 +18,8 @@ import pytest
 from tests.aws.conftest import Stack
 from tests.aws.sqs_worker import LambdaContext, sqs_event
 
-from brewline.aws import check_handler, handler, messages
+from brewline.aws import check_handler, handler
+from brewline.events import messages
 
 pytestmark = pytest.mark.postgres
 

@@ -6,7 +6,7 @@ the library (:func:`brewline.pipeline.run`, :mod:`brewline.queries`,
 the result with Rich. Brewline errors become one line on stderr and exit code 1;
 usage errors exit 2 (see :mod:`brewline.cli.output`).
 
-One module per command group: :mod:`~brewline.cli.run` (run),
+One module per command group: :mod:`~brewline.cli.run` (run), :mod:`~brewline.cli.watch` (watch),
 :mod:`~brewline.cli.inspect` (status, report), :mod:`~brewline.cli.admin` (init,
 grant-readonly), :mod:`~brewline.cli.check` (check), :mod:`~brewline.cli.serve`
 (serve), :mod:`~brewline.cli.demo` (demo). They import Polars, DuckDB, pydantic,
@@ -23,7 +23,7 @@ from typing import Annotated
 import typer
 
 from brewline import __version__
-from brewline.cli import admin, check, demo, inspect, run, serve
+from brewline.cli import admin, check, demo, inspect, run, serve, watch
 
 __all__ = ["app"]
 
@@ -69,6 +69,7 @@ def main(
 
 
 app.command()(run.run)
+app.command()(watch.watch)
 app.command()(admin.init)
 app.command("grant-readonly")(admin.grant_readonly)
 app.command()(inspect.status)

@@ -214,8 +214,9 @@ def money(value: Decimal | None) -> str:
     return f"{'-' if value < 0 else ''}£{abs(value):,.2f}"
 
 
-def print_json(payload: dict[str, Any]) -> None:
-    typer.echo(json.dumps(payload, indent=2, default=_json_value))
+def print_json(payload: dict[str, Any], *, one_line: bool = False) -> None:
+    """Pretty JSON, or with ``one_line`` a JSON Lines record (a stream of them, e.g. ``watch``)."""
+    typer.echo(json.dumps(payload, indent=None if one_line else 2, default=_json_value))
 
 
 def _json_value(value: object) -> str:

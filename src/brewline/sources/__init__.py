@@ -128,7 +128,7 @@ def open_source(
 
     ``locations`` are local paths or one ``s3://bucket/prefix/``; ``quarantine``
     is the configured place, or None for the source's default. ``only`` limits
-    an S3 source to those keys (an event's objects).
+    the source to those object keys, or file paths (what an event or a watcher named).
     """
     from brewline.errors import ConfigError
 
@@ -150,7 +150,9 @@ def open_source(
     if quarantine is not None and _is_url(quarantine):
         raise ConfigError("a local landing folder keeps its quarantine locally: give a folder")
     return FolderSource(
-        [Path(x) for x in locations], quarantine=None if quarantine is None else Path(quarantine)
+        [Path(x) for x in locations],
+        quarantine=None if quarantine is None else Path(quarantine),
+        only=None if only is None else [Path(x) for x in only],
     )
 
 

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from brewline.errors import ConfigError
@@ -50,8 +50,17 @@ class FolderSource(Source):
     Hidden files, quarantine files and the quarantine folder are not deliveries.
     """
 
-    def __init__(self, paths: Sequence[Path], *, quarantine: Path | None = None):
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        quarantine: Path | None = None,
+        only: Collection[Path] | None = None,
+    ):
+        """``only`` limits the deliveries to those files (e.g. the ones a watcher saw change);
+        they keep their names relative to their root."""
         self.paths = [Path(p) for p in paths]
+        self.only = None if only is None else {Path(p).resolve() for p in only}
         if quarantine is None and self.paths:
             first = self.paths[0]
             quarantine = (first if first.is_dir() else first.parent) / QUARANTINE_DIR_NAME
@@ -70,7 +79,8 @@ class FolderSource(Source):
         for root in self.paths:
             for delivery in _files_under(root):
                 resolved = Path(delivery.ref).resolve()
-                if not resolved.is_relative_to(skip):
+                wanted = self.only is None or resolved in self.only
+                if wanted and not resolved.is_relative_to(skip):
                     found.setdefault(resolved, delivery)
         return sorted(found.values(), key=delivery_order)
 
