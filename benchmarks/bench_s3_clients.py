@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_load import landing  # noqa: E402
+from bench_load import landing
 
 BUCKET = "bench-landing"
 
@@ -103,7 +103,9 @@ def main() -> None:
         timed("boto3 get, sequential", lambda: sum(map(boto_get, keys)))
         with ThreadPoolExecutor(16) as pool:
             timed("boto3 get, 16 threads", lambda: sum(pool.map(boto_get, keys)))
-        timed("obstore get, sequential", lambda: sum(len(obstore.get(store, k).bytes()) for k in keys))
+        timed(
+            "obstore get, sequential", lambda: sum(len(obstore.get(store, k).bytes()) for k in keys)
+        )
         timed("obstore get, 16 concurrent", lambda: asyncio.run(obstore_all()))
     finally:
         server.terminate()

@@ -20,8 +20,6 @@ from typing import Any
 
 import boto3
 import duckdb
-import pytest
-
 from tests.conftest import copy_exports
 from tests.motoserver import MotoServer
 
