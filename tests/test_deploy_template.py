@@ -1,4 +1,4 @@
-"""The CloudFormation template (deploy/aws/template.yaml): linters clean, contract kept.
+"""The CloudFormation templates (deploy/aws/template.yaml, ecr.yaml): linters clean, contract kept.
 
 cfn-lint runs from the project venv (a dev extra). checkov cannot live there: it
 pins boto3==1.35.49, packaging<24 and networkx<2.7, so the first test to need it
@@ -24,17 +24,26 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "deploy" / "aws" / "template.yaml"
+ECR_TEMPLATE = ROOT / "deploy" / "aws" / "ecr.yaml"
+TEMPLATES = [TEMPLATE, ECR_TEMPLATE]
 LINT_REQUIREMENTS = ROOT / "deploy" / "aws" / "lint-requirements.txt"
 TOOLS_VENV = Path(os.environ.get("BREWLINE_TOOLS_VENV", ROOT / ".venv-tools"))
 
 # Each is justified in the template's Metadata; a new skip must be added here on purpose.
 EXPECTED_CHECKOV_SKIPS = {
-    ("CKV_AWS_18", "AWS::S3::Bucket.AccessLogBucket"),
-    ("CKV_AWS_116", "AWS::Lambda::Function.Loader"),
-    ("CKV_AWS_116", "AWS::Lambda::Function.Checker"),
-    ("CKV_AWS_173", "AWS::Lambda::Function.Loader"),
-    ("CKV_AWS_173", "AWS::Lambda::Function.Checker"),
+    TEMPLATE: {
+        ("CKV_AWS_18", "AWS::S3::Bucket.AccessLogBucket"),
+        ("CKV_AWS_116", "AWS::Lambda::Function.Loader"),
+        ("CKV_AWS_116", "AWS::Lambda::Function.Checker"),
+        ("CKV_AWS_173", "AWS::Lambda::Function.Loader"),
+        ("CKV_AWS_173", "AWS::Lambda::Function.Checker"),
+    },
+    ECR_TEMPLATE: set(),
 }
+# The fewest checks each must pass: a parsing problem would show as fewer.
+MINIMUM_CHECKOV_PASSED = {TEMPLATE: 50, ECR_TEMPLATE: 4}
+# The image (deploy/aws/Dockerfile) runs a handler named by the function's command.
+HANDLERS = {"Loader": "brewline.aws.handler", "Checker": "brewline.aws.check_handler"}
 # The contract with brewline.aws: these names, and nothing that is a secret.
 ENVIRONMENT = {
     "BREWLINE_SECRET_ID",
@@ -59,7 +68,9 @@ CUSTOM_METRICS = {
     "RowsLoaded",
     "RowsRejected",
     "RunSeconds",
+    "RunsFailed",
     "ChecksFailed",
+    "ChecksWarned",
 }
 
 
@@ -83,10 +94,19 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
 _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
+def _load(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), _CfnLoader)
+    return loaded
+
+
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(encoding="utf-8"), _CfnLoader)
-    return loaded
+    return _load(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def ecr_template() -> dict[str, Any]:
+    return _load(ECR_TEMPLATE)
 
 
 def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -126,15 +146,17 @@ def checkov() -> Path:
     return executable
 
 
-def test_cfn_lint_finds_nothing() -> None:
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_cfn_lint_finds_nothing(path: Path) -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    done = _run([str(cfn_lint), "--format", "parseable", "--", str(TEMPLATE)])
+    done = _run([str(cfn_lint), "--format", "parseable", "--", str(path)])
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
-def test_checkov_fails_nothing_and_skips_only_the_justified(checkov: Path) -> None:
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_checkov_fails_nothing_and_skips_only_the_justified(checkov: Path, path: Path) -> None:
     done = _run(
-        [str(checkov), "--file", str(TEMPLATE), "--framework", "cloudformation",
+        [str(checkov), "--file", str(path), "--framework", "cloudformation",
          "--output", "json", "--skip-download"]
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -143,13 +165,14 @@ def test_checkov_fails_nothing_and_skips_only_the_justified(checkov: Path) -> No
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     assert failed == []
     assert summary["parsing_errors"] == 0
-    assert summary["passed"] >= 50
+    assert summary["passed"] >= MINIMUM_CHECKOV_PASSED[path]
     skipped = {(c["check_id"], c["resource"]) for c in report["results"]["skipped_checks"]}
-    assert skipped == EXPECTED_CHECKOV_SKIPS
+    assert skipped == EXPECTED_CHECKOV_SKIPS[path]
 
 
-def test_every_skip_says_why(template: dict[str, Any]) -> None:
-    for name, resource in template["Resources"].items():
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_every_skip_says_why(path: Path) -> None:
+    for name, resource in _load(path)["Resources"].items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
             assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), name
             assert len(skip.get("comment", "")) > 40, f"{name} {skip['id']}: justify the skip"
@@ -157,16 +180,72 @@ def test_every_skip_says_why(template: dict[str, Any]) -> None:
 
 
 def test_functions_run_the_brewline_handlers(template: dict[str, Any]) -> None:
+    """Both functions run the one image; its command names the handler (no zip, no runtime)."""
     functions = _resources(template, "AWS::Lambda::Function")
-    assert {name: f["Properties"]["Handler"] for name, f in functions.items()} == {
-        "Loader": "brewline.aws.handler",
-        "Checker": "brewline.aws.check_handler",
+    assert {name: f["Properties"]["ImageConfig"]["Command"] for name, f in functions.items()} == {
+        name: [handler] for name, handler in HANDLERS.items()
     }
     for function in functions.values():
         properties = function["Properties"]
-        assert properties["Runtime"] == "python3.11"
+        assert properties["PackageType"] == "Image"
+        assert properties["Code"] == {"ImageUri": {"Ref": "ImageUri"}}
+        assert properties["Architectures"] == ["x86_64"]
+        assert not {"Runtime", "Handler", "Layers"} & set(properties)
         assert set(properties["VpcConfig"]) == {"SubnetIds", "SecurityGroupIds"}
         assert "ReservedConcurrentExecutions" in properties
+    assert not {"CodeS3Bucket", "CodeS3Key"} & set(template["Parameters"])
+
+
+@pytest.mark.parametrize(
+    ("uri", "valid"),
+    [
+        ("123456789012.dkr.ecr.eu-west-2.amazonaws.com/brewline:1a2b3c4", True),
+        ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/team/brewline:v1.2", True),
+        ("123456789012.dkr.ecr.eu-west-2.amazonaws.com/brewline@sha256:" + "a" * 64, True),
+        ("123456789012.dkr.ecr.eu-west-2.amazonaws.com/brewline", False),  # no tag
+        ("public.ecr.aws/lambda/python:3.11", False),  # Lambda runs private ECR images only
+        ("docker.io/library/brewline:1", False),
+    ],
+)
+def test_image_uri_is_an_ecr_image(template: dict[str, Any], uri: str, valid: bool) -> None:
+    pattern = template["Parameters"]["ImageUri"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, uri) is not None) == valid
+
+
+def test_dockerfile_defaults_to_the_loader() -> None:
+    """The image's CMD is the Loader's handler; the template names it anyway."""
+    dockerfile = (ROOT / "deploy" / "aws" / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^FROM public\.ecr\.aws/lambda/python:3\.11$", dockerfile, re.M)
+    assert f'CMD ["{HANDLERS["Loader"]}"]' in dockerfile
+
+
+def test_ecr_repository_lets_only_lambda_pull_these_functions(
+    template: dict[str, Any], ecr_template: dict[str, Any]
+) -> None:
+    (repository,) = _resources(ecr_template, "AWS::ECR::Repository").values()
+    properties = repository["Properties"]
+    assert properties["ImageTagMutability"] == "IMMUTABLE"
+    assert properties["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    (statement,) = properties["RepositoryPolicyText"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    source = statement["Condition"]["StringLike"]["aws:SourceArn"]["Fn::Sub"]
+    assert source.endswith(":function:${FunctionNamePrefix}-*")
+    # The pattern covers the functions template.yaml names, for the same prefix.
+    names = {
+        f["Properties"]["FunctionName"]["Fn::Sub"]
+        for f in _resources(template, "AWS::Lambda::Function").values()
+    }
+    assert names == {"${NamePrefix}-loader", "${NamePrefix}-checker"}
+    assert (
+        ecr_template["Parameters"]["FunctionNamePrefix"]["Default"]
+        == template["Parameters"]["NamePrefix"]["Default"]
+    )
+    lifecycle = json.loads(
+        re.sub(r"\$\{[^}]+\}", "1", properties["LifecyclePolicy"]["LifecyclePolicyText"]["Fn::Sub"])
+    )
+    assert [rule["action"]["type"] for rule in lifecycle["rules"]] == ["expire", "expire"]
 
 
 def test_environment_names_no_secret(template: dict[str, Any]) -> None:
@@ -240,6 +319,36 @@ def test_landing_bucket_is_private_encrypted_and_notifies_on_csv(
     )
 
 
+def _statements(template: dict[str, Any], role: str) -> dict[str, dict[str, Any]]:
+    (policy,) = template["Resources"][role]["Properties"]["Policies"]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+def test_loader_reads_landed_files_and_writes_only_the_quarantine(
+    template: dict[str, Any],
+) -> None:
+    statements = _statements(template, "LoaderRole")
+    s3 = {
+        sid: (statement["Action"], statement["Resource"])
+        for sid, statement in statements.items()
+        if "s3:" in json.dumps(statement["Action"])
+    }
+    assert s3 == {
+        # GET and HEAD of the event's keys.
+        "ReadLandedFiles": ("s3:GetObject", {"Fn::Sub": "${LandingBucket.Arn}/${LandingPrefix}*"}),
+        # So that HEAD of a key deleted since its event answers 404, not 403.
+        "ListLandingBucket": ("s3:ListBucket", {"Fn::GetAtt": ["LandingBucket", "Arn"]}),
+        "WriteQuarantine": ("s3:PutObject", {"Fn::Sub": "${LandingBucket.Arn}/_quarantine/*"}),
+    }
+    # Run alerts (a run with rejected or failed files) go to the topic.
+    assert statements["PublishRunAlerts"]["Action"] == "sns:Publish"
+    assert statements["PublishRunAlerts"]["Resource"] == {"Ref": "AlertTopic"}
+    assert statements["ReadSecret"]["Resource"] == {"Ref": "Secret"}
+    checker = _statements(template, "CheckerRole")
+    assert not any("s3:" in json.dumps(s["Action"]) for s in checker.values())
+    assert checker["PublishCheckFailures"]["Resource"] == {"Ref": "AlertTopic"}
+
+
 def test_roles_name_their_resources(template: dict[str, Any]) -> None:
     """No inline statement grants on "*": ENI management comes from AWS's managed policy."""
     for name, role in _resources(template, "AWS::IAM::Role").items():
@@ -261,6 +370,7 @@ def test_alarms_go_to_the_topic(template: dict[str, Any]) -> None:
         ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
         ("Brewline", "ChecksFailed"),
         ("Brewline", "FilesFailed"),
+        ("Brewline", "RunsFailed"),
     }
     for name, alarm in alarms.items():
         properties = alarm["Properties"]
@@ -268,6 +378,18 @@ def test_alarms_go_to_the_topic(template: dict[str, Any]) -> None:
         assert properties["TreatMissingData"] == "notBreaching", name
         if properties["Namespace"] == "Brewline":
             assert properties["Dimensions"] == [{"Name": "service", "Value": "brewline"}]
+
+
+def test_metric_names_are_those_brewline_aws_emits() -> None:
+    """CUSTOM_METRICS is what src/brewline/aws.py emits: literal names and the per-state ones."""
+    from brewline.vocabulary import FileState
+
+    code = (ROOT / "src" / "brewline" / "aws.py").read_text(encoding="utf-8")
+    literal = set(re.findall(r'add_metric\(name="(\w+)"', code))
+    assert 'f"Files{state.value.capitalize()}"' in code
+    per_state = {f"Files{state.value.capitalize()}" for state in FileState}
+    rows = {"RowsRead", "RowsLoaded", "RowsRejected"}  # from the report's rows_* totals
+    assert literal | per_state | rows == CUSTOM_METRICS
 
 
 def test_dashboard_shows_every_brewline_metric(template: dict[str, Any]) -> None:
