@@ -252,3 +252,36 @@ def _wait_for(url: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"{url} never answered")
+
+
+def test_serve_watch_loads_beside_the_dashboard_and_stops_its_watcher_with_it(
+    tmp_path: Path, shared_exports: Path
+) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    warehouse = tmp_path / "w.duckdb"
+    port = _free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "brewline", "serve", "-w", str(warehouse), "--port", str(port),
+         "--watch", str(landing)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz")
+        copy_exports(shared_exports / EXPORTS, landing)
+        deadline, metrics = time.monotonic() + 60, ""
+        while 'brewline_files{state="loaded"} 30.0' not in metrics:
+            assert time.monotonic() < deadline, metrics[-1500:]
+            time.sleep(0.5)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                metrics = r.read().decode()
+    finally:
+        serve.send_signal(signal.SIGINT)
+        output, _ = serve.communicate(timeout=60)
+    assert serve.returncode == 0, output[-2000:]
+    assert "30 files: 30 loaded" in output
+    assert "Stopped." in output  # the watcher was stopped with the dashboard
+    assert "Traceback" not in output

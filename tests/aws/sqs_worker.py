@@ -4,7 +4,8 @@ Receives up to ``--batch`` messages, hands them to :func:`brewline.aws.handler`
 as the standard SQS event, deletes the messages the handler did not report in
 ``batchItemFailures`` and leaves those to reappear after the visibility timeout
 (and reach the dead-letter queue after the redrive policy's receives). Stops
-after ``--idle`` seconds without a message. Prints one JSON line of counts.
+after ``--idle`` seconds without a message. Prints one JSON line of counts (and
+the epoch times of its first receive and its last finished invocation).
 
     python tests/aws/sqs_worker.py QUEUE_URL [--batch 10] [--idle 3]
 """
@@ -64,7 +65,7 @@ def main() -> None:
     arn = sqs.get_queue_attributes(QueueUrl=args.queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    counts = {"invocations": 0, "messages": 0, "failed": 0}
+    counts: dict[str, float] = {"invocations": 0, "messages": 0, "failed": 0}
     last = time.monotonic()
     while time.monotonic() - last < args.idle:
         received = sqs.receive_message(
@@ -72,6 +73,7 @@ def main() -> None:
         ).get("Messages", [])
         if not received:
             continue
+        counts.setdefault("first_received", time.time())
         result = handler(sqs_event(received, arn), LambdaContext(aws_request_id=str(uuid.uuid4())))
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         done = [m for m in received if m["MessageId"] not in failed]
@@ -84,6 +86,7 @@ def main() -> None:
                 ],
             )
         last = time.monotonic()  # idle counts from the end of the last invocation
+        counts["last_done"] = time.time()
         counts["invocations"] += 1
         counts["messages"] += len(received)
         counts["failed"] += len(failed)

@@ -10,11 +10,15 @@ the command runs, never when the CLI starts.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from brewline.cli.output import WarehouseOption, exit_on_error, printable
+from brewline.cli.output import WarehouseOption, exit_on_error, printable, validate_location
 from brewline.errors import BrewlineError
 
 if TYPE_CHECKING:
@@ -46,6 +50,16 @@ def serve(
             "The operations page's ?late_after= overrides it.",
         ),
     ] = 0,
+    watch: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH | s3://BUCKET/PREFIX/",
+            help="Also load what lands there, as `brewline watch` does, in a child process "
+            "that stops with the dashboard.",
+            callback=validate_location,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve a read-only web dashboard over the warehouse.
 
@@ -56,8 +70,10 @@ def serve(
     and /healthz (JSON; 503 when the warehouse cannot be read).
 
     Each request opens the warehouse read-only and closes it before answering,
-    so `brewline run` can keep loading a DuckDB file; while it writes, pages
-    answer 503 "warehouse busy, retry". Charts work without internet: the
+    so `brewline run` and `brewline watch` can keep loading a DuckDB file (they
+    hold it only while committing; a page waits up to a second for its turn,
+    then answers 503 "warehouse busy, retry"). --watch PATH runs the watcher
+    beside the dashboard and stops it with the dashboard. Charts work without internet: the
     dashboard serves Plotly.js itself. Stop with Ctrl+C.
     """
     from brewline.config import load_settings
@@ -78,7 +94,30 @@ def serve(
             f"Warning: {printable(problem)} (serving anyway; pages say so until it is fixed)",
             err=True,
         )
-    _run(config, host, port)
+    with _watcher(watch, settings.warehouse):
+        _run(config, host, port)
+
+
+@contextmanager
+def _watcher(location: str | None, warehouse: str) -> Iterator[None]:
+    """``brewline watch LOCATION`` beside the dashboard, stopped (SIGTERM) with it.
+
+    A process of its own: with DuckDB it holds the file only while committing,
+    so the dashboard's read-only opens get their turn between commits.
+    """
+    if location is None:
+        yield
+        return
+    command = [sys.executable, "-m", "brewline", "watch", location, "--warehouse", warehouse]
+    child = subprocess.Popen(command)
+    try:
+        yield
+    finally:
+        child.terminate()  # the run in hand finishes; nothing is left half-loaded
+        try:
+            child.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def _first_look(config: DashboardConfig) -> str | None:
