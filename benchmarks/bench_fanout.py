@@ -43,7 +43,6 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    import boto3
     import psycopg
     from tests.motoserver import MotoServer
     from tests.pgcluster import PostgresServer
@@ -52,37 +51,10 @@ def main() -> None:
     moto, pg = MotoServer(), PostgresServer(durable=True)
     try:
         moto.apply()
-        s3, sqs = boto3.client("s3"), boto3.client("sqs")
-        s3.create_bucket(
-            Bucket="fanout", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
-        )
-        url = sqs.create_queue(QueueName="fanout", Attributes={"VisibilityTimeout": "300"})[
-            "QueueUrl"
-        ]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        s3.put_bucket_notification_configuration(
-            Bucket="fanout",
-            NotificationConfiguration={
-                "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
-            },
-        )
-        sqs.purge_queue(QueueUrl=url)  # the s3:TestEvent
         warehouse = pg.database()
-        secret = boto3.client("secretsmanager").create_secret(
-            Name="fanout", SecretString=json.dumps({"warehouse": warehouse, "pii_key": KEY})
-        )["ARN"]
+        url, secret = _stack(warehouse)
         started = time.perf_counter()
-        with ThreadPoolExecutor(16) as pool:
-            list(
-                pool.map(
-                    lambda p: s3.put_object(
-                        Bucket="fanout", Key=f"landing/{p.name}", Body=p.read_bytes()
-                    ),
-                    files,
-                )
-            )
+        _upload(files)
         uploaded = time.perf_counter() - started
         env = {
             **os.environ,
@@ -147,6 +119,53 @@ def main() -> None:
             print(f"  {name:<20} {value}")
     if not results["exactly_once"]:
         raise SystemExit("NOT exactly once: see the figures above")
+
+
+def _stack(warehouse: str) -> tuple[str, str]:
+    """The bucket notifying its queue, and the secret: the queue URL and the secret ARN."""
+    import boto3
+
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    s3.create_bucket(Bucket="fanout", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    url = sqs.create_queue(QueueName="fanout", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    s3.put_bucket_notification_configuration(
+        Bucket="fanout",
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn["QueueArn"], "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    sqs.purge_queue(QueueUrl=url)  # the s3:TestEvent
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="fanout", SecretString=json.dumps({"warehouse": warehouse, "pii_key": KEY})
+    )
+    return str(url), str(secret["ARN"])
+
+
+def _upload(files: list[Path]) -> None:
+    import boto3
+
+    s3 = boto3.client("s3")
+
+    def put(path: Path) -> None:
+        s3.put_object(Bucket="fanout", Key=f"landing/{path.name}", Body=path.read_bytes())
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, files))  # re-raises the first failure
+
+
+def _outcome(warehouse: str) -> tuple[int, int, int, int, int]:
+    """Files loaded, distinct names, ledger rows, fact rows, and sales stored twice."""
+    import psycopg
+
+    with psycopg.connect(warehouse) as con:
+        row = con.execute(
+            "SELECT count(*) FILTER (WHERE state = 'loaded'), count(DISTINCT source_name), "
+            "sum(rows_loaded), (SELECT count(*) FROM fact_sale), (SELECT count(*) FROM "
+            "(SELECT sale_key FROM fact_sale GROUP BY 1 HAVING count(*) > 1) d) FROM etl_file"
+        ).fetchone()
+    assert row is not None
+    return (int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
 
 
 def _subset(files: list[Path]) -> Path:

@@ -87,10 +87,8 @@ def fact_count(warehouse: Path) -> int:
 
 
 def test_a_watched_folder_loads_files_as_they_land_and_stops_cleanly_on_sigterm(
-    tmp_path: Path, shared_exports: Path
+    tmp_path: Path, landing: Path, shared_exports: Path
 ) -> None:
-    landing = tmp_path / "landing"
-    landing.mkdir()
     first = copy_exports(shared_exports / EXPORTS, landing)[:2]
     for path in landing.iterdir():
         if path not in first:
@@ -121,10 +119,8 @@ def test_a_watched_folder_loads_files_as_they_land_and_stops_cleanly_on_sigterm(
 
 
 def test_the_dashboard_keeps_answering_while_a_watcher_loads_duckdb(
-    tmp_path: Path, shared_exports: Path
+    tmp_path: Path, landing: Path, shared_exports: Path
 ) -> None:
-    landing = tmp_path / "landing"
-    landing.mkdir()
     warehouse = tmp_path / "w.duckdb"
     subprocess.run(
         [sys.executable, "-m", "brewline", "init", "-w", str(warehouse)], check=True, cwd=tmp_path
@@ -255,10 +251,8 @@ def _wait_for(url: str) -> None:
 
 
 def test_serve_watch_loads_beside_the_dashboard_and_stops_its_watcher_with_it(
-    tmp_path: Path, shared_exports: Path
+    tmp_path: Path, landing: Path, shared_exports: Path
 ) -> None:
-    landing = tmp_path / "landing"
-    landing.mkdir()
     warehouse = tmp_path / "w.duckdb"
     port = _free_port()
     serve = subprocess.Popen(

@@ -43,8 +43,10 @@ if TYPE_CHECKING:
     from brewline.report import FileReport
 
 __all__ = [
+    "AlertOption",
     "FileProgress",
     "JsonOption",
+    "QuarantineOption",
     "WarehouseOption",
     "alert_on_error",
     "exit_on_error",
@@ -117,6 +119,29 @@ WarehouseOption = Annotated[
     ),
 ]
 """The ``--warehouse`` option every command shares."""
+
+QuarantineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--quarantine",
+        metavar="LOCATION",
+        help="Where raw rejected lines go (they may hold personal data): a folder, or an "
+        "s3:// prefix for an S3 landing area "
+        "[default: <landing>/_quarantine, s3://<bucket>/_quarantine/].",
+        show_default=False,
+    ),
+]
+"""The ``--quarantine`` option of ``run`` and ``watch``."""
+
+AlertOption = Annotated[
+    bool,
+    typer.Option(
+        "--alert/--no-alert",
+        help="Send one alert per run with rejected or failed files, or that failed, to the "
+        "configured webhook, e-mail and/or SNS topic (nothing is sent when none is configured).",
+    ),
+]
+"""The ``--alert/--no-alert`` option of ``run`` and ``watch``."""
 
 JsonOption = Annotated[
     bool,

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from brewline.cli.output import (
+    AlertOption,
     JsonOption,
+    QuarantineOption,
     WarehouseOption,
     alert_on_error,
     exit_on_error,
@@ -83,21 +85,14 @@ def run(
     landing: Annotated[
         str | None,
         typer.Option(
+            metavar="LOCATION",
             help="Landing folder or s3://bucket/prefix/ read when no PATHS are given "
             "[default: ./landing].",
             callback=validate_location,
             show_default=False,
         ),
     ] = None,
-    quarantine: Annotated[
-        str | None,
-        typer.Option(
-            help="Where raw rejected lines go (may hold personal data): a folder, or "
-            "s3://bucket/prefix/ for an S3 landing area "
-            "[default: <landing>/_quarantine, s3://<bucket>/_quarantine/].",
-            show_default=False,
-        ),
-    ] = None,
+    quarantine: QuarantineOption = None,
     redelivery: Annotated[
         Redelivery | None,
         typer.Option(
@@ -107,14 +102,7 @@ def run(
         ),
     ] = None,
     as_json: JsonOption = False,
-    alert: Annotated[
-        bool,
-        typer.Option(
-            "--alert/--no-alert",
-            help="Send one alert summarising rejected files or a failed run to the configured "
-            "webhook and/or e-mail (nothing is sent when none is configured).",
-        ),
-    ] = True,
+    alert: AlertOption = True,
 ) -> None:
     """Load new and changed branch exports into the warehouse.
 

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from brewline.cli.output import (
+    AlertOption,
     JsonOption,
+    QuarantineOption,
     WarehouseOption,
     exit_on_error,
     print_json,
@@ -60,22 +62,9 @@ def watch(
         float,
         typer.Option(min=1, metavar="SECONDS", help="How often an S3 prefix is polled."),
     ] = 30.0,
-    quarantine: Annotated[
-        str | None,
-        typer.Option(
-            help="Where raw rejected lines go (may hold personal data) "
-            "[default: <landing>/_quarantine, s3://<bucket>/_quarantine/].",
-            show_default=False,
-        ),
-    ] = None,
+    quarantine: QuarantineOption = None,
     as_json: JsonOption = False,
-    alert: Annotated[
-        bool,
-        typer.Option(
-            "--alert/--no-alert",
-            help="Send each run's alert (rejected or failed files, a failed run), as `run` does.",
-        ),
-    ] = True,
+    alert: AlertOption = True,
 ) -> None:
     """Load new and changed branch exports as they land, until stopped.
 
