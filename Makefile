@@ -36,6 +36,8 @@ lint: install
 bench: install
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_dashboard.py
+	$(PY) benchmarks/bench_fanout.py
+	$(PY) benchmarks/bench_s3_clients.py
 
 lambda: install
 	$(PY) scripts/build_lambda.py --out dist/brewline-lambda.zip
