@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections import defaultdict
 from functools import cache
 from typing import Any
@@ -73,7 +74,16 @@ def _secret(secret_id: str) -> dict[str, str]:
 
 
 def settings_from_aws() -> Settings:
-    """Settings from the environment, with the warehouse and PII key from Secrets Manager."""
+    """Settings from the environment, with the warehouse and PII key from Secrets Manager.
+
+    Built once per Lambda container (per distinct ``BREWLINE_*`` environment).
+    """
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("BREWLINE_")))
+    return _settings(environment)
+
+
+@cache
+def _settings(environment: tuple[tuple[str, str], ...]) -> Settings:
     secret_id = Settings.from_settings(None).secret_id  # before require_pii_key is enforced
     if secret_id is None:
         return load_settings()

@@ -108,33 +108,57 @@ class S3Source(Source):
             quarantine or S3Prefix(landing.bucket, QUARANTINE_PREFIX)
         )
         self.keys = None if keys is None else list(dict.fromkeys(keys))
+        self._fetched: dict[str, bytes | OSError] = {}
 
     def deliveries(self) -> list[Delivery]:
+        """Listed under the prefix; or, for named keys, fetched whole at once: an event's
+        objects are few and about to be read, so one GET each serves as listing and read."""
         import obstore
 
         store = _store(self.landing.bucket)
+        if self.keys is not None:
+            return sorted(self._get_named(store), key=delivery_order)
         with _as_os_error(str(self.landing), listing=True):
-            if self.keys is None:
-                found: list[dict[str, Any]] = [
-                    dict(meta)
-                    for batch in obstore.list(store, prefix=self.landing.prefix or None)
-                    for meta in batch
-                ]
-            else:
-                found = [meta for meta in _heads(store, self._wanted_keys()) if meta is not None]
+            found = [
+                dict(meta)
+                for batch in obstore.list(store, prefix=self.landing.prefix or None)
+                for meta in batch
+            ]
         return sorted(
-            (
-                Delivery(
-                    f"{self.landing.bucket}/{meta['path']}",
-                    size=int(meta["size"]),
-                    arrived=meta["last_modified"].timestamp(),
-                    ref=str(meta["path"]),
-                )
-                for meta in found
-                if self._is_delivery(str(meta["path"]))
-            ),
+            (_delivery(self.landing.bucket, m) for m in found if self._is_delivery(str(m["path"]))),
             key=delivery_order,
         )
+
+    def _get_named(self, store: S3Store) -> list[Delivery]:
+        """GET each named delivery; a key that is gone (deleted since its event) is skipped,
+        one that cannot be read is a delivery whose read fails (reported, retried)."""
+        import obstore
+        from obstore.exceptions import BaseError
+
+        wanted = [k for k in self.keys or () if self._is_delivery(k)]
+
+        async def one(key: str) -> Delivery | None:
+            name = f"{self.landing.bucket}/{key}"
+            try:
+                result = await obstore.get_async(store, key)
+                self._fetched[key] = bytes(await result.bytes_async())
+                return _delivery(self.landing.bucket, dict(result.meta))
+            except (BaseError, OSError) as exc:
+                if _not_found(exc):
+                    return None
+                self._fetched[key] = _os_error(name, exc)
+                return Delivery(name, size=0, arrived=0.0, ref=key)
+
+        async def every() -> list[Delivery | None]:
+            limit = asyncio.Semaphore(READ_CONCURRENCY)
+
+            async def limited(key: str) -> Delivery | None:
+                async with limit:
+                    return await one(key)
+
+            return list(await asyncio.gather(*(limited(k) for k in wanted)))
+
+        return [d for d in asyncio.run(every()) if d is not None]
 
     def read(self, delivery: Delivery) -> bytes:
         import obstore
@@ -143,8 +167,12 @@ class S3Source(Source):
             return bytes(obstore.get(_store(self.landing.bucket), delivery.ref).bytes())
 
     def read_all(self, deliveries: Sequence[Delivery]) -> Iterator[bytes | OSError]:
-        """Fetch a batch's objects concurrently, yielding them in order."""
-        yield from asyncio.run(self._fetch(deliveries))
+        """Fetch a batch's objects concurrently (those not fetched yet), yielding them in order."""
+        missing = [d for d in deliveries if d.ref not in self._fetched]
+        for delivery, data in zip(missing, asyncio.run(self._fetch(missing)), strict=True):
+            self._fetched[delivery.ref] = data
+        for delivery in deliveries:
+            yield self._fetched.pop(delivery.ref)
 
     async def _fetch(self, deliveries: Sequence[Delivery]) -> list[bytes | OSError]:
         import obstore
@@ -163,9 +191,6 @@ class S3Source(Source):
 
         return list(await asyncio.gather(*(one(d) for d in deliveries)))
 
-    def _wanted_keys(self) -> list[str]:
-        return [k for k in self.keys or () if k.startswith(self.landing.prefix)]
-
     def _is_delivery(self, key: str) -> bool:
         quarantine = self.quarantine.where
         if quarantine.bucket == self.landing.bucket and key.startswith(quarantine.prefix):
@@ -174,43 +199,47 @@ class S3Source(Source):
         return key.startswith(self.landing.prefix) and is_delivery_name(relative)
 
 
-def _heads(store: S3Store, keys: list[str]) -> list[dict[str, Any] | None]:
-    """Each key's metadata, None for a key that is gone (deleted since its event)."""
-    import obstore
-    from obstore.exceptions import NotFoundError
-
-    async def one(key: str) -> dict[str, Any] | None:
-        try:
-            return dict(await obstore.head_async(store, key))
-        except (FileNotFoundError, NotFoundError):
-            return None
-
-    async def every() -> list[dict[str, Any] | None]:
-        return list(await asyncio.gather(*(one(k) for k in keys)))
-
-    return asyncio.run(every())
+def _delivery(bucket: str, meta: dict[str, Any]) -> Delivery:
+    return Delivery(
+        f"{bucket}/{meta['path']}",
+        size=int(meta["size"]),
+        arrived=meta["last_modified"].timestamp(),
+        ref=str(meta["path"]),
+    )
 
 
 @contextmanager
 def _as_os_error(what: str, *, listing: bool = False) -> Iterator[None]:
     """Store errors as one readable line: ``OSError`` for an object (the pipeline
     reports the file failed), ``ConfigError`` for a listing (nothing can start)."""
-    from obstore.exceptions import BaseError, NotFoundError, PermissionDeniedError
+    from obstore.exceptions import BaseError
 
     try:
         yield
     except (BaseError, OSError) as exc:  # obstore raises its own errors and some builtin ones
-        detail = str(exc)
-        if isinstance(exc, FileNotFoundError | NotFoundError) or "status code: 404" in detail:
-            problem = "no such bucket or object"
-        elif isinstance(exc, PermissionError | PermissionDeniedError) or "code: 403" in detail:
-            problem = "access denied; check the AWS credentials and the bucket policy"
-        else:
-            problem = _first_line(exc)
-        message = f"cannot {'list' if listing else 'read'} {what}: {problem}"
+        error = _os_error(what, exc, verb="list" if listing else "read")
         if listing:
-            raise ConfigError(message) from None
-        raise OSError(message) from None
+            raise ConfigError(str(error)) from None
+        raise error from None
+
+
+def _os_error(what: str, exc: BaseException, *, verb: str = "read") -> OSError:
+    from obstore.exceptions import PermissionDeniedError
+
+    detail = str(exc)
+    if _not_found(exc):
+        problem = "no such bucket or object"
+    elif isinstance(exc, PermissionError | PermissionDeniedError) or "code: 403" in detail:
+        problem = "access denied; check the AWS credentials and the bucket policy"
+    else:
+        problem = _first_line(exc)
+    return OSError(f"cannot {verb} {what}: {problem}")
+
+
+def _not_found(exc: BaseException) -> bool:
+    from obstore.exceptions import NotFoundError
+
+    return isinstance(exc, FileNotFoundError | NotFoundError) or "status code: 404" in str(exc)
 
 
 def _first_line(exc: BaseException) -> str:
