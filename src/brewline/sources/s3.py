@@ -34,7 +34,7 @@ from brewline.sources import Delivery, Quarantine, Source, delivery_order, is_de
 if TYPE_CHECKING:
     from obstore.store import S3Store
 
-__all__ = ["S3Prefix", "S3Quarantine", "S3Source", "is_s3"]
+__all__ = ["S3Prefix", "S3Quarantine", "S3Source", "is_s3", "s3_store"]
 
 QUARANTINE_PREFIX = "_quarantine/"
 READ_CONCURRENCY = 16
@@ -85,7 +85,7 @@ class S3Quarantine(Quarantine):
 
         key = self.where.prefix + name
         with _as_os_error(f"s3://{self.where.bucket}/{key}"):
-            obstore.put(_store(self.where.bucket), key, content)
+            obstore.put(s3_store(self.where.bucket), key, content)
         return f"s3://{self.where.bucket}/{key}"
 
 
@@ -115,7 +115,7 @@ class S3Source(Source):
         objects are few and about to be read, so one GET each serves as listing and read."""
         import obstore
 
-        store = _store(self.landing.bucket)
+        store = s3_store(self.landing.bucket)
         if self.keys is not None:
             return sorted(self._get_named(store), key=delivery_order)
         with _as_os_error(str(self.landing), listing=True):
@@ -164,7 +164,7 @@ class S3Source(Source):
         import obstore
 
         with _as_os_error(delivery.name):
-            return bytes(obstore.get(_store(self.landing.bucket), delivery.ref).bytes())
+            return bytes(obstore.get(s3_store(self.landing.bucket), delivery.ref).bytes())
 
     def read_all(self, deliveries: Sequence[Delivery]) -> Iterator[bytes | OSError]:
         """Fetch a batch's objects concurrently (those not fetched yet), yielding them in order."""
@@ -177,7 +177,7 @@ class S3Source(Source):
     async def _fetch(self, deliveries: Sequence[Delivery]) -> list[bytes | OSError]:
         import obstore
 
-        store = _store(self.landing.bucket)
+        store = s3_store(self.landing.bucket)
         limit = asyncio.Semaphore(READ_CONCURRENCY)
 
         async def one(delivery: Delivery) -> bytes | OSError:
@@ -248,7 +248,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 @cache
-def _store(bucket: str) -> S3Store:
+def s3_store(bucket: str) -> S3Store:
     """One store per bucket, configured the way boto3 would be."""
     import boto3
     import botocore.session
