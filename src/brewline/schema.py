@@ -39,7 +39,9 @@ __all__ = [
     "SMALLINT",
     "TABLES",
     "TEXT",
+    "TIME",
     "TIMESTAMP",
+    "TOTESYS",
     "Column",
     "SqlType",
     "Table",
@@ -78,7 +80,8 @@ DATE = SqlType("DATE", _pl("Date"), (1082,))
 TIMESTAMP = SqlType("TIMESTAMP", _pl("Datetime", "us"), (1114,))
 BOOLEAN = SqlType("BOOLEAN", _pl("Boolean"), (16,))
 DOUBLE = SqlType("DOUBLE PRECISION", _pl("Float64"), (701,))
-TYPES = (BIGINT, INTEGER, SMALLINT, TEXT, MONEY, DATE, TIMESTAMP, BOOLEAN, DOUBLE)
+TIME = SqlType("TIME", _pl("Time"), (1083,))
+TYPES = (BIGINT, INTEGER, SMALLINT, TEXT, MONEY, DATE, TIMESTAMP, BOOLEAN, DOUBLE, TIME)
 MONEY_SQL = MONEY.sql
 """Readers cast sums of money to this, so both engines return the same exact type."""
 
@@ -140,7 +143,7 @@ def _c(
     return Column(name, kind, nullable, default, since)
 
 
-_DECLARED = (
+_DECLARED: tuple[Table, ...] = (
     _table(
         "schema_version",
         "One row per applied migration.",
@@ -289,6 +292,163 @@ _DECLARED = (
         _c("updated_at", TIMESTAMP),
         key=("source", "name"),
         since=3,
+    ),
+)
+
+TOTESYS = "totesys"
+"""The prefix of the totesys star's tables (``totesys_dim_date`` is not the cafe's ``dim_date``).
+
+A prefix, not a schema: the usual owner role may create tables but not schemas."""
+
+_STAMPS = (
+    _c("created_date", DATE),
+    _c("created_time", TIME),
+    _c("last_updated_date", DATE),
+    _c("last_updated_time", TIME),
+)
+
+
+def _totesys(name: str, doc: str, *columns: Column, key: tuple[str, ...] = ()) -> Table:
+    return _table(f"{TOTESYS}_{name}", doc, *columns, key=key, since=4)
+
+
+_DECLARED += (
+    _totesys(
+        "dim_date",
+        "Every date a totesys fact uses (date_id is the date).",
+        _c("date_id", DATE),
+        _c("year", INTEGER),
+        _c("month", SMALLINT),
+        _c("day", SMALLINT),
+        _c("day_of_week", SMALLINT),
+        _c("day_name", TEXT),
+        _c("month_name", TEXT),
+        _c("quarter", SMALLINT),
+        key=("date_id",),
+    ),
+    _totesys(
+        "dim_staff",
+        "A member of staff and their department (current version; no e-mail: not extracted).",
+        _c("staff_id", BIGINT),
+        _c("first_name", TEXT),
+        _c("last_name", TEXT),
+        _c("department_name", TEXT, nullable=True),
+        _c("location", TEXT, nullable=True),
+        key=("staff_id",),
+    ),
+    _totesys(
+        "dim_location",
+        "An address (location_id = address_id), current version.",
+        _c("location_id", BIGINT),
+        _c("address_line_1", TEXT),
+        _c("address_line_2", TEXT, nullable=True),
+        _c("district", TEXT, nullable=True),
+        _c("city", TEXT),
+        _c("postal_code", TEXT),
+        _c("country", TEXT),
+        _c("phone", TEXT),
+        key=("location_id",),
+    ),
+    _totesys(
+        "dim_currency",
+        "A currency: its ISO 4217 code and name.",
+        _c("currency_id", BIGINT),
+        _c("currency_code", TEXT),
+        _c("currency_name", TEXT, nullable=True),
+        key=("currency_id",),
+    ),
+    _totesys(
+        "dim_design",
+        "A tote-bag design, current version.",
+        _c("design_id", BIGINT),
+        _c("design_name", TEXT),
+        _c("file_location", TEXT),
+        _c("file_name", TEXT),
+        key=("design_id",),
+    ),
+    _totesys(
+        "dim_counterparty",
+        "A customer or supplier company and its legal address (no contact people).",
+        _c("counterparty_id", BIGINT),
+        _c("counterparty_legal_name", TEXT),
+        *(
+            _c(f"counterparty_legal_{part}", TEXT, nullable=True)
+            for part in (
+                "address_line_1",
+                "address_line_2",
+                "district",
+                "city",
+                "postal_code",
+                "country",
+                "phone_number",
+            )
+        ),
+        key=("counterparty_id",),
+    ),
+    _totesys(
+        "dim_transaction",
+        "A sale or purchase transaction that payments settle.",
+        _c("transaction_id", BIGINT),
+        _c("transaction_type", TEXT),
+        _c("sales_order_id", BIGINT, nullable=True),
+        _c("purchase_order_id", BIGINT, nullable=True),
+        key=("transaction_id",),
+    ),
+    _totesys(
+        "dim_payment_type",
+        "SALES_RECEIPT, SALES_REFUND, PURCHASE_PAYMENT or PURCHASE_REFUND.",
+        _c("payment_type_id", BIGINT),
+        _c("payment_type_name", TEXT),
+        key=("payment_type_id",),
+    ),
+    _totesys(
+        "fact_sales_order",
+        "Every version of a sales order an extract saw (an update adds a row).",
+        _c("sales_record_id", BIGINT),
+        _c("sales_order_id", BIGINT),
+        *_STAMPS,
+        _c("sales_staff_id", BIGINT),
+        _c("counterparty_id", BIGINT),
+        _c("units_sold", BIGINT),
+        _c("unit_price", MONEY),
+        _c("currency_id", BIGINT),
+        _c("design_id", BIGINT),
+        _c("agreed_payment_date", DATE, nullable=True),
+        _c("agreed_delivery_date", DATE, nullable=True),
+        _c("agreed_delivery_location_id", BIGINT),
+        key=("sales_record_id",),
+    ),
+    _totesys(
+        "fact_purchase_order",
+        "Every version of a purchase order an extract saw.",
+        _c("purchase_record_id", BIGINT),
+        _c("purchase_order_id", BIGINT),
+        *_STAMPS,
+        _c("staff_id", BIGINT),
+        _c("counterparty_id", BIGINT),
+        _c("item_code", TEXT),
+        _c("item_quantity", BIGINT),
+        _c("item_unit_price", MONEY),
+        _c("currency_id", BIGINT),
+        _c("agreed_delivery_date", DATE, nullable=True),
+        _c("agreed_payment_date", DATE, nullable=True),
+        _c("agreed_delivery_location_id", BIGINT),
+        key=("purchase_record_id",),
+    ),
+    _totesys(
+        "fact_payment",
+        "Every version of a payment an extract saw (unpaid, then paid, is two rows).",
+        _c("payment_record_id", BIGINT),
+        _c("payment_id", BIGINT),
+        *_STAMPS,
+        _c("transaction_id", BIGINT),
+        _c("counterparty_id", BIGINT),
+        _c("payment_amount", MONEY),
+        _c("currency_id", BIGINT),
+        _c("payment_type_id", BIGINT),
+        _c("paid", BOOLEAN),
+        _c("payment_date", DATE, nullable=True),
+        key=("payment_record_id",),
     ),
 )
 

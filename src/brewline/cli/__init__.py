@@ -23,7 +23,7 @@ from typing import Annotated
 import typer
 
 from brewline import __version__
-from brewline.cli import admin, check, demo, inspect, run, serve, watch
+from brewline.cli import admin, check, demo, inspect, run, serve, sync, watch
 
 __all__ = ["app"]
 
@@ -70,6 +70,7 @@ def main(
 
 app.command()(run.run)
 app.command()(watch.watch)
+app.command()(sync.sync)
 app.command()(admin.init)
 app.command("grant-readonly")(admin.grant_readonly)
 app.command()(inspect.status)

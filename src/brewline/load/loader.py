@@ -15,6 +15,8 @@ from brewline.load.roles import AlreadyLoaded, BranchDayOwned, Loader, Replaceme
 from brewline.load.sql import SqlEngine
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from brewline.transform.star import StarBatch
 
 __all__ = ["SqlLoader"]
@@ -64,6 +66,13 @@ class SqlLoader(SqlEngine, Loader):
         for by, name, whole in outcome:
             replaced.setdefault(by, []).append(Replacement(name, whole))
         return replaced
+
+    def replace_tables(self, frames: dict[str, pl.DataFrame]) -> None:
+        with self._transaction():
+            self._lock_loader()
+            for table, frame in frames.items():
+                self._execute(f"DELETE FROM {table}")  # Brewline's own table names
+                self._append(table, frame)
 
     def _forget_staged_versions(self) -> None:
         """Drop what an earlier load of these exact versions left (they are being redone)."""

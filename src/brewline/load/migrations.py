@@ -1,7 +1,7 @@
 """Schema versions: what each version adds, per engine, derived from :mod:`brewline.schema`.
 
     >>> [version for version, _ in migrations("duckdb", after=1)]
-    [2, 3]
+    [2, 3, 4]
 
 A version creates the tables declared with that ``since``, adds the columns
 declared with that ``since`` to older tables, and runs its extra statements

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import psycopg
@@ -31,6 +31,9 @@ from brewline.load.roles import Params
 from brewline.load.warehouse import SqlWarehouse
 from brewline.schema import TYPES
 from brewline.vocabulary import RunState
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["PostgresWarehouse", "binary_copy_payload"]
 
@@ -166,9 +169,20 @@ class PostgresWarehouse(SqlWarehouse):
             yield
 
 
+def _microseconds(arrow: pa.Table) -> pa.Table:
+    """Times at PostgreSQL's precision (Polars keeps them in nanoseconds)."""
+    import pyarrow as pa
+
+    fields = [
+        pa.field(f.name, pa.time64("us"), f.nullable) if pa.types.is_time64(f.type) else f
+        for f in arrow.schema
+    ]
+    return arrow.cast(pa.schema(fields)) if fields != list(arrow.schema) else arrow
+
+
 def binary_copy_payload(frame: pl.DataFrame) -> bytearray:
     """``frame`` in PostgreSQL's binary COPY format (header, rows, trailer)."""
-    arrow = frame.to_arrow()
+    arrow = _microseconds(frame.to_arrow())
     encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
     payload = bytearray(encoder.write_header())
     for batch in arrow.to_batches():

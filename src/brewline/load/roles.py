@@ -89,6 +89,14 @@ class Loader(ABC):
         when some of its files cannot go in as they are.
         """
 
+    @abstractmethod
+    def replace_tables(self, frames: dict[str, pl.DataFrame]) -> None:
+        """Make each named table hold exactly its frame, all in one transaction.
+
+        For a model rebuilt whole from its lake (the totesys star): loading the
+        same frames again changes nothing.
+        """
+
 
 class Ledger(ABC):
     """Runs, deliveries, warehouse facts and source cursors."""

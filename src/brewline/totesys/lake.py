@@ -52,8 +52,17 @@ class Lake:
 
         return bytes(obstore.get(self._store, self._prefix + key).bytes())
 
+    def get_optional(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such key."""
+        from obstore.exceptions import NotFoundError
+
+        try:
+            return self.get(key)
+        except (FileNotFoundError, NotFoundError):
+            return None
+
     def keys(self, prefix: str) -> list[str]:
-        """Every key under ``prefix``, sorted."""
+        """Every key under the folder ``prefix`` (whole path segments), sorted."""
         import obstore
 
         found = [
