@@ -87,6 +87,7 @@ SELECT clock_timestamp()::timestamp,
        count(*) FILTER (WHERE state IS NULL)
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND datname = current_database()
   AND (xact_start IS NOT NULL OR state IS NULL)
 """
 """Now, the oldest other open transaction, and sessions whose state we may not see."""
@@ -99,6 +100,8 @@ class Extract:
     extract_id: str
     bound: dt.datetime
     full: bool
+    lag_seconds: float
+    """How far the bound is behind the source's clock: a transaction left open shows here."""
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -110,6 +113,7 @@ class Extract:
         return {
             "extract_id": self.extract_id,
             "bound": self.bound.isoformat(),
+            "lag_seconds": round(self.lag_seconds, 3),
             "full": self.full,
             "tables": self.tables,
         }
@@ -127,8 +131,8 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
     started = time.perf_counter()
     try:
         with psycopg.connect(source_url, autocommit=True, connect_timeout=10) as con:
-            bound = _bound(con)
-            result = Extract(_extract_id(bound), bound, full)
+            now, bound = _bound(con)
+            result = Extract(_extract_id(bound), bound, full, (now - bound).total_seconds())
             with con.transaction():
                 con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 for table in TABLES:
@@ -155,7 +159,8 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
     return result
 
 
-def _bound(con: psycopg.Connection[Any]) -> dt.datetime:
+def _bound(con: psycopg.Connection[Any]) -> tuple[dt.datetime, dt.datetime]:
+    """The source's clock now, and the bound of this extract's window."""
     row = con.execute(_OPEN_TRANSACTIONS).fetchone()
     assert row is not None
     now, oldest, hidden = row
@@ -166,7 +171,7 @@ def _bound(con: psycopg.Connection[Any]) -> dt.datetime:
             "extract role"
         )
     bound = min(now, oldest) if oldest is not None else now
-    return bound - _MARGIN  # type: ignore[no-any-return]
+    return now, bound - _MARGIN
 
 
 def _read(

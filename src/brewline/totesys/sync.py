@@ -49,6 +49,8 @@ class SyncReport:
 
     lake: str
     extract_id: str | None = None
+    lag_seconds: float | None = None
+    """How far the extract's bound was behind the source's clock (open transactions)."""
     rows_extracted: dict[str, int] = field(default_factory=dict)
     generation: str | None = None
     star_rows: dict[str, int] = field(default_factory=dict)
@@ -59,6 +61,7 @@ class SyncReport:
         return {
             "lake": self.lake,
             "extract_id": self.extract_id,
+            "lag_seconds": None if self.lag_seconds is None else round(self.lag_seconds, 3),
             "rows_extracted": self.rows_extracted,
             "generation": self.generation,
             "star_rows": self.star_rows,
@@ -75,6 +78,7 @@ def sync(
     report = SyncReport(str(lake))
     done = _timed(report, "extract", lambda: extract_stage(source_url, lake, warehouse, full=full))
     report.extract_id = done.extract_id
+    report.lag_seconds = done.lag_seconds
     report.rows_extracted = {t: int(info["rows"]) for t, info in done.tables.items()}
     current = _current(lake)
     if done.rows or current is None:
