@@ -9,13 +9,13 @@ A thin layer over :mod:`brewline.totesys.sync`::
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from brewline.cli.output import JsonOption, WarehouseOption, exit_on_error, print_json, printable
 
-__all__ = ["Stage", "sync"]
+__all__ = ["Stage", "summary", "sync"]
 
 
 class Stage(StrEnum):
@@ -94,5 +94,28 @@ def sync(
     if as_json:
         print_json(payload)
         return
-    for name, value in payload.items():
-        typer.echo(f"{name}: {printable(value)}")
+    for line in summary(payload):
+        typer.echo(printable(line))
+
+
+def summary(payload: dict[str, Any]) -> list[str]:
+    """A sync (or one stage) in a few lines that fit 80 columns."""
+    lines = []
+    if "rows_extracted" in payload:
+        rows = sum(payload["rows_extracted"].values())
+        lines.append(
+            f"Extracted {rows:,} changed rows ({payload['lag_seconds']}s behind the source) "
+            f"in {payload['seconds'].get('extract', 0):.2f}s."
+        )
+    elif "rows" in payload and "extract_id" in payload:
+        lines.append(f"Extracted {payload['rows']:,} changed rows ({payload['extract_id']}).")
+    star = payload.get("star_rows") or (payload.get("rows") if "tables" in payload else None)
+    if star:
+        lines.append(
+            f"Star {payload.get('generation')}: {star['fact_sales_order']:,} sales order, "
+            f"{star['fact_purchase_order']:,} purchase order and {star['fact_payment']:,} "
+            "payment versions."
+        )
+    if "loaded" in payload:
+        lines.append("Loaded into the warehouse." if payload["loaded"] else "Warehouse up to date.")
+    return lines
