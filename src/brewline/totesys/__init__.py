@@ -1,0 +1,8 @@
+"""The totesys source: an OLTP PostgreSQL extracted incrementally into a parquet lake.
+
+totesys is the operational database of a company that designs and sells tote bags
+(sales orders, purchase orders, transactions and payments, with their small
+reference tables); its shape is described in ``shared/data/totesys/README.md``.
+``generate`` builds and fills such a database for the tests, the demo and the
+benchmarks, and keeps writing to it while an extract runs.
+"""
