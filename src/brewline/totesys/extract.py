@@ -84,13 +84,13 @@ _MARGIN = dt.timedelta(milliseconds=1)
 _OPEN_TRANSACTIONS = """
 SELECT clock_timestamp()::timestamp,
        min(xact_start)::timestamp,
-       count(*) FILTER (WHERE state IS NULL)
+       count(*) FILTER (WHERE backend_type IS NULL)
 FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-  AND datname = current_database()
-  AND (xact_start IS NOT NULL OR state IS NULL)
+WHERE pid <> pg_backend_pid() AND datname = current_database()
+  AND (backend_type = 'client backend' OR backend_type IS NULL)
 """
-"""Now, the oldest other open transaction, and sessions whose state we may not see."""
+"""Now, the oldest other open transaction here, and sessions this role may not see into
+(``pg_stat_activity`` hides other roles' sessions, ``backend_type`` included)."""
 
 
 @dataclass
