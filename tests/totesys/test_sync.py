@@ -4,11 +4,18 @@ the source tables (plain SQL here, not the pipeline's code)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import random
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
+import boto3
 import psycopg
 import pytest
+from tests.motoserver import MotoServer
 
 from brewline.load import open_warehouse
 from brewline.totesys.generate import Writer, create_source, fill
@@ -110,3 +117,75 @@ def test_syncs_while_the_source_writes_equal_a_recomputation_from_the_source(
         warehouse_rows(location, "SELECT min(created_date) FROM totesys_fact_sales_order")[0][0]
         <= dt.date.today()
     )
+
+
+def test_full_reconciliation_repairs_a_change_that_did_not_move_last_updated(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    create_source(postgres_url)
+    fill(postgres_url, sales_orders=200, seed=11)
+    location, lake = str(tmp_path / "w.duckdb"), tmp_path / "lake"
+    designs = "SELECT design_id, design_name FROM design"
+    loaded = "SELECT design_id, design_name FROM totesys_dim_design"
+    with open_warehouse(location) as warehouse:
+        sync(postgres_url, lake, warehouse)
+        changed = Writer(postgres_url, seed=12).silent_change(4)
+        assert changed
+        sync(postgres_url, lake, warehouse)  # a watermark cannot see it ...
+        stale = sorted(warehouse.query(loaded).iter_rows())
+        assert stale != sorted(source_rows(postgres_url, designs)) or all(
+            t != "design" for t, _ in changed
+        )
+        sync(postgres_url, lake, warehouse, full=True)  # ... the reconciliation can
+        assert sorted(warehouse.query(loaded).iter_rows()) == sorted(
+            source_rows(postgres_url, designs)
+        )
+
+
+def brewline(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "brewline", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def test_killed_and_concurrent_syncs_from_the_cli_end_equal_to_the_source(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    create_source(postgres_url)
+    fill(postgres_url, sales_orders=3000, seed=21)
+    location = str(tmp_path / "w.duckdb")
+    args = ("sync", postgres_url, "--lake", str(tmp_path / "lake"), "-w", location)
+    rng = random.Random(5)
+    with Writer(postgres_url, seed=22):
+        for _ in range(3):  # SIGKILL at a random point of a sync, while the source writes
+            victim = brewline(*args, cwd=tmp_path)
+            time.sleep(rng.uniform(0.3, 2.5))
+            victim.kill()
+            victim.communicate()
+        pair = [brewline(*args, "--json", cwd=tmp_path) for _ in range(2)]  # two at once
+        outputs = [p.communicate(timeout=300) for p in pair]
+    assert [p.returncode for p in pair] == [0, 0], [err[-800:] for _, err in outputs]
+    final = brewline(*args, "--json", cwd=tmp_path)
+    out, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err
+    assert json.loads(out)["star_rows"]["fact_sales_order"] >= 3000
+    assert loaded_current_orders(location) == expected_current_orders(postgres_url)
+
+
+def test_a_lake_on_s3_gives_the_same_warehouse(
+    aws: MotoServer, s3_bucket: str, postgres_url: str, tmp_path: Path
+) -> None:
+    create_source(postgres_url)
+    fill(postgres_url, sales_orders=300, seed=31)
+    location = str(tmp_path / "w.duckdb")
+    with open_warehouse(location) as warehouse:
+        report = sync(postgres_url, f"s3://{s3_bucket}/totesys/", warehouse)
+    assert report.loaded
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert any(k.startswith("totesys/raw/_manifests/") for k in keys)
+    assert "totesys/star/_current.json" in keys
+    assert loaded_current_orders(location) == expected_current_orders(postgres_url)
