@@ -7,6 +7,8 @@ over :mod:`brewline.demo`::
 from __future__ import annotations
 
 import shlex
+from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,10 +28,18 @@ if TYPE_CHECKING:
 
     from brewline.demo import DemoLoad, SynthSpec
 
-__all__ = ["demo"]
+__all__ = ["DemoSource", "demo"]
+
+
+class DemoSource(StrEnum):
+    """Which business the demo generates."""
+
+    CAFE = "cafe"
+    TOTESYS = "totesys"
 
 
 def demo(
+    *,
     folder: Annotated[
         Path,
         typer.Option(help="Where the demo's landing and quarantine folders go.", file_okay=False),
@@ -48,6 +58,25 @@ def demo(
     branches: Annotated[int, typer.Option(min=1, max=40, help="Number of branches.")] = 12,
     days: Annotated[int, typer.Option(min=1, max=366, help="Trading days from 1 Nov 2024.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 7,
+    source: Annotated[
+        DemoSource,
+        typer.Option(
+            help="cafe: till exports from branches; totesys: an operational PostgreSQL "
+            "database of a tote-bag company, synced through a parquet lake in FOLDER/lake."
+        ),
+    ] = DemoSource.CAFE,
+    source_url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="With --source totesys: an empty PostgreSQL database to generate into "
+            "[default: a throwaway cluster, removed afterwards].",
+            show_default=False,
+        ),
+    ] = None,
+    sales_orders: Annotated[
+        int, typer.Option(min=10, help="With --source totesys: sales orders to generate.")
+    ] = 10_000,
 ) -> None:
     """Generate a realistic month of exports, load it, show headlines.
 
@@ -61,6 +90,9 @@ def demo(
 
     from brewline.demo import SynthSpec, load, write_landing
 
+    if source == DemoSource.TOTESYS:
+        _totesys(folder, warehouse, source_url, sales_orders, seed)
+        return
     with exit_on_error():
         spec = SynthSpec(branches=branches, days=days, seed=seed)
         with Console(stderr=True).status("Generating till exports..."):
@@ -138,6 +170,44 @@ def _headline_table(f: dict[str, Any]) -> Table:
     for label, value in rows.items():
         table.add_row(text(label, style="bold"), text(value))
     return table
+
+
+def _totesys(
+    folder: Path, warehouse: str, source_url: str | None, sales_orders: int, seed: int
+) -> None:
+    from rich.console import Console
+
+    from brewline.cli.sync import summary
+    from brewline.load.locations import redact
+    from brewline.totesys.demo import run_demo
+
+    console = Console(stderr=True)
+    with exit_on_error():
+        where = "your database" if source_url else "a throwaway PostgreSQL cluster"
+        with console.status(f"Generating a tote-bag business in {where} and syncing it..."):
+            done = run_demo(
+                warehouse,
+                folder / "lake",
+                source_url=source_url,
+                sales_orders=sales_orders,
+                seed=seed,
+            )
+    out = Console()
+    out.print(
+        text(f"Brewline demo: totesys, {sales_orders:,} sales orders (seed {seed})", style="bold")
+    )
+    out.print(text("First sync:", style="bold"))
+    for line in summary(done.first.to_dict()):
+        out.print(text(f"  {line}"))
+    out.print(text("After a little trading, an incremental sync:", style="bold"))
+    for line in summary(done.second.to_dict()):
+        out.print(text(f"  {line}"))
+    for currency, revenue in done.revenue:
+        out.print(text(f"Revenue (current orders): {currency} {Decimal(revenue):,.2f}"))
+    out.print(text("Next:"))
+    where_w = shlex.join(["--warehouse", redact(warehouse)])
+    for command in (f"brewline report --source totesys {where_w}", f"brewline serve {where_w}"):
+        out.print(text(f"  {command}"), soft_wrap=True)
 
 
 def _share(value: float | None) -> str:

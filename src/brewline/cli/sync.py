@@ -112,7 +112,7 @@ def summary(payload: dict[str, Any]) -> list[str]:
     star = payload.get("star_rows") or (payload.get("rows") if "tables" in payload else None)
     if star:
         lines.append(
-            f"Star {payload.get('generation')}: {star['fact_sales_order']:,} sales order, "
+            f"Star: {star['fact_sales_order']:,} sales order, "
             f"{star['fact_purchase_order']:,} purchase order and {star['fact_payment']:,} "
             "payment versions."
         )
