@@ -24,6 +24,9 @@ the warehouse with the same pipeline as ``brewline run``:
 ``check_handler(event, context)`` runs ``brewline check`` (on an EventBridge
 schedule), publishes each failure to the ``alert_topic_arn`` SNS topic (and any
 other configured channel), and emits ``ChecksFailed``/``ChecksWarned``.
+
+``sync_handler(event, context)`` runs a totesys sync (every few minutes) from
+the source in the secret into the lake on S3 and the warehouse.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from brewline.events import failed_objects, messages
 from brewline.report import RunReport
 from brewline.vocabulary import FileState
 
-__all__ = ["check_handler", "handler", "settings_from_aws"]
+__all__ = ["check_handler", "handler", "settings_from_aws", "sync_handler"]
 
 logger = Logger(service="brewline", level="INFO")
 """The ``brewline`` logger the pipeline logs to, made to write JSON lines."""
@@ -202,3 +205,50 @@ def check_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
     )
     return {"failed": len(failed), "warned": len(warned), "checked": len(results)}
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def sync_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Sync the totesys source (on an EventBridge schedule): extract, model, load.
+
+    The source URL comes from the same secret as the warehouse (its
+    ``totesys_source`` key), the lake from ``BREWLINE_TOTESYS_LAKE``
+    (``s3://bucket/prefix/``). Emits ``RowsExtracted``, ``SyncSeconds`` and
+    ``SyncLagSeconds`` (how far the extract's bound is behind the source: a
+    transaction left open there shows here); a failed sync raises (the
+    template alarms on the function's errors) after alerting.
+    """
+    from brewline.load import open_warehouse
+    from brewline.ops.alerts import alert_error
+    from brewline.totesys.sync import sync
+
+    settings = settings_from_aws()
+    lake = os.environ.get("BREWLINE_TOTESYS_LAKE")
+    source = _secret(settings.secret_id).get("totesys_source") if settings.secret_id else None
+    source = source or os.environ.get("BREWLINE_TOTESYS_SOURCE")
+    if not lake or not source:
+        raise ConfigError(
+            "the sync needs BREWLINE_TOTESYS_LAKE and a 'totesys_source' URL in the secret"
+        )
+    try:
+        with open_warehouse(
+            settings.warehouse, lock_timeout=settings.lock_timeout, share=True
+        ) as warehouse:
+            report = sync(source, lake, warehouse, full=bool(event.get("full")))
+    except BrewlineError as exc:
+        logger.error("sync failed: %s", exc)
+        metrics.add_metric(name="SyncsFailed", unit=MetricUnit.Count, value=1)
+        alert_error(settings, "sync", exc)
+        raise
+    summary = report.to_dict()
+    rows = sum(report.rows_extracted.values())
+    logger.info("sync finished", extra={"sync": summary})
+    metrics.add_metric(name="RowsExtracted", unit=MetricUnit.Count, value=rows)
+    metrics.add_metric(
+        name="SyncSeconds", unit=MetricUnit.Seconds, value=sum(report.seconds.values())
+    )
+    metrics.add_metric(
+        name="SyncLagSeconds", unit=MetricUnit.Seconds, value=report.lag_seconds or 0.0
+    )
+    return summary

@@ -17,6 +17,8 @@ import psycopg
 import pytest
 from tests.aws.conftest import Stack
 from tests.aws.sqs_worker import LambdaContext, sqs_event
+from tests.conftest import PII_KEY
+from tests.pgcluster import PostgresServer
 
 from brewline.aws import check_handler, handler
 from brewline.events import messages
@@ -241,3 +243,37 @@ def test_the_check_handler_publishes_failures_to_sns_with_metrics(
     bodies = [m["Body"] for m in got.get("Messages", [])]
     assert len(bodies) == result["failed"] or len(bodies) == 10
     assert all(b.startswith("Brewline check failed: freshness") for b in bodies), bodies
+
+
+def test_the_sync_handler_syncs_totesys_from_the_secret_into_an_s3_lake(
+    stack: Stack,
+    postgres_server: PostgresServer | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from brewline import aws as brewline_aws
+    from brewline.totesys.generate import create_source, fill
+
+    if postgres_server is None:
+        pytest.skip("needs the suite's own cluster for a second database")
+    source = postgres_server.database()
+    create_source(source)
+    fill(source, sales_orders=200, seed=5)
+    value = {"warehouse": stack.warehouse, "pii_key": PII_KEY, "totesys_source": source}
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=stack.secret_id, SecretString=json.dumps(value)
+    )
+    brewline_aws._secret.cache_clear()
+    brewline_aws._settings.cache_clear()
+    monkeypatch.setenv("BREWLINE_TOTESYS_LAKE", f"s3://{stack.bucket}/totesys-lake/")
+    first = brewline_aws.sync_handler({}, LambdaContext())
+    assert first["loaded"]
+    assert first["rows_extracted"]["sales_order"] == 200
+    again = brewline_aws.sync_handler({}, LambdaContext())
+    assert not again["loaded"]
+    assert sum(again["rows_extracted"].values()) == 0
+    metrics = emf(capfd.readouterr().out)
+    assert [d["RowsExtracted"] for d in metrics][-2][0] > 0
+    assert all("SyncLagSeconds" in d for d in metrics)
+    keys = boto3.client("s3").list_objects_v2(Bucket=stack.bucket, Prefix="totesys-lake/")
+    assert any(o["Key"].endswith("star/_current.json") for o in keys["Contents"])
