@@ -20,6 +20,7 @@ from tests.serve.conftest import PII_KEY, Dashboard, Sale, copy_warehouse, dashb
 from tests.serve.test_serve_pages import kpi, table_rows
 
 from brewline.config import Settings
+from brewline.load.migrations import SCHEMA_VERSION
 from brewline.pipeline import run
 
 # A branch that last traded the day before everyone else: a cash sale, a new card, a
@@ -85,7 +86,7 @@ def nothing_loaded_yet(app: Dashboard, path: Path) -> None:
         "reachable": False,
         "busy": False,
         "warehouse": str(path),
-        "expected_schema_version": 3,
+        "expected_schema_version": SCHEMA_VERSION,
         "error": "",
     }
     assert metrics(app) == {"brewline_up": 0}

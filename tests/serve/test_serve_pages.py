@@ -21,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.serve.conftest import Dashboard, Response, Sale
 
+from brewline.load.migrations import SCHEMA_VERSION
 from brewline.serve.app import DashboardConfig
 from brewline.vocabulary import due_day, local_now
 
@@ -374,7 +375,7 @@ def test_healthz_reports_a_readable_warehouse(sample_dashboard: Dashboard) -> No
     facts = json.loads(answer.body)
     assert facts["status"] == "ok"
     assert facts["reachable"] is True
-    assert facts["schema_version"] == facts["expected_schema_version"] == 3
+    assert facts["schema_version"] == facts["expected_schema_version"] == SCHEMA_VERSION
     assert facts["engine"] in {"duckdb", "postgres"}
 
 

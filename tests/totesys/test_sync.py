@@ -189,3 +189,34 @@ def test_a_lake_on_s3_gives_the_same_warehouse(
     assert any(k.startswith("totesys/raw/_manifests/") for k in keys)
     assert "totesys/star/_current.json" in keys
     assert loaded_current_orders(location) == expected_current_orders(postgres_url)
+
+
+def test_check_and_metrics_cover_the_source_freshness_per_table(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from brewline.ops.checks import run_checks
+    from brewline.ops.metrics import ledger_metrics
+    from brewline.ops.settings import CheckSettings
+    from brewline.totesys.extract import SOURCE
+
+    create_source(postgres_url)
+    fill(postgres_url, sales_orders=100, seed=41)
+    with open_warehouse(str(tmp_path / "w.duckdb")) as warehouse:
+        sync(postgres_url, tmp_path / "lake", warehouse)
+        today = dt.datetime.now(dt.UTC).date()
+        fresh = run_checks(warehouse, CheckSettings(), today)
+        tables = [r for r in fresh if r.name == "source_freshness"]
+        assert len(tables) == 11
+        assert {r.status for r in tables} == {"ok"}
+        warehouse.set_cursor(SOURCE, "payment", "2020-01-01T00:00:00")  # a sync stuck for years
+        stale = [r for r in run_checks(warehouse, CheckSettings(), today) if r.status == "fail"]
+        assert [r.subject for r in stale if r.name == "source_freshness"] == ["totesys.payment"]
+        names = {
+            (m.name, tuple(sorted(s.labels.items())))
+            for m in ledger_metrics(warehouse)
+            for s in m.samples
+        }
+    assert (
+        "brewline_source_watermark_timestamp",
+        (("source", "totesys"), ("table", "payment")),
+    ) in {(n.removesuffix("_seconds"), labels) for n, labels in names}

@@ -58,7 +58,14 @@ __all__ = [
 
 Status = Literal["ok", "warn", "fail"]
 
-CHECKS = ("freshness", "volume", "new_branches", "new_products", "reject_rate")
+CHECKS = (
+    "freshness",
+    "volume",
+    "new_branches",
+    "new_products",
+    "reject_rate",
+    "source_freshness",
+)
 """Check names, in the order results are returned."""
 
 
@@ -122,6 +129,7 @@ def run_checks(
         *_new_branches(warehouse, window),
         *_new_products(warehouse, window),
         *_reject_rate(warehouse, settings),
+        *_source_freshness(warehouse, settings, as_of),
     ]
 
 
@@ -142,6 +150,43 @@ def _freshness_results(
     results = [_freshness(branch, day, window.due, closed_before) for branch, day in days]
     newest = max(day for _, day in days)
     return results if newest >= window.due else [_none_fresh(newest, window.due), *results]
+
+
+def _source_freshness(
+    warehouse: Warehouse, settings: CheckSettings, as_of: dt.date | dt.datetime
+) -> list[CheckResult]:
+    """Per table of an incremental source: is its watermark close enough to the clock?
+
+    Watermarks are the source's UTC clock. Only checked for today (a check of a
+    past day cannot know where the watermarks were then).
+    """
+    today = as_of.date() if isinstance(as_of, dt.datetime) else as_of
+    if today < dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1):
+        return []
+    rows = warehouse.query(
+        "SELECT source, name, value FROM etl_cursor ORDER BY source, name"
+    ).rows()
+    limit = dt.timedelta(minutes=settings.check_source_stale_minutes)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    results = []
+    for source, name, value in rows:
+        try:
+            watermark = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            continue  # a cursor that is not a time (an id, an offset): nothing to judge
+        behind = now - watermark
+        status: Status = "fail" if behind > limit else "ok"
+        results.append(
+            CheckResult(
+                "source_freshness",
+                status,
+                f"{source}.{name}",
+                f"watermark {watermark:%Y-%m-%d %H:%M:%S} UTC, "
+                f"{behind.total_seconds() / 60:,.0f} min behind the clock "
+                f"(limit {settings.check_source_stale_minutes} min)",
+            )
+        )
+    return results
 
 
 def _none_fresh(newest: dt.date, due: dt.date) -> CheckResult:

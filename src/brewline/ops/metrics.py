@@ -32,6 +32,7 @@ no customer data, and the warehouse location never appears (it may hold a passwo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
@@ -99,6 +100,7 @@ def ledger_metrics(wh: Warehouse) -> list[Metric]:
         *_row_counters(wh),
         _run_durations(wh),
         *_branch_freshness(wh),
+        *_source_watermarks(wh),
     ]
 
 
@@ -173,6 +175,28 @@ def _branch_freshness(wh: Warehouse) -> list[Metric]:
         midnight = dt.datetime.combine(key_date(int(last_key)), dt.time())
         trading.add_metric([branch], _unix(midnight))
     return [loaded, trading]
+
+
+def _source_watermarks(wh: Warehouse) -> list[Metric]:
+    """Where each incremental source's tables got to, and when a sync last moved them."""
+    watermark = GaugeMetricFamily(
+        "brewline_source_watermark_timestamp_seconds",
+        "An incremental source's watermark per table (Unix time; the source's UTC clock).",
+        labels=["source", "table"],
+    )
+    synced = GaugeMetricFamily(
+        "brewline_source_synced_timestamp_seconds",
+        "When a sync last advanced the table's watermark (Unix time).",
+        labels=["source", "table"],
+    )
+    for source, name, value, updated_at in wh.query(
+        "SELECT source, name, value, updated_at FROM etl_cursor ORDER BY 1, 2"
+    ).rows():
+        with contextlib.suppress(ValueError):  # a cursor that is not a time
+            watermark.add_metric([source, name], _unix(dt.datetime.fromisoformat(str(value))))
+        if updated_at is not None:
+            synced.add_metric([source, name], _unix(updated_at))
+    return [watermark, synced]
 
 
 def _unix(moment: dt.datetime) -> float:

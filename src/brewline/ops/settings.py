@@ -76,6 +76,13 @@ class CheckSettings(BrewlineSettings):
         description="Fail when rejected rows / rows read over the latest runs exceeds this "
         "fraction (whole rejected files count all their rows).",
     )
+    check_source_stale_minutes: int = Field(
+        default=60,
+        ge=1,
+        description="An incremental source (totesys) fails freshness when a table's "
+        "watermark is more than this many minutes behind the clock: syncs stopped, or a "
+        "transaction left open on the source holds the extract back.",
+    )
     check_reject_runs: int = Field(
         default=1,
         ge=1,
