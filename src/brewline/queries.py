@@ -387,7 +387,7 @@ def status_report(wh: Reader, *, limit: int = 10) -> dict[str, pl.DataFrame]:
     """Every ledger view a status shows, after :meth:`~brewline.load.Reader.check_schema`.
 
     >>> list(status_report(wh))  # doctest: +SKIP
-    ['recent_runs', 'files_by_state', 'rejects_by_reason', 'rejected_files']
+    ['recent_runs', 'files_by_state', 'rejects_by_reason', 'rejected_files', 'source_watermarks']
     """
     wh.check_schema()
     return {
@@ -395,7 +395,16 @@ def status_report(wh: Reader, *, limit: int = 10) -> dict[str, pl.DataFrame]:
         "files_by_state": files_by_state(wh),
         "rejects_by_reason": rejects_by_reason(wh),
         "rejected_files": rejected_files(wh, limit),
+        "source_watermarks": source_watermarks(wh),
     }
+
+
+def source_watermarks(wh: Reader) -> pl.DataFrame:
+    """Incremental sources (totesys): each table's watermark and when a sync last moved it."""
+    return wh.query(
+        "SELECT source || '.' || name AS source_table, value AS watermark, "
+        "updated_at AS synced_at FROM etl_cursor ORDER BY source, name"
+    )
 
 
 def headline(wh: Reader) -> dict[str, Any]:

@@ -47,7 +47,9 @@ def status(
 ) -> None:
     """Show the ledger: recent runs, files by state, rejects by reason.
 
-    Also lists the latest whole-file rejections with their reasons.
+    Also lists the latest whole-file rejections with their reasons, and the
+    watermark of each table of an incremental source (totesys) with when a
+    sync last moved it.
 
     Read-only. Exits 1 when the warehouse does not exist or cannot be read.
     """
@@ -75,6 +77,11 @@ def status(
             "Files by state": views["files_by_state"],
             "Rejects by reason": views["rejects_by_reason"],
             "Rejected files": views["rejected_files"].drop("recorded_at"),
+            "Incremental sources (watermark per table, UTC)": views["source_watermarks"].select(
+                "source_table",
+                pl.col("watermark").str.slice(0, 19).str.replace("T", " "),
+                pl.col("synced_at").dt.strftime("%d %b %H:%M"),
+            ),
         },
     )
 
