@@ -172,6 +172,7 @@ def test_status_json(sample: Sample) -> None:
         "files_by_state",
         "rejects_by_reason",
         "rejected_files",
+        "source_watermarks",
     ]
     assert status["files_by_state"] == [
         {

@@ -252,6 +252,7 @@ def test_status_report_bundles_the_ledger_views(wh: Warehouse) -> None:
         "files_by_state",
         "rejects_by_reason",
         "rejected_files",
+        "source_watermarks",
     ]
 
 
