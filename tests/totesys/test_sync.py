@@ -16,6 +16,7 @@ import boto3
 import psycopg
 import pytest
 from tests.motoserver import MotoServer
+from tests.pgcluster import PostgresServer
 
 from brewline.load import open_warehouse
 from brewline.totesys.generate import Writer, create_source, fill
@@ -220,3 +221,53 @@ def test_check_and_metrics_cover_the_source_freshness_per_table(
         "brewline_source_watermark_timestamp",
         (("source", "totesys"), ("table", "payment")),
     ) in {(n.removesuffix("_seconds"), labels) for n, labels in names}
+
+
+def test_the_source_restarting_mid_sync_fails_in_one_line_and_the_next_sync_catches_up(
+    postgres_server: PostgresServer | None, tmp_path: Path
+) -> None:
+    if postgres_server is None:
+        pytest.skip("restarts the suite's own cluster")
+    source = postgres_server.database()
+    create_source(source)
+    fill(source, sales_orders=60_000, seed=51)
+    location = str(tmp_path / "w.duckdb")
+    args = ("sync", source, "--lake", str(tmp_path / "lake"), "-w", location)
+    victim = brewline(*args, cwd=tmp_path)
+    time.sleep(1.2)  # the extract is reading
+    postgres_server.stop("immediate")
+    postgres_server.start()
+    _, err = victim.communicate(timeout=300)
+    if victim.returncode != 0:  # it was cut off: one clear line, no traceback
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith("brewline: error:")
+    final = brewline(*args, cwd=tmp_path)
+    _, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err
+    assert loaded_current_orders(location) == expected_current_orders(source)
+
+
+def test_bad_sync_inputs_are_one_clear_line(postgres_url: str, tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "brewline", "sync", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
+        )
+
+    lake = ["--lake", str(tmp_path / "lake"), "-w", str(tmp_path / "w.duckdb")]
+    unreachable = run("postgresql://nobody@127.0.0.1:9/x", *lake)
+    empty = run(postgres_url, *lake)  # a database without the totesys tables
+    no_lake = run(postgres_url)
+    for done in (unreachable, empty):
+        assert done.returncode == 1
+        assert done.stderr.startswith("brewline: error:")
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr
+    assert "has no table" in empty.stderr
+    assert no_lake.returncode == 2
+    assert "--lake" in no_lake.stderr
