@@ -37,22 +37,35 @@ EXPECTED_CHECKOV_SKIPS = {
         ("CKV_AWS_116", "AWS::Lambda::Function.Checker"),
         ("CKV_AWS_173", "AWS::Lambda::Function.Loader"),
         ("CKV_AWS_173", "AWS::Lambda::Function.Checker"),
+        ("CKV_AWS_116", "AWS::Lambda::Function.Syncer"),
+        ("CKV_AWS_173", "AWS::Lambda::Function.Syncer"),
     },
     ECR_TEMPLATE: set(),
 }
 # The fewest checks each must pass: a parsing problem would show as fewer.
-MINIMUM_CHECKOV_PASSED = {TEMPLATE: 50, ECR_TEMPLATE: 4}
+MINIMUM_CHECKOV_PASSED = {TEMPLATE: 70, ECR_TEMPLATE: 4}
 # The image (deploy/aws/Dockerfile) runs a handler named by the function's command.
-HANDLERS = {"Loader": "brewline.aws.handler", "Checker": "brewline.aws.check_handler"}
+HANDLERS = {
+    "Loader": "brewline.aws.handler",
+    "Checker": "brewline.aws.check_handler",
+    "Syncer": "brewline.aws.sync_handler",
+}
 # The contract with brewline.aws: these names, and nothing that is a secret.
-ENVIRONMENT = {
+_COMMON_ENVIRONMENT = {
     "BREWLINE_SECRET_ID",
-    "BREWLINE_QUARANTINE",
     "BREWLINE_ALERT_TOPIC_ARN",
-    "BREWLINE_REQUIRE_PII_KEY",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 }
+_LOADING_ENVIRONMENT = _COMMON_ENVIRONMENT | {"BREWLINE_QUARANTINE", "BREWLINE_REQUIRE_PII_KEY"}
+ENVIRONMENT = {
+    "Loader": _LOADING_ENVIRONMENT,
+    "Checker": _LOADING_ENVIRONMENT,
+    # The source URL is the secret's "totesys_source" key, not a variable.
+    "Syncer": _COMMON_ENVIRONMENT | {"BREWLINE_TOTESYS_LAKE"},
+}
+# The Syncer's lake: in the landing bucket, outside the notified prefix and the quarantine.
+TOTESYS_LAKE = {"Fn::Sub": "s3://${LandingBucket}/totesys-lake/"}
 ENVIRONMENT_LITERALS = {
     "BREWLINE_REQUIRE_PII_KEY": "true",
     "POWERTOOLS_SERVICE_NAME": "brewline",
@@ -71,6 +84,10 @@ CUSTOM_METRICS = {
     "RunsFailed",
     "ChecksFailed",
     "ChecksWarned",
+    "RowsExtracted",
+    "SyncSeconds",
+    "SyncLagSeconds",
+    "SyncsFailed",
 }
 
 
@@ -237,7 +254,7 @@ def test_ecr_repository_lets_only_lambda_pull_these_functions(
         f["Properties"]["FunctionName"]["Fn::Sub"]
         for f in _resources(template, "AWS::Lambda::Function").values()
     }
-    assert names == {"${NamePrefix}-loader", "${NamePrefix}-checker"}
+    assert names == {"${NamePrefix}-loader", "${NamePrefix}-checker", "${NamePrefix}-syncer"}
     assert (
         ecr_template["Parameters"]["FunctionNamePrefix"]["Default"]
         == template["Parameters"]["NamePrefix"]["Default"]
@@ -249,19 +266,28 @@ def test_ecr_repository_lets_only_lambda_pull_these_functions(
 
 
 def test_environment_names_no_secret(template: dict[str, Any]) -> None:
-    for name, function in _resources(template, "AWS::Lambda::Function").items():
+    functions = _resources(template, "AWS::Lambda::Function")
+    assert set(functions) == set(ENVIRONMENT)
+    for name, function in functions.items():
         variables = function["Properties"]["Environment"]["Variables"]
-        assert set(variables) == ENVIRONMENT, name
+        assert set(variables) == ENVIRONMENT[name], name
         for variable, value in variables.items():
             text = json.dumps(value)
             assert "postgres" not in text.lower(), (name, variable)
             assert "pii_key" not in text.lower(), (name, variable)
+            assert "totesys_source" not in text.lower(), (name, variable)
             # Only the three fixed words are literals; the rest come from the stack.
             if isinstance(value, str):
                 assert ENVIRONMENT_LITERALS.get(variable) == value, (name, variable)
         assert variables["BREWLINE_SECRET_ID"] == {"Ref": "Secret"}
         assert variables["BREWLINE_ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
-        assert variables["BREWLINE_QUARANTINE"] == {"Fn::Sub": "s3://${LandingBucket}/_quarantine/"}
+        if "BREWLINE_QUARANTINE" in variables:
+            quarantine = {"Fn::Sub": "s3://${LandingBucket}/_quarantine/"}
+            assert variables["BREWLINE_QUARANTINE"] == quarantine
+    assert (
+        functions["Syncer"]["Properties"]["Environment"]["Variables"]["BREWLINE_TOTESYS_LAKE"]
+        == TOTESYS_LAKE
+    )
 
 
 def test_queue_feeds_the_loader_with_partial_batch_failures(template: dict[str, Any]) -> None:
@@ -349,6 +375,85 @@ def test_loader_reads_landed_files_and_writes_only_the_quarantine(
     assert checker["PublishCheckFailures"]["Resource"] == {"Ref": "AlertTopic"}
 
 
+def test_syncer_reads_and_writes_only_the_lake(template: dict[str, Any]) -> None:
+    statements = _statements(template, "SyncerRole")
+    s3 = {
+        sid: (statement["Action"], statement["Resource"])
+        for sid, statement in statements.items()
+        if "s3:" in json.dumps(statement["Action"])
+    }
+    assert s3 == {
+        "ReadWriteLake": (
+            ["s3:GetObject", "s3:PutObject"],
+            {"Fn::Sub": "${LandingBucket.Arn}/totesys-lake/*"},
+        ),
+        # Lists the manifests; and a GET of star/_current.json before the first model
+        # answers 404 (which the sync expects), not 403, only with s3:ListBucket.
+        "ListLandingBucket": ("s3:ListBucket", {"Fn::GetAtt": ["LandingBucket", "Arn"]}),
+    }
+    # The lake is where the role may write: not under the notified prefix or the quarantine.
+    lake = TOTESYS_LAKE["Fn::Sub"].removeprefix("s3://${LandingBucket}/")
+    assert statements["ReadWriteLake"]["Resource"]["Fn::Sub"].endswith(f"/{lake}*")
+    landing = template["Parameters"]["LandingPrefix"]["Default"]
+    assert not lake.startswith((landing, "_quarantine/"))
+    assert statements["ReadSecret"] == {
+        "Sid": "ReadSecret",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": {"Ref": "Secret"},
+    }
+    assert statements["PublishSyncAlerts"]["Action"] == "sns:Publish"
+    assert statements["PublishSyncAlerts"]["Resource"] == {"Ref": "AlertTopic"}
+    kms = statements["UseKeyThroughTheseServices"]
+    assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms["Resource"] == {"Fn::GetAtt": ["Key", "Arn"]}
+    services = [s["Fn::Sub"] for s in kms["Condition"]["StringEquals"]["kms:ViaService"]]
+    assert {s.split(".", 1)[0] for s in services} == {"s3", "secretsmanager", "sns"}
+    assert statements["Logs"]["Resource"] == {"Fn::GetAtt": ["SyncerLogGroup", "Arn"]}
+    # Nothing of the Loader's queue.
+    assert not any("sqs:" in json.dumps(s["Action"]) for s in statements.values())
+
+
+def test_syncer_runs_one_at_a_time_on_a_schedule_that_can_be_disabled(
+    template: dict[str, Any],
+) -> None:
+    parameters, resources = template["Parameters"], template["Resources"]
+    syncer = resources["Syncer"]["Properties"]
+    assert syncer["ImageConfig"]["Command"] == ["brewline.aws.sync_handler"]
+    assert syncer["ReservedConcurrentExecutions"] == 1
+    assert syncer["Timeout"] == {"Ref": "SyncerTimeoutSeconds"}
+    assert parameters["SyncerTimeoutSeconds"]["Default"] == 300
+    assert syncer["LoggingConfig"]["LogGroup"] == {"Ref": "SyncerLogGroup"}
+
+    assert parameters["SyncSchedule"]["Default"] == "rate(5 minutes)"
+    pattern = parameters["SyncSchedule"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "rate(5 minutes)")
+    assert re.fullmatch(pattern, "cron(0/5 * * * ? *)")
+    assert parameters["SyncEnabled"]["AllowedValues"] == ["true", "false"]
+    assert parameters["SyncEnabled"]["Default"] == "true"
+    assert template["Conditions"]["SyncIsEnabled"] == {
+        "Fn::Equals": [{"Ref": "SyncEnabled"}, "true"]
+    }
+
+    rule = resources["SyncerSchedule"]["Properties"]
+    assert rule["ScheduleExpression"] == {"Ref": "SyncSchedule"}
+    assert rule["State"] == {"Fn::If": ["SyncIsEnabled", "ENABLED", "DISABLED"]}
+    assert rule["Targets"] == [{"Id": "syncer", "Arn": {"Fn::GetAtt": ["Syncer", "Arn"]}}]
+    permission = resources["SyncerInvokedBySchedule"]["Properties"]
+    assert permission == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Ref": "Syncer"},
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": ["SyncerSchedule", "Arn"]},
+    }
+    # No retries of a failed tick (the next tick is the retry); a throttled tick (the
+    # previous sync still running) is dropped before the next one is due.
+    invoke = resources["SyncerInvokeConfig"]["Properties"]
+    assert invoke["FunctionName"] == {"Ref": "Syncer"}
+    assert invoke["MaximumRetryAttempts"] == 0
+    assert 60 <= invoke["MaximumEventAgeInSeconds"] < 300
+
+
 def test_roles_name_their_resources(template: dict[str, Any]) -> None:
     """No inline statement grants on "*": ENI management comes from AWS's managed policy."""
     for name, role in _resources(template, "AWS::IAM::Role").items():
@@ -371,6 +476,8 @@ def test_alarms_go_to_the_topic(template: dict[str, Any]) -> None:
         ("Brewline", "ChecksFailed"),
         ("Brewline", "FilesFailed"),
         ("Brewline", "RunsFailed"),
+        ("Brewline", "SyncsFailed"),
+        ("Brewline", "SyncLagSeconds"),
     }
     for name, alarm in alarms.items():
         properties = alarm["Properties"]
@@ -380,12 +487,54 @@ def test_alarms_go_to_the_topic(template: dict[str, Any]) -> None:
             assert properties["Dimensions"] == [{"Name": "service", "Value": "brewline"}]
 
 
+def test_sync_alarms(template: dict[str, Any]) -> None:
+    """Syncer errors, failed syncs and the lag behind the source, on the same topic."""
+    alarms = _resources(template, "AWS::CloudWatch::Alarm")
+    watched = {
+        name: (
+            a["Properties"]["Namespace"],
+            a["Properties"]["MetricName"],
+            a["Properties"]["Statistic"],
+            a["Properties"]["ComparisonOperator"],
+            a["Properties"]["Threshold"],
+        )
+        for name, a in alarms.items()
+    }
+    assert watched["SyncerErrorsAlarm"] == (
+        "AWS/Lambda",
+        "Errors",
+        "Sum",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert alarms["SyncerErrorsAlarm"]["Properties"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "Syncer"}}
+    ]
+    assert watched["SyncsFailedAlarm"] == (
+        "Brewline",
+        "SyncsFailed",
+        "Sum",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert watched["SyncLagAlarm"] == (
+        "Brewline",
+        "SyncLagSeconds",
+        "Maximum",
+        "GreaterThanThreshold",
+        {"Ref": "SyncLagAlarmSeconds"},
+    )
+    assert template["Parameters"]["SyncLagAlarmSeconds"]["Default"] == 900
+    for name in ("SyncerErrorsAlarm", "SyncsFailedAlarm", "SyncLagAlarm"):
+        assert alarms[name]["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}]
+
+
 def test_metric_names_are_those_brewline_aws_emits() -> None:
     """CUSTOM_METRICS is what src/brewline/aws.py emits: literal names and the per-state ones."""
     from brewline.vocabulary import FileState
 
     code = (ROOT / "src" / "brewline" / "aws.py").read_text(encoding="utf-8")
-    literal = set(re.findall(r'add_metric\(name="(\w+)"', code))
+    literal = set(re.findall(r'add_metric\(\s*name="(\w+)"', code))
     assert 'f"Files{state.value.capitalize()}"' in code
     per_state = {f"Files{state.value.capitalize()}" for state in FileState}
     rows = {"RowsRead", "RowsLoaded", "RowsRejected"}  # from the report's rows_* totals
@@ -394,7 +543,7 @@ def test_metric_names_are_those_brewline_aws_emits() -> None:
 
 def test_dashboard_shows_every_brewline_metric(template: dict[str, Any]) -> None:
     body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "0", body))  # "0": a number too
     metrics = [
         row for widget in dashboard["widgets"] for row in widget["properties"].get("metrics", [])
     ]
@@ -403,3 +552,7 @@ def test_dashboard_shows_every_brewline_metric(template: dict[str, Any]) -> None
     assert all(row[2:4] == ["service", "brewline"] for row in metrics if row[0] == "Brewline")
     namespaces = {row[0] for row in metrics}
     assert namespaces == {"Brewline", "AWS/Lambda", "AWS/SQS"}
+    # The sync's row: every alarm is on the alarm widget, the Syncer's errors are shown.
+    alarms = re.findall(r"\$\{(\w+)\.Arn\}", body)
+    assert set(alarms) == set(_resources(template, "AWS::CloudWatch::Alarm"))
+    assert '["AWS/Lambda", "Errors", "FunctionName", "${Syncer}"]' in body

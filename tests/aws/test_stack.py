@@ -36,6 +36,7 @@ from tests.test_deploy_template import TEMPLATE, _load
 MOTO_UNSUPPORTED_TYPES = frozenset(
     {
         "AWS::CloudWatch::Alarm",
+        "AWS::Lambda::EventInvokeConfig",
         "AWS::S3::BucketPolicy",
         "AWS::SNS::Subscription",
         "AWS::SNS::TopicPolicy",
@@ -57,6 +58,8 @@ PARAMETERS = {
     "MaxReceiveCount": "3",
     "QuarantineRetentionDays": "14",
     "MaxConcurrency": "4",
+    "SyncSchedule": "rate(10 minutes)",
+    "SyncerTimeoutSeconds": "240",
 }
 
 
@@ -185,6 +188,7 @@ def test_every_modelled_resource_is_created(created: Created) -> None:
         "Secret",
         "AlertTopicPolicy",
         "AlertSubscription",
+        "SyncerInvokeConfig",
         *created.of_type("AWS::CloudWatch::Alarm"),
     }
 
@@ -199,8 +203,11 @@ def test_outputs(created: Created) -> None:
         "AlertTopicArn": "AlertTopic",
         "LoaderFunctionName": "Loader",
         "CheckerFunctionName": "Checker",
+        "SyncerFunctionName": "Syncer",
         "LoaderLogGroupName": "LoaderLogGroup",
         "CheckerLogGroupName": "CheckerLogGroup",
+        "SyncerLogGroupName": "SyncerLogGroup",
+        "SyncerScheduleName": "SyncerSchedule",
     }.items():
         assert outputs[output] == physical[resource], output
     assert outputs["KeyArn"].endswith(f":key/{physical['Key']}")
@@ -209,6 +216,7 @@ def test_outputs(created: Created) -> None:
         ":" + outputs["DeadLetterQueueUrl"].rsplit("/", 1)[1]
     )
     assert outputs["DashboardUrl"].endswith(f"#dashboards:name={physical['Dashboard']}")
+    assert outputs["TotesysLake"] == f"s3://{outputs['LandingBucketName']}/totesys-lake/"
     # The secret is one of the types moto cannot create: its output is the placeholder.
     assert outputs["SecretArn"] == placeholder("Secret")
 
@@ -300,13 +308,15 @@ def test_no_secret_and_no_alarms_in_moto(created: Created) -> None:
         for r in [created.template["Resources"][name]]
     }
     assert declared == {
-        ("AWS/Lambda", "Errors"),  # Loader and Checker
+        ("AWS/Lambda", "Errors"),  # Loader, Checker and Syncer
         ("AWS/Lambda", "Throttles"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),  # the DLQ
         ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
         ("Brewline", "ChecksFailed"),
         ("Brewline", "FilesFailed"),
         ("Brewline", "RunsFailed"),
+        ("Brewline", "SyncsFailed"),
+        ("Brewline", "SyncLagSeconds"),
     }
 
 
@@ -317,6 +327,7 @@ def test_log_groups(created: Created) -> None:
     assert {g["logGroupName"]: g["retentionInDays"] for g in groups} == {
         f"/{prefix}/loader": int(created.parameters["LogRetentionDays"]),
         f"/{prefix}/checker": int(created.parameters["LogRetentionDays"]),
+        f"/{prefix}/syncer": int(created.parameters["LogRetentionDays"]),
     }
 
 
@@ -324,7 +335,7 @@ def test_dashboard(created: Created) -> None:
     body = boto3.client("cloudwatch").get_dashboard(DashboardName=created.physical["Dashboard"])
     widgets = json.loads(body["DashboardBody"])["widgets"]
     text = json.dumps(widgets)
-    for resource in ("Loader", "Checker"):
+    for resource in ("Loader", "Checker", "Syncer"):
         assert f'"FunctionName", "{created.physical[resource]}"' in text
     for queue in ("QueueUrl", "DeadLetterQueueUrl"):
         name = created.outputs[queue].rsplit("/", 1)[1]
@@ -346,7 +357,8 @@ def test_functions(created: Created) -> None:
     not asserted here (tests/test_deploy_template.py checks their declarations)."""
     awslambda = boto3.client("lambda")
     parameters = created.parameters
-    for resource in ("Loader", "Checker"):
+    bucket = created.outputs["LandingBucketName"]
+    for resource in ("Loader", "Checker", "Syncer"):
         config = awslambda.get_function_configuration(FunctionName=created.physical[resource])
         assert config["Role"].endswith(f":role/{created.physical[resource + 'Role']}")
         assert config["VpcConfig"]["SubnetIds"] == parameters["SubnetIds"].split(",")
@@ -355,8 +367,11 @@ def test_functions(created: Created) -> None:
         # The secret is dropped from the copy: the variable holds the reference's placeholder.
         assert environment["BREWLINE_SECRET_ID"] == placeholder("Secret")
         assert environment["BREWLINE_ALERT_TOPIC_ARN"] == created.outputs["AlertTopicArn"]
-        quarantine = f"s3://{created.outputs['LandingBucketName']}/_quarantine/"
-        assert environment["BREWLINE_QUARANTINE"] == quarantine
+        if resource == "Syncer":
+            assert environment["BREWLINE_TOTESYS_LAKE"] == f"s3://{bucket}/totesys-lake/"
+            assert "BREWLINE_QUARANTINE" not in environment
+        else:
+            assert environment["BREWLINE_QUARANTINE"] == f"s3://{bucket}/_quarantine/"
         assert not [v for v in environment.values() if "postgresql://" in v]
         code = awslambda.get_function(FunctionName=created.physical[resource])["Code"]
         assert code["ImageUri"] == IMAGE_URI
@@ -365,6 +380,11 @@ def test_functions(created: Created) -> None:
     assert loader["MemorySize"] == int(parameters["LoaderMemoryMB"])
     concurrency = awslambda.get_function_concurrency(FunctionName=created.physical["Loader"])
     assert concurrency["ReservedConcurrentExecutions"] == int(parameters["MaxConcurrency"])
+    syncer = awslambda.get_function_configuration(FunctionName=created.physical["Syncer"])
+    assert syncer["Timeout"] == int(parameters["SyncerTimeoutSeconds"])
+    assert syncer["MemorySize"] == int(parameters["SyncerMemoryMB"])
+    concurrency = awslambda.get_function_concurrency(FunctionName=created.physical["Syncer"])
+    assert concurrency["ReservedConcurrentExecutions"] == 1
 
 
 def test_loader_event_source(created: Created) -> None:
@@ -398,6 +418,50 @@ def test_checker_schedule(created: Created) -> None:
     [statement] = policy["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
+
+
+def test_syncer_schedule(created: Created) -> None:
+    events, awslambda = boto3.client("events"), boto3.client("lambda")
+    rule = events.describe_rule(Name=created.physical["SyncerSchedule"])
+    assert rule["ScheduleExpression"] == created.parameters["SyncSchedule"]
+    assert rule["State"] == "ENABLED"  # SyncEnabled defaults to true
+    syncer_arn = awslambda.get_function_configuration(FunctionName=created.physical["Syncer"])[
+        "FunctionArn"
+    ]
+    targets = events.list_targets_by_rule(Rule=created.physical["SyncerSchedule"])["Targets"]
+    assert [t["Arn"] for t in targets] == [syncer_arn]
+    assert "Input" not in targets[0]  # the tick's own event: no "full" reconciliation
+    policy = json.loads(awslambda.get_policy(FunctionName=created.physical["Syncer"])["Policy"])
+    [statement] = policy["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
+
+
+def test_sync_enabled_false_disables_the_rule(aws: MotoServer) -> None:
+    """The rule's State follows SyncEnabled through the template's own condition: the rule
+    with its parameters and conditions, alone (its target a placeholder), created twice."""
+    template = _load(TEMPLATE)
+    rule = json.loads(json.dumps(template["Resources"]["SyncerSchedule"]))
+    target = "arn:aws:lambda:eu-west-2:123456789012:function:placeholder"
+    rule["Properties"]["Targets"] = [{"Id": "syncer", "Arn": target}]
+    alone = {
+        "Parameters": {k: template["Parameters"][k] for k in ("SyncSchedule", "SyncEnabled")},
+        "Conditions": template["Conditions"],
+        "Resources": {"SyncerSchedule": rule},
+    }
+    events, cloudformation = boto3.client("events"), boto3.client("cloudformation")
+    for enabled, state in (("false", "DISABLED"), ("true", "ENABLED")):
+        stack_id = create_stack(
+            f"sync-rule-{uuid.uuid4().hex[:10]}", alone, {"SyncEnabled": enabled}
+        )
+        [resource] = cloudformation.list_stack_resources(StackName=stack_id)[
+            "StackResourceSummaries"
+        ]
+        described = events.describe_rule(Name=resource["PhysicalResourceId"])
+        assert (described["State"], described["ScheduleExpression"]) == (
+            state,
+            "rate(5 minutes)",
+        ), enabled
 
 
 # -- the landing bucket's settings and the S3 -> SQS wiring --------------------------------------
