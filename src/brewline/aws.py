@@ -224,19 +224,19 @@ def sync_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from brewline.totesys.sync import sync
 
     settings = settings_from_aws()
-    lake = os.environ.get("BREWLINE_TOTESYS_LAKE")
-    source = _secret(settings.secret_id).get("totesys_source") if settings.secret_id else None
-    source = source or os.environ.get("BREWLINE_TOTESYS_SOURCE")
-    if not lake or not source:
-        raise ConfigError(
-            "the sync needs BREWLINE_TOTESYS_LAKE and a 'totesys_source' URL in the secret"
-        )
     try:
+        lake = os.environ.get("BREWLINE_TOTESYS_LAKE")
+        secret = _secret(settings.secret_id) if settings.secret_id else {}
+        source = secret.get("totesys_source") or os.environ.get("BREWLINE_TOTESYS_SOURCE")
+        if not lake or not source:
+            raise ConfigError(
+                "the sync needs BREWLINE_TOTESYS_LAKE and a 'totesys_source' URL in the secret"
+            )
         with open_warehouse(
             settings.warehouse, lock_timeout=settings.lock_timeout, share=True
         ) as warehouse:
             report = sync(source, lake, warehouse, full=bool(event.get("full")))
-    except BrewlineError as exc:
+    except (BrewlineError, OSError) as exc:  # the source, the warehouse or the lake
         logger.error("sync failed: %s", exc)
         metrics.add_metric(name="SyncsFailed", unit=MetricUnit.Count, value=1)
         alert_error(settings, "sync", exc)

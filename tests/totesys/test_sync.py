@@ -84,6 +84,8 @@ def test_syncs_while_the_source_writes_equal_a_recomputation_from_the_source(
         again = sync(source, lake, warehouse)
     assert not again.loaded  # nothing new: the star stays as it is
     assert sum(again.rows_extracted.values()) == 0
+    generations = list((lake / "star" / "fact_sales_order").glob("generation=*"))
+    assert 1 <= len(generations) <= 2  # older star generations are pruned
 
     assert loaded_current_orders(location) == expected_current_orders(source)
     # Every version the source holds now is a fact row; updates added rows.

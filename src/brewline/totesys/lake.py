@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,31 +47,52 @@ class Lake:
     def put(self, key: str, data: bytes) -> None:
         import obstore
 
-        obstore.put(self._store, self._prefix + key, data)
+        with self._errors("write", key):
+            obstore.put(self._store, self._prefix + key, data)
 
     def get(self, key: str) -> bytes:
         import obstore
 
-        return bytes(obstore.get(self._store, self._prefix + key).bytes())
+        with self._errors("read", key):
+            return bytes(obstore.get(self._store, self._prefix + key).bytes())
+
+    def delete(self, keys: list[str]) -> None:
+        import obstore
+
+        with self._errors("delete", keys[0] if keys else ""):
+            obstore.delete(self._store, [self._prefix + k for k in keys])
+
+    @contextmanager
+    def _errors(self, verb: str, key: str) -> Iterator[None]:
+        """Store errors as one readable ``OSError`` naming the object (a missing key stays
+        ``FileNotFoundError``, which callers may expect)."""
+        from obstore.exceptions import BaseError, NotFoundError
+
+        try:
+            yield
+        except (FileNotFoundError, NotFoundError) as exc:
+            raise FileNotFoundError(f"{self.location}/{key}: no such object") from exc
+        except (BaseError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OSError(f"cannot {verb} {self.location}/{key} in the lake: {first}") from None
 
     def get_optional(self, key: str) -> bytes | None:
         """The object's bytes, or None when there is no such key."""
-        from obstore.exceptions import NotFoundError
-
         try:
             return self.get(key)
-        except (FileNotFoundError, NotFoundError):
+        except FileNotFoundError:
             return None
 
     def keys(self, prefix: str) -> list[str]:
         """Every key under the folder ``prefix`` (whole path segments), sorted."""
         import obstore
 
-        found = [
-            str(meta["path"]).removeprefix(self._prefix)
-            for batch in obstore.list(self._store, prefix=self._prefix + prefix)
-            for meta in batch
-        ]
+        with self._errors("list", prefix):
+            found = [
+                str(meta["path"]).removeprefix(self._prefix)
+                for batch in obstore.list(self._store, prefix=self._prefix + prefix)
+                for meta in batch
+            ]
         return sorted(found)
 
     def put_parquet(self, key: str, frame: pl.DataFrame) -> None:

@@ -116,8 +116,21 @@ def model_stage(lake: Lake) -> dict[str, Any]:
         "rows": {t: star[t].height for t in STAR_TABLES},
         "manifests": len(lake.manifests()),
     }
+    previous = _current(lake)
     lake.put_json(CURRENT, current)  # last: the generation is whole
+    _prune(lake, keep={generation, previous["generation"] if previous else generation})
     return current
+
+
+def _prune(lake: Lake, keep: set[str]) -> None:
+    """Delete star generations older than the previous one (a load may still be reading it)."""
+    old = [
+        key
+        for key in lake.keys("star/")
+        if "/generation=" in key and key.split("/generation=")[1].split("/")[0] not in keep
+    ]
+    if old:
+        lake.delete(old)
 
 
 def load_stage(lake: Lake, warehouse: Warehouse) -> bool:
