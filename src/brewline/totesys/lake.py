@@ -130,4 +130,4 @@ def open_lake(location: str | Path) -> Lake:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the lake folder {folder}: {exc.strerror}") from None
-    return Lake(LocalStore(folder), "", str(folder))
+    return Lake(LocalStore(folder, automatic_cleanup=True), "", str(folder))
