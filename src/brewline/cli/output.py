@@ -228,14 +228,20 @@ def text(value: object, style: str = "") -> Text:
     return Text(printable(value), style=style)
 
 
-def money(value: Decimal | None) -> str:
+def money(value: Decimal | None, currency: str | None = None) -> str:
     """Pounds as people read them: ``£1,234.50``, ``-£2.10``; ``-`` for no value.
+
+    With a ``currency`` code, the amount follows it: ``USD 1,234.50``, ``EUR -2.10``.
 
     >>> money(Decimal("1234.5")), money(Decimal("-2.1")), money(None)
     ('£1,234.50', '-£2.10', '-')
+    >>> money(Decimal("1234.5"), "USD"), money(Decimal("-2.1"), "EUR")
+    ('USD 1,234.50', 'EUR -2.10')
     """
     if value is None:
         return "-"
+    if currency is not None:
+        return f"{currency} {value:,.2f}"
     return f"{'-' if value < 0 else ''}£{abs(value):,.2f}"
 
 

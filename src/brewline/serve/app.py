@@ -5,6 +5,10 @@ Routes::
     GET /                 sales, filtered by ?start=YYYY-MM-DD&end=YYYY-MM-DD&branch=NAME
     GET /operations       runs, files by state, rejects, freshness
                           (?late_after=DAYS&as_of=YYYY-MM-DD; as_of defaults to today)
+    GET /totesys          the totesys star: sales per currency by month, design,
+                          counterparty, staff, department and delivery location, and
+                          unpaid payments by days overdue (?as_of=YYYY-MM-DD; default
+                          today, UTC)
     GET /metrics          Prometheus text format (brewline.ops.metrics.LedgerCollector)
     GET /healthz          200 + JSON when the warehouse can be read, else 503 + JSON
     GET /static/NAME      the stylesheet, the chart bootstrap and Plotly.js (cached a year;
@@ -29,7 +33,9 @@ holds the lock only while it commits a batch; after that it answers 503
 
 Rendered pages are cached per *ledger version* (:func:`~brewline.serve.views.ledger_version`:
 changes with every committed batch, run and schema upgrade), so a repeated page
-costs one tiny query; so is the filter-independent part of new-vs-returning.
+costs one tiny query; so is the filter-independent part of new-vs-returning. The
+totesys page's key adds the star generation the last ``brewline sync`` loaded
+(a sync does not write the cafe ledger).
 Entries also expire after ``cache_seconds`` in case something changes the
 warehouse without going through the ledger.
 
@@ -76,6 +82,7 @@ from brewline.serve.views import (
     operations_view,
     sales_view,
 )
+from brewline.totesys.queries import TotesysReport, loaded_generation, sync_hint, totesys_report
 from brewline.vocabulary import due_day, local_now
 
 __all__ = ["DashboardConfig", "create_app"]
@@ -315,6 +322,13 @@ def create_app(config: DashboardConfig) -> Starlette:
             config.lock_timeout,
         )
 
+    def totesys(request: Request) -> Response:
+        return _guarded(
+            page("Totesys", "totesys"),
+            lambda: _totesys(request, reader, page, shown),
+            config.lock_timeout,
+        )
+
     def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -324,6 +338,7 @@ def create_app(config: DashboardConfig) -> Starlette:
     routes = [
         Route("/", sales),
         Route("/operations", operations),
+        Route("/totesys", totesys),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
     ]
@@ -401,20 +416,38 @@ def _operations(request: Request, reader: _Reader, page: PageMaker) -> Response:
     return _cached_page(reader, "operations", (late_after, as_of, due), ask, render)
 
 
+def _totesys(request: Request, reader: _Reader, page: PageMaker, shown: str) -> Response:
+    today = dt.datetime.now(dt.UTC).date()
+    as_of = parse_as_of(request, today)
+    command = sync_hint(shown)
+
+    def render(report: TotesysReport, _: str) -> str:
+        return pages.render_totesys(page("Totesys", "totesys"), report, command, today)
+
+    ask = lambda snap: totesys_report(snap.wh, as_of=as_of)  # noqa: E731
+    # The ageing changes with the day, and the star with every sync.
+    return _cached_page(reader, "totesys", as_of, ask, render, version=loaded_generation)
+
+
 def _cached_page(
     reader: _Reader,
     name: str,
     key: Hashable,
     ask: Callable[[_Snapshot], _T],
     render: Callable[[_T, str], str],
+    *,
+    version: Callable[[Warehouse], Hashable] | None = None,
 ) -> Response:
     """The page's HTML for this ledger version: from the cache, or asked and rendered.
 
     Rendered pages are cached rather than frames: smaller, and a hit skips rendering.
     The warehouse is closed before rendering, so a writer waits as little as possible.
+    ``version`` adds to the ledger version what else the page depends on.
     """
     started = time.perf_counter()
     with reader.snapshot() as snap:
+        if version is not None:
+            key = (key, version(snap.wh))
         cache_key = (name, key, snap.version)
         body: str | None = reader.cache.get(cache_key)
         if body is None:

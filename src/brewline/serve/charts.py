@@ -38,6 +38,8 @@ __all__ = [
     "rejects_chart",
     "runs_chart",
     "sellers_chart",
+    "totesys_month_chart",
+    "totesys_units_chart",
 ]
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -355,3 +357,103 @@ def rejects_chart(rejects: pl.DataFrame) -> Chart:
         "yaxis": _axis("", type="category"),
     }
     return Chart("rejects-by-reason", "Rejected rows by reason", [trace], layout)
+
+
+# -- totesys ------------------------------------------------------------------------------
+
+_CURRENCY_COLOURS = (ROAST, _MINT, _CREAM, _SLATE, _BERRY)
+"""A colour per currency, in the order the currencies are listed (GBP, USD, EUR, ...)."""
+_LEGEND_TOP = {
+    "orientation": "h",
+    "traceorder": "normal",
+    "x": 0,
+    "xanchor": "left",
+    "y": 1.0,
+    "yanchor": "bottom",
+}
+
+
+def _currencies(frame: pl.DataFrame) -> list[str]:
+    return sorted({str(c) for c in frame["currency"].to_list()})
+
+
+def totesys_month_chart(months: pl.DataFrame) -> Chart:
+    """Revenue per month of order, a bar series per currency (never added together).
+
+    ``months``: ``month`` (first day), ``currency``, ``orders``, ``revenue``. Each
+    series is in its own currency; the axis says so and every hover names it.
+    """
+    traces = []
+    for i, code in enumerate(_currencies(months)):
+        rows = months.filter(pl.col("currency") == code).sort("month")
+        traces.append(
+            {
+                "type": "bar",
+                "name": code,
+                "x": rows["month"].to_list(),
+                "xperiod": "M1",
+                "xperiodalignment": "middle",
+                "y": _floats(rows["revenue"]),
+                "customdata": rows["orders"].to_list(),
+                "hovertemplate": f"%{{x|%b %Y}}<br>{code} %{{y:,.2f}} from %{{customdata:,}} "
+                "orders<extra></extra>",
+                "marker": {"color": _CURRENCY_COLOURS[i % len(_CURRENCY_COLOURS)]},
+            }
+        )
+    starts = months["month"].to_list()
+    span = _month_index(max(starts)) - _month_index(min(starts)) if starts else 0
+    every = 1 if span < 12 else 3 if span < 36 else 12
+    shown = {"range": _padded(min(starts), _month_end(max(starts)), 10)} if starts else {}
+    xaxis = _axis(
+        "", type="date", dtick=f"M{every}", tickformat="%b %Y", ticklabelmode="period", **shown
+    )
+    layout = {
+        "barmode": "group",
+        "bargap": 0.25,
+        "showlegend": True,
+        "legend": _LEGEND_TOP,
+        "margin": {"l": 60, "r": 16, "t": MODEBAR_BAND + 26, "b": 44},
+        "height": 340,
+        "xaxis": xaxis,
+        "yaxis": _axis("Revenue (in each currency)", separatethousands=True),
+    }
+    return Chart("totesys-revenue-by-month", "Revenue by month and currency", traces, layout)
+
+
+def totesys_units_chart(chart_id: str, title: str, frame: pl.DataFrame, label: str) -> Chart:
+    """Units sold per ``label`` as horizontal bars, stacked by currency, first row at the top.
+
+    ``frame``: ``label``, ``currency``, ``units``, ``revenue``, in ranked order (its
+    first label is drawn at the top). Units add up across currencies, so the stack's
+    length ranks the rows; the hover gives each currency's revenue in that currency.
+    """
+    order = list(dict.fromkeys(frame[label].to_list()))
+    traces = []
+    for i, code in enumerate(_currencies(frame)):
+        rows = frame.filter(pl.col("currency") == code)
+        units = dict(zip(rows[label].to_list(), rows["units"].to_list(), strict=True))
+        revenue = dict(zip(rows[label].to_list(), _floats(rows["revenue"]), strict=True))
+        shown = [name for name in reversed(order) if name in units]
+        traces.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": code,
+                "y": shown,
+                "x": [units[name] for name in shown],
+                "customdata": [revenue[name] for name in shown],
+                "hovertemplate": f"%{{y}}<br>{code}: %{{x:,}} units, {code} "
+                "%{customdata:,.2f}<extra></extra>",
+                "marker": {"color": _CURRENCY_COLOURS[i % len(_CURRENCY_COLOURS)]},
+            }
+        )
+    layout = {
+        "barmode": "stack",
+        "height": max(220, 24 * len(order) + 96),
+        "margin": {**_NARROW_LEFT, "t": MODEBAR_BAND + 26},
+        "showlegend": True,
+        "legend": _LEGEND_TOP,
+        "xaxis": _axis("Units sold", rangemode="tozero", separatethousands=True),
+        "yaxis": _axis("", type="category", categoryorder="array", categoryarray=order[::-1]),
+    }
+    return Chart(chart_id, title, traces, layout)

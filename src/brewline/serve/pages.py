@@ -38,6 +38,7 @@ from brewline.serve.views import (
     sellers,
     totals,
 )
+from brewline.totesys.queries import AGEING_BUCKETS, NO_DATE, TotesysReport, labels
 from brewline.vocabulary import item_label
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "render_operations",
     "render_problem",
     "render_sales",
+    "render_totesys",
 ]
 
 TOP = 10
@@ -397,6 +399,214 @@ def _rejected_files_table(files: pl.DataFrame) -> Table:
         wide=True,
         wrap=frozenset({2}),
     )
+
+
+# -- totesys ------------------------------------------------------------------------------
+
+
+def _amount(value: Decimal | None, currency: str) -> str:
+    """``GBP 1,234.50``: money of the totesys star always says its currency."""
+    return "—" if value is None else f"{currency} {value:,.2f}"
+
+
+def render_totesys(
+    page: Page, report: TotesysReport, sync_command: str, today: dt.date | None = None
+) -> str:
+    """The totesys page: sales of the current order versions per currency, and ageing.
+
+    ``sync_command`` is what the empty state tells people to run; ``today`` is the
+    day the form leaves ``as_of`` empty on.
+    """
+    context: dict[str, Any] = {
+        "page": page,
+        "report": report,
+        "empty": report.empty,
+        "sync_command": sync_command,
+        "as_of": _day(report.as_of),
+        "as_of_form": "" if report.as_of == today else report.as_of.isoformat(),
+        "modelled": _generation_time(report.generation),
+        "charts": [],
+        "charts_json": "[]",
+    }
+    if not report.empty:
+        context.update(_totesys_content(report))
+    return _render("totesys.html", context)
+
+
+def _generation_time(generation: str | None) -> str:
+    """A star generation (``20261129T040101123456``) as ``2026-11-29 04:01:01`` UTC."""
+    if generation is None:
+        return ""
+    try:
+        return dt.datetime.strptime(generation, "%Y%m%dT%H%M%S%f").strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return generation
+
+
+def _named(frame: pl.DataFrame, column: str, key: str) -> pl.DataFrame:
+    """``column`` unique per ``key`` for charts and tables (two designs may share a name)."""
+    return frame.with_columns(pl.Series(column, labels(frame, column, key), dtype=pl.String))
+
+
+def _totesys_content(report: TotesysReport) -> dict[str, Any]:
+    designs = _named(report.by_design, "design", "design_id")
+    counterparties = _named(report.by_counterparty, "counterparty", "counterparty_id")
+    staff = _named(report.by_staff, "staff", "staff_id")
+    locations = _named(report.by_location, "city", "location_id")
+    figures = [
+        charts.totesys_month_chart(report.by_month),
+        charts.totesys_units_chart(
+            "totesys-designs",
+            "Top designs by units sold",
+            designs,
+            "design",
+        ),
+        charts.totesys_units_chart(
+            "totesys-counterparties",
+            "Top counterparties by units sold",
+            counterparties,
+            "counterparty",
+        ),
+        charts.totesys_units_chart(
+            "totesys-departments", "Units sold by department", report.by_department, "department"
+        ),
+        charts.totesys_units_chart(
+            "totesys-countries",
+            "Units sold by delivery country",
+            _by_units(report.by_country, "country"),
+            "country",
+        ),
+    ]
+    return {
+        "kpis": _totesys_kpis(report.by_currency),
+        "charts": figures,
+        "charts_json": charts.charts_json(figures),
+        "ageing": _ageing_table(report),
+        "tables": [
+            _sales_table("Top designs by units sold", designs, ["rank", "design"], ranked=True),
+            _sales_table(
+                "Top counterparties by units sold",
+                counterparties,
+                ["rank", "counterparty"],
+                ranked=True,
+            ),
+            _sales_table(
+                "Sales by member of staff", staff, ["rank", "staff", "department"], ranked=True
+            ),
+            _sales_table(
+                "Sales by department (of the seller)", report.by_department, ["department"]
+            ),
+            _sales_table(
+                "Sales by delivery location", locations, ["rank", "city", "country"], ranked=True
+            ),
+            _sales_table("Sales by delivery country", report.by_country, ["country"]),
+            _sales_table(
+                "Sales by month (order created)",
+                report.by_month.with_columns(pl.col("month").dt.strftime("%b %Y")),
+                ["month"],
+            ),
+        ],
+    }
+
+
+def _by_units(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """``frame`` with its ``key`` groups ordered by units sold (all currencies), most first."""
+    order = frame.group_by(key).agg(pl.col("units").sum().alias("_total"))
+    return (
+        frame.join(order, on=key)
+        .sort(["_total", key, "currency"], descending=[True, False, False])
+        .drop("_total")
+    )
+
+
+def _totesys_kpis(by_currency: pl.DataFrame) -> list[tuple[str, str, str]]:
+    kpis = [
+        (
+            f"Revenue in {currency}",
+            _amount(revenue, currency),
+            f"{orders:,} orders, {units:,} units",
+        )
+        for currency, orders, units, revenue in by_currency.rows()
+    ]
+    orders, units = int(by_currency["orders"].sum()), int(by_currency["units"].sum())
+    return [
+        *kpis,
+        ("Sales orders", _count(orders), "current version of each order"),
+        ("Units sold", _count(units), "all currencies"),
+    ]
+
+
+_SALES_COLUMNS = {
+    "rank": "Rank",
+    "currency": "Currency",
+    "orders": "Orders",
+    "units": "Units",
+    "revenue": "Revenue",
+}
+
+
+def _sales_table(
+    title: str, frame: pl.DataFrame, keys: list[str], *, ranked: bool = False
+) -> Table:
+    """Rows per key and currency: ``keys``, currency, orders, units, revenue (in its currency).
+
+    A ranked table leaves out ``orders``, so its names fit beside the figures.
+    """
+    figures = ["units", "revenue"] if ranked else ["orders", "units", "revenue"]
+    columns = [*keys, *([] if "currency" in keys else ["currency"]), *figures]
+    rows = [
+        [
+            _amount(row[c], row["currency"])
+            if c == "revenue"
+            else _count(row[c])
+            if c in ("rank", "orders", "units")
+            else str(row[c])
+            for c in columns
+        ]
+        for row in frame.iter_rows(named=True)
+    ]
+    numeric = frozenset(i for i, c in enumerate(columns) if c in _SALES_COLUMNS and c != "currency")
+    headers = [_SALES_COLUMNS.get(c, c.capitalize()) for c in columns]
+    note = "a row per currency; ranked by units sold in every currency" if ranked else ""
+    return Table(title, headers, rows, numeric=numeric, note=note, empty="No sales.")
+
+
+def _ageing_table(report: TotesysReport) -> Table:
+    """Unpaid payments: a row per payment type and currency, a column per overdue bucket."""
+    buckets = [*AGEING_BUCKETS]
+    if NO_DATE in report.ageing["bucket"].to_list():
+        buckets.append(NO_DATE)
+    cells: dict[tuple[str, str], dict[str, tuple[int, Decimal]]] = {}
+    for kind, currency, bucket, unpaid, amount in report.ageing.rows():
+        cells.setdefault((kind, currency), {})[bucket] = (unpaid, amount)
+    rows = []
+    for (kind, currency), found in cells.items():
+        total = sum((amount for _, amount in found.values()), Decimal("0.00"))
+        count = sum(n for n, _ in found.values())
+        rows.append(
+            [
+                kind.replace("_", " ").capitalize(),
+                currency,
+                *(_amount(found[b][1], currency) if b in found else "—" for b in buckets),
+                _amount(total, currency),
+                _count(count),
+            ]
+        )
+    headers = ["Payment type", "Currency", *(_bucket_header(b) for b in buckets)]
+    return Table(
+        f"Unpaid payments by days overdue, as of {_day(report.as_of)}",
+        [*headers, "Total", "Payments"],
+        rows,
+        numeric=frozenset(range(2, len(headers) + 2)),
+        note="current version of each payment; days past its payment date",
+        empty="No unpaid payment.",
+        wide=True,
+        whole=True,
+    )
+
+
+def _bucket_header(bucket: str) -> str:
+    return f"{bucket} days" if bucket[0] in "0123456789>" else bucket.capitalize()
 
 
 # -- problems -----------------------------------------------------------------------------

@@ -16,7 +16,11 @@
     }
     JSON.parse(node.textContent).forEach(function (spec) {
       var target = document.getElementById(spec.id);
-      if (target) { Plotly.newPlot(target, spec.data, spec.layout, config); }
+      if (!target) { return; }
+      // Responsive resizing fits a plot to its container's height: give the container
+      // the figure's own height, or a window resize squashes every chart to the CSS minimum.
+      if (spec.layout.height) { target.style.height = spec.layout.height + "px"; }
+      Plotly.newPlot(target, spec.data, spec.layout, config);
     });
     document.body.classList.add("charts-drawn");
   }
