@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from brewline.errors import ConfigError, TransientError
+from brewline.totesys import SOURCE_TABLES
 from brewline.totesys.lake import MANIFESTS, Lake
 
 if TYPE_CHECKING:
@@ -53,19 +54,7 @@ __all__ = ["NOT_EXTRACTED", "SOURCE", "TABLES", "Extract", "extract"]
 SOURCE = "totesys"
 """The source name of the watermarks in the ledger (``etl_cursor``)."""
 
-TABLES = (
-    "address",
-    "counterparty",
-    "currency",
-    "department",
-    "design",
-    "staff",
-    "sales_order",
-    "purchase_order",
-    "payment_type",
-    "transaction",
-    "payment",
-)
+TABLES = SOURCE_TABLES
 """The source tables, in dependency order."""
 
 NOT_EXTRACTED = {

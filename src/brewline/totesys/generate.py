@@ -51,6 +51,8 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from brewline.totesys import SOURCE_TABLES
+
 __all__ = [
     "PAYMENT_TYPES",
     "SOURCE_TABLES",
@@ -59,21 +61,6 @@ __all__ = [
     "fill",
     "generate_tables",
 ]
-
-SOURCE_TABLES: tuple[str, ...] = (
-    "address",
-    "counterparty",
-    "currency",
-    "department",
-    "design",
-    "staff",
-    "sales_order",
-    "purchase_order",
-    "payment_type",
-    "transaction",
-    "payment",
-)
-"""The source tables in dependency order (a table only references earlier ones)."""
 
 CURRENCIES: tuple[str, ...] = ("GBP", "USD", "EUR")
 PAYMENT_TYPES: tuple[str, ...] = (
