@@ -81,9 +81,16 @@ def model(raw: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """The star tables from every source table's distinct versions (see :func:`versions`)."""
     now = {t: current(raw.get(t, pl.DataFrame()), t) for t in raw}
     facts = {
-        "fact_sales_order": _fact_sales_order(raw.get("sales_order")),
-        "fact_purchase_order": _fact_purchase_order(raw.get("purchase_order")),
-        "fact_payment": _fact_payment(raw.get("payment")),
+        "fact_sales_order": _fact(
+            raw.get("sales_order"),
+            "sales_order",
+            "fact_sales_order",
+            {"sales_staff_id": "staff_id"},
+        ),
+        "fact_purchase_order": _fact(
+            raw.get("purchase_order"), "purchase_order", "fact_purchase_order"
+        ),
+        "fact_payment": _fact(raw.get("payment"), "payment", "fact_payment"),
     }
     dims = {
         "dim_staff": _dim_staff(now.get("staff"), now.get("department")),
@@ -118,76 +125,31 @@ def _numbered(frame: pl.DataFrame, table: str, record: str) -> pl.DataFrame:
     return frame.sort("last_updated", f"{table}_id").with_row_index(record, offset=1)
 
 
-def _fact_sales_order(frame: pl.DataFrame | None) -> pl.DataFrame:
+def _fact(
+    frame: pl.DataFrame | None, table: str, star: str, renamed: dict[str, str] | None = None
+) -> pl.DataFrame:
+    """Every version of ``table`` as rows of the declared ``star`` table.
+
+    Its columns come from the declaration: the first is the record id, the
+    four stamps split ``created_at``/``last_updated``, other ``*_date`` columns
+    are the source's ``yyyy-mm-dd`` texts as dates, the rest are copied
+    (``renamed`` maps a star column to a source column of another name).
+    """
+    schema = _schema(star)
     if frame is None or frame.is_empty():
-        return pl.DataFrame(schema=_SALES_ORDER)
+        return pl.DataFrame(schema=schema)
+    record, *names = schema
+    stamps = {expr.meta.output_name(): expr for expr in _stamps()}
+    columns = [
+        stamps[name]
+        if name in stamps
+        else _day(name)
+        if name.endswith("_date")
+        else pl.col((renamed or {}).get(name, name)).alias(name)
+        for name in names
+    ]
     return (
-        _numbered(frame, "sales_order", "sales_record_id")
-        .select(
-            pl.col("sales_record_id").cast(pl.Int64),
-            "sales_order_id",
-            *_stamps(),
-            pl.col("staff_id").alias("sales_staff_id"),
-            "counterparty_id",
-            "units_sold",
-            "unit_price",
-            "currency_id",
-            "design_id",
-            _day("agreed_payment_date"),
-            _day("agreed_delivery_date"),
-            "agreed_delivery_location_id",
-        )
-        .cast(
-            _SALES_ORDER  # type: ignore[arg-type]
-        )
-    )
-
-
-def _fact_purchase_order(frame: pl.DataFrame | None) -> pl.DataFrame:
-    if frame is None or frame.is_empty():
-        return pl.DataFrame(schema=_PURCHASE_ORDER)
-    return (
-        _numbered(frame, "purchase_order", "purchase_record_id")
-        .select(
-            pl.col("purchase_record_id").cast(pl.Int64),
-            "purchase_order_id",
-            *_stamps(),
-            "staff_id",
-            "counterparty_id",
-            "item_code",
-            "item_quantity",
-            "item_unit_price",
-            "currency_id",
-            _day("agreed_delivery_date"),
-            _day("agreed_payment_date"),
-            "agreed_delivery_location_id",
-        )
-        .cast(
-            _PURCHASE_ORDER  # type: ignore[arg-type]
-        )
-    )
-
-
-def _fact_payment(frame: pl.DataFrame | None) -> pl.DataFrame:
-    if frame is None or frame.is_empty():
-        return pl.DataFrame(schema=_PAYMENT)
-    return (
-        _numbered(frame, "payment", "payment_record_id")
-        .select(
-            pl.col("payment_record_id").cast(pl.Int64),
-            "payment_id",
-            *_stamps(),
-            "transaction_id",
-            "counterparty_id",
-            "payment_amount",
-            "currency_id",
-            "payment_type_id",
-            "paid",
-            _day("payment_date"),
-        )
-        .cast(
-            _PAYMENT  # type: ignore[arg-type]
-        )
+        _numbered(frame, table, record).select(record, *columns).cast(schema)  # type: ignore[arg-type]
     )
 
 
@@ -277,9 +239,6 @@ def _schema(table: str) -> dict[str, pl.DataType]:
     return TABLES[f"{TOTESYS}_{table}"].polars_schema()
 
 
-_SALES_ORDER = _schema("fact_sales_order")
-_PURCHASE_ORDER = _schema("fact_purchase_order")
-_PAYMENT = _schema("fact_payment")
 _DESIGN = _schema("dim_design")
 _TRANSACTION = _schema("dim_transaction")
 _PAYMENT_TYPE = _schema("dim_payment_type")
