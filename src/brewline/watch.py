@@ -84,8 +84,9 @@ def _watch_folder(root: Path, stop: threading.Event, load: Load) -> None:
     base = root.resolve()
 
     def wanted(change: watchfiles.Change, path: str) -> bool:
-        relative = Path(path).relative_to(base)
-        return change != watchfiles.Change.deleted and is_delivery_name(relative.as_posix())
+        if change == watchfiles.Change.deleted or not Path(path).is_relative_to(base):
+            return False
+        return is_delivery_name(Path(path).relative_to(base).as_posix())
 
     caught_up = False
     for changes in watchfiles.watch(
