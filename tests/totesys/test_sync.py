@@ -273,3 +273,17 @@ def test_bad_sync_inputs_are_one_clear_line(postgres_url: str, tmp_path: Path) -
     assert "has no table" in empty.stderr
     assert no_lake.returncode == 2
     assert "--lake" in no_lake.stderr
+
+
+def test_each_sync_is_a_run_in_the_ledger_with_its_rows(postgres_url: str, tmp_path: Path) -> None:
+    create_source(postgres_url)
+    fill(postgres_url, sales_orders=100, seed=61)
+    location = str(tmp_path / "w.duckdb")
+    with open_warehouse(location) as warehouse:
+        first = sync(postgres_url, tmp_path / "lake", warehouse)
+        sync(postgres_url, tmp_path / "lake", warehouse)
+    runs = warehouse_rows(
+        location,
+        "SELECT status, rows_read FROM etl_run WHERE run_id LIKE 'sync-%' ORDER BY started_at",
+    )
+    assert runs == [("succeeded", sum(first.rows_extracted.values())), ("succeeded", 0)]

@@ -19,9 +19,13 @@ idempotent on its own:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import socket
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +35,7 @@ from brewline.schema import TOTESYS
 from brewline.totesys.extract import TABLES, Extract, extract
 from brewline.totesys.lake import Lake, open_lake
 from brewline.totesys.model import STAR_TABLES, model, versions
+from brewline.vocabulary import RunState
 
 if TYPE_CHECKING:
     import polars as pl
@@ -73,9 +78,33 @@ class SyncReport:
 def sync(
     source_url: str, lake_location: str | Path, warehouse: Warehouse, *, full: bool = False
 ) -> SyncReport:
-    """Extract, model and load once; the model and load are skipped when nothing is new."""
+    """Extract, model and load once; the model and load are skipped when nothing is new.
+
+    Each sync is a run in the ledger (``etl_run``, id ``sync-…``): ``status`` lists
+    it with the rows it extracted, and a sync that fails is recorded as failed.
+    """
     lake = open_lake(lake_location)
     report = SyncReport(str(lake))
+    run_id = f"sync-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    with warehouse.held():
+        warehouse.ensure_schema()
+        warehouse.begin_run(run_id, socket.gethostname(), os.getpid())
+    try:
+        _stages(source_url, lake, warehouse, report, full=full)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # the failure being reported matters more
+            warehouse.finish_run(run_id, RunState.FAILED, {"error": str(exc)[:500]})
+        raise
+    rows = sum(report.rows_extracted.values())
+    totals: dict[str, float] = {"rows_read": rows, "rows_loaded": rows, "rows_rejected": 0}
+    totals["seconds"] = round(sum(report.seconds.values()), 3)
+    warehouse.finish_run(run_id, RunState.SUCCEEDED, totals)
+    return report
+
+
+def _stages(
+    source_url: str, lake: Lake, warehouse: Warehouse, report: SyncReport, *, full: bool
+) -> None:
     done = _timed(report, "extract", lambda: extract_stage(source_url, lake, warehouse, full=full))
     report.extract_id = done.extract_id
     report.lag_seconds = done.lag_seconds
@@ -86,7 +115,6 @@ def sync(
     report.generation = current["generation"]
     report.star_rows = dict(current["rows"])
     report.loaded = _timed(report, "load", lambda: load_stage(lake, warehouse))
-    return report
 
 
 def extract_stage(
