@@ -126,6 +126,14 @@ class Ledger(ABC):
     def set_cursor(self, source: str, name: str, value: str) -> None:
         """Advance a cursor; call only once what it covers is durable."""
 
+    def held(self) -> AbstractContextManager[None]:
+        """Keep the connection for the steps inside, though it was opened to be shared.
+
+        A shared embedded warehouse otherwise lets go of its file after every
+        transaction; a few quick steps in a row are cheaper on one connection.
+        """
+        return contextlib.nullcontext()
+
 
 class Reader(ABC):
     """Answers questions about the warehouse; never writes."""
@@ -173,14 +181,6 @@ class Warehouse(Loader, Ledger, Reader):
 
     def reconnect(self) -> None:
         """Re-open a lost connection (after a server restart); embedded engines need not."""
-
-    def held(self) -> AbstractContextManager[None]:
-        """Keep the connection for the steps inside, though it was opened to be shared.
-
-        A shared embedded warehouse otherwise lets go of its file after every
-        transaction; a few quick steps in a row are cheaper on one connection.
-        """
-        return contextlib.nullcontext()
 
     def __enter__(self) -> Warehouse:
         return self

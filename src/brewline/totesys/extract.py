@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -118,32 +119,49 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
     import psycopg
 
     started = time.perf_counter()
+    with ledger.held():  # one open of a shared DuckDB file, not one per table
+        cursors = {table: None if full else ledger.get_cursor(SOURCE, table) for table in TABLES}
+
+    def store(table: str, since: str | None, columns: list[tuple[str, str]], data: bytes) -> None:
+        frame = _frame(columns, data)
+        key = f"raw/{table}/extracted={bound.date().isoformat()}/{result.extract_id}.parquet"
+        if frame.height:
+            lake.put_parquet(key, frame)
+        result.tables[table] = {
+            "key": key if frame.height else None,
+            "rows": frame.height,
+            "since": since,
+            "until": bound.isoformat(),
+        }
+
     try:
-        with psycopg.connect(source_url, autocommit=True, connect_timeout=10) as con:
+        with (
+            psycopg.connect(source_url, autocommit=True, connect_timeout=10) as con,
+            ThreadPoolExecutor(1, thread_name_prefix="brewline-extract") as worker,
+        ):
             now, bound = _bound(con)
             result = Extract(_extract_id(bound), bound, full, (now - bound).total_seconds())
+            stored: Future[None] | None = None
             with con.transaction():
                 con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 for table in TABLES:
-                    since = None if full else ledger.get_cursor(SOURCE, table)
-                    frame = _read(con, table, since, bound)
-                    key = (
-                        f"raw/{table}/extracted={bound.date().isoformat()}/"
-                        f"{result.extract_id}.parquet"
-                    )
-                    if frame.height:
-                        lake.put_parquet(key, frame)
-                    result.tables[table] = {
-                        "key": key if frame.height else None,
-                        "rows": frame.height,
-                        "since": since,
-                        "until": bound.isoformat(),
-                    }
+                    # Read this table while the worker parses and writes the previous one
+                    # (receiving COPY rows is Python-bound; parsing and parquet are not):
+                    # at most two tables in memory at once.
+                    since = cursors[table]
+                    columns = _columns(con, table)
+                    data = _read(con, table, columns, since, bound)
+                    if stored is not None:
+                        stored.result()
+                    stored = worker.submit(store, table, since, columns, data)
+            if stored is not None:
+                stored.result()
     except psycopg.OperationalError as exc:
         raise TransientError(f"the totesys source went away: {_first_line(exc)}") from None
     lake.put_json(f"{MANIFESTS}{result.extract_id}.json", result.manifest())  # last: now durable
-    for table in TABLES:
-        ledger.set_cursor(SOURCE, table, bound.isoformat())
+    with ledger.held():
+        for table in TABLES:
+            ledger.set_cursor(SOURCE, table, bound.isoformat())
     result.seconds = time.perf_counter() - started
     return result
 
@@ -164,13 +182,15 @@ def _bound(con: psycopg.Connection[Any]) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _read(
-    con: psycopg.Connection[Any], table: str, since: str | None, bound: dt.datetime
-) -> pl.DataFrame:
-    """One table's rows in the window, typed from the source's own column types."""
-    import polars as pl
+    con: psycopg.Connection[Any],
+    table: str,
+    columns: list[tuple[str, str]],
+    since: str | None,
+    bound: dt.datetime,
+) -> bytes:
+    """One table's rows in the window, as the CSV bytes of a ``COPY``."""
     from psycopg import sql
 
-    columns = _columns(con, table)
     where = sql.SQL("last_updated < {bound}").format(bound=sql.Literal(bound))
     if since is not None:
         where = (
@@ -192,13 +212,19 @@ def _read(
     with con.cursor().copy(query) as copy:
         for chunk in copy:
             buffer += chunk
-    names = [name for name, _ in columns]
-    if not buffer:
+    return bytes(buffer)
+
+
+def _frame(columns: list[tuple[str, str]], data: bytes) -> pl.DataFrame:
+    """The rows of a ``COPY``, typed from the source's own column types."""
+    import polars as pl
+
+    if not data:
         return pl.DataFrame(schema={name: _dtype(kind) for name, kind in columns})
     text = pl.read_csv(
-        bytes(buffer),
+        data,
         has_header=False,
-        new_columns=names,
+        new_columns=[name for name, _ in columns],
         infer_schema=False,
         null_values=["\\N"],
     )
