@@ -333,30 +333,29 @@ def _by_department(wh: Reader) -> pl.DataFrame:
         "CASE WHEN d.staff_id IS NULL THEN '(staff not loaded yet)' "
         "ELSE COALESCE(d.department_name, '(no department)') END"
     )
-    sql = f"""
-        WITH {_CURRENT_SALES}
-        SELECT {department} AS department, {_CURRENCY} AS currency, {_FIGURES}
-        FROM current_sales s
-        LEFT JOIN {_T}dim_staff d ON d.staff_id = s.sales_staff_id
-        {_CURRENCY_JOIN}
-        GROUP BY {department}, {_CURRENCY}
-        ORDER BY department, currency
-    """
-    return _ask(wh, sql, {"department": pl.String(), "currency": pl.String(), **_FIGURE_TYPES})
+    join = f"{_T}dim_staff d ON d.staff_id = s.sales_staff_id"
+    return _per_currency(wh, "department", department, join)
 
 
 def _by_country(wh: Reader) -> pl.DataFrame:
     country = "COALESCE(d.country, '(location not loaded yet)')"
+    join = f"{_T}dim_location d ON d.location_id = s.agreed_delivery_location_id"
+    return _per_currency(wh, "country", country, join)
+
+
+def _per_currency(wh: Reader, name: str, label: str, join: str) -> pl.DataFrame:
+    """Units and revenue of the current sales per ``label`` (from the ``join``ed
+    dimension ``d``) and currency, sorted by both."""
     sql = f"""
         WITH {_CURRENT_SALES}
-        SELECT {country} AS country, {_CURRENCY} AS currency, {_FIGURES}
+        SELECT {label} AS {name}, {_CURRENCY} AS currency, {_FIGURES}
         FROM current_sales s
-        LEFT JOIN {_T}dim_location d ON d.location_id = s.agreed_delivery_location_id
+        LEFT JOIN {join}
         {_CURRENCY_JOIN}
-        GROUP BY {country}, {_CURRENCY}
-        ORDER BY country, currency
+        GROUP BY {label}, {_CURRENCY}
+        ORDER BY {name}, currency
     """
-    return _ask(wh, sql, {"country": pl.String(), "currency": pl.String(), **_FIGURE_TYPES})
+    return _ask(wh, sql, {name: pl.String(), "currency": pl.String(), **_FIGURE_TYPES})
 
 
 # -- payments ------------------------------------------------------------------------------------
