@@ -153,29 +153,27 @@ def _run_s3(warehouse: str) -> float:
 
 def _worker(jobs: Any, done: Any) -> None:
     """One Lambda container: take batches until told to stop, report counts and times."""
-    import io
     import logging
     import uuid
     from contextlib import redirect_stdout
 
-    from tests.aws.sqs_worker import LambdaContext
+    from tests.aws.sqs_worker import LambdaContext, sqs_event
 
     from brewline.aws import handler
 
+    discard = open(os.devnull, "w")  # noqa: SIM115 - for the worker's life
     for log_handler in logging.getLogger("brewline").handlers:  # JSON logs: made, not shown
         if isinstance(log_handler, logging.StreamHandler):
-            log_handler.setStream(io.StringIO())
+            log_handler.setStream(discard)
 
     counts: dict[str, float] = {"invocations": 0, "failed": 0}
     while (batch := jobs.get()) is not None:
         counts.setdefault("first", time.time())
-        event = {
-            "Records": [
-                {"messageId": str(uuid.uuid4()), "body": body, "eventSource": "aws:sqs"}
-                for body in batch
-            ]
-        }
-        with redirect_stdout(io.StringIO()):  # its metrics
+        received = [
+            {"MessageId": str(uuid.uuid4()), "ReceiptHandle": "", "Body": body} for body in batch
+        ]
+        event = sqs_event(received, "arn:aws:sqs:eu-west-2:123456789012:fanout")
+        with redirect_stdout(discard):  # its metrics
             result = handler(event, LambdaContext(aws_request_id=str(uuid.uuid4())))
         counts["failed"] += len(result["batchItemFailures"])
         counts["invocations"] += 1

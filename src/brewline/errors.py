@@ -27,6 +27,7 @@ __all__ = [
     "TransientError",
     "WarehouseBusy",
     "WarehouseError",
+    "first_line",
 ]
 
 
@@ -80,3 +81,10 @@ class TransientError(BrewlineError):
 
 class WarehouseBusy(TransientError):
     """Another runner holds the warehouse; wait and retry."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first non-blank line (drivers append context and hints below it),
+    or its type's name when it says nothing."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

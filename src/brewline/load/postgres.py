@@ -24,7 +24,7 @@ import polars as pl
 import psycopg
 from pgpq import ArrowToPostgresBinaryEncoder
 
-from brewline.errors import TransientError, WarehouseBusy, WarehouseError
+from brewline.errors import TransientError, WarehouseBusy, WarehouseError, first_line
 from brewline.keys import stable_key
 from brewline.load.locations import redact
 from brewline.load.roles import Params
@@ -75,7 +75,7 @@ class PostgresWarehouse(SqlWarehouse):
             )
         except psycopg.OperationalError as exc:
             raise TransientError(
-                f"cannot reach PostgreSQL at {self.display_name}: {_first_line(exc)}"
+                f"cannot reach PostgreSQL at {self.display_name}: {first_line(exc)}"
             ) from None
         con.read_only = self._read_only
         return con
@@ -233,10 +233,6 @@ def _errors(where: str) -> Iterator[None]:
     try:
         yield
     except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
-        raise TransientError(f"PostgreSQL at {where}: {_first_line(exc)}") from None
+        raise TransientError(f"PostgreSQL at {where}: {first_line(exc)}") from None
     except psycopg.Error as exc:
-        raise WarehouseError(f"PostgreSQL at {where}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WarehouseError(f"PostgreSQL at {where}: {first_line(exc)}") from None

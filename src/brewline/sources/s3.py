@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from brewline.errors import ConfigError
+from brewline.errors import ConfigError, first_line
 from brewline.sources import Delivery, Quarantine, Source, delivery_order, is_delivery_name
 
 if TYPE_CHECKING:
     from obstore.store import S3Store
 
-__all__ = ["S3Prefix", "S3Quarantine", "S3Source", "is_s3", "s3_store"]
+__all__ = ["S3Prefix", "S3Quarantine", "S3Source", "is_s3", "not_found", "s3_store"]
 
 QUARANTINE_PREFIX = "_quarantine/"
 READ_CONCURRENCY = 16
@@ -144,7 +144,7 @@ class S3Source(Source):
                 self._fetched[key] = bytes(await result.bytes_async())
                 return _delivery(self.landing.bucket, dict(result.meta))
             except (BaseError, OSError) as exc:
-                if _not_found(exc):
+                if not_found(exc):
                     return None
                 self._fetched[key] = _os_error(name, exc)
                 return Delivery(name, size=0, arrived=0.0, ref=key)
@@ -227,24 +227,20 @@ def _os_error(what: str, exc: BaseException, *, verb: str = "read") -> OSError:
     from obstore.exceptions import PermissionDeniedError
 
     detail = str(exc)
-    if _not_found(exc):
+    if not_found(exc):
         problem = "no such bucket or object"
     elif isinstance(exc, PermissionError | PermissionDeniedError) or "code: 403" in detail:
         problem = "access denied; check the AWS credentials and the bucket policy"
     else:
-        problem = _first_line(exc)
+        problem = first_line(exc)[:200]
     return OSError(f"cannot {verb} {what}: {problem}")
 
 
-def _not_found(exc: BaseException) -> bool:
+def not_found(exc: BaseException) -> bool:
+    """Whether a store error means the object (or bucket) is not there."""
     from obstore.exceptions import NotFoundError
 
     return isinstance(exc, FileNotFoundError | NotFoundError) or "status code: 404" in str(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0][:200] if lines else type(exc).__name__
 
 
 @cache

@@ -40,7 +40,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from brewline.errors import ConfigError, TransientError
+from brewline.errors import ConfigError, TransientError, first_line
 from brewline.totesys import SOURCE_TABLES
 from brewline.totesys.lake import MANIFESTS, Lake
 
@@ -158,7 +158,7 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
             if stored is not None:
                 stored.result()
     except psycopg.OperationalError as exc:
-        raise TransientError(f"the totesys source went away: {_first_line(exc)}") from None
+        raise TransientError(f"the totesys source went away: {first_line(exc)}") from None
     lake.put_json(f"{MANIFESTS}{result.extract_id}.json", result.manifest())  # last: now durable
     with ledger.held():
         for table in TABLES:
@@ -303,8 +303,3 @@ def _cast(name: str, kind: str) -> pl.Expr:
 
 def _extract_id(bound: dt.datetime) -> str:
     return f"{bound:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

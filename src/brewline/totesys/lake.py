@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from brewline.errors import ConfigError
+from brewline.errors import ConfigError, first_line
 
 if TYPE_CHECKING:
     import polars as pl
@@ -66,15 +66,18 @@ class Lake:
     def _errors(self, verb: str, key: str) -> Iterator[None]:
         """Store errors as one readable ``OSError`` naming the object (a missing key stays
         ``FileNotFoundError``, which callers may expect)."""
-        from obstore.exceptions import BaseError, NotFoundError
+        from obstore.exceptions import BaseError
+
+        from brewline.sources.s3 import not_found
 
         try:
             yield
-        except (FileNotFoundError, NotFoundError) as exc:
-            raise FileNotFoundError(f"{self.location}/{key}: no such object") from exc
         except (BaseError, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise OSError(f"cannot {verb} {self.location}/{key} in the lake: {first}") from None
+            if not_found(exc):
+                raise FileNotFoundError(f"{self.location}/{key}: no such object") from exc
+            raise OSError(
+                f"cannot {verb} {self.location}/{key} in the lake: {first_line(exc)}"
+            ) from None
 
     def get_optional(self, key: str) -> bytes | None:
         """The object's bytes, or None when there is no such key."""

@@ -19,9 +19,9 @@ idempotent on its own:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import socket
 import time
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from brewline.load.roles import Warehouse
 
 __all__ = ["SyncReport", "extract_stage", "load_stage", "model_stage", "sync"]
+
+log = logging.getLogger("brewline")
 
 CURRENT = "star/_current.json"
 _LOADED_META = "totesys_star_generation"
@@ -92,8 +94,10 @@ def sync(
     try:
         _stages(source_url, lake, warehouse, report, full=full)
     except BaseException as exc:
-        with contextlib.suppress(Exception):  # the failure being reported matters more
+        try:
             warehouse.finish_run(run_id, RunState.FAILED, {"error": str(exc)[:500]})
+        except Exception as unrecorded:  # the failure being raised matters more
+            log.warning("sync %s could not be recorded as failed: %s", run_id, unrecorded)
         raise
     rows = sum(report.rows_extracted.values())
     totals: dict[str, float] = {"rows_read": rows, "rows_loaded": rows, "rows_rejected": 0}
@@ -105,7 +109,8 @@ def sync(
 def _stages(
     source_url: str, lake: Lake, warehouse: Warehouse, report: SyncReport, *, full: bool
 ) -> None:
-    done = _timed(report, "extract", lambda: extract_stage(source_url, lake, warehouse, full=full))
+    # sync() made sure of the schema; the stage functions do it for callers using them apart
+    done = _timed(report, "extract", lambda: extract(source_url, lake, warehouse, full=full))
     report.extract_id = done.extract_id
     report.lag_seconds = done.lag_seconds
     report.rows_extracted = {t: int(info["rows"]) for t, info in done.tables.items()}
@@ -128,7 +133,8 @@ def extract_stage(
 def model_stage(lake: Lake) -> dict[str, Any]:
     """Rebuild the star from the raw zone; write it as a new generation; return its pointer."""
     frames: dict[str, list[pl.DataFrame]] = defaultdict(list)
-    for manifest in lake.manifests():
+    manifests = lake.manifests()
+    for manifest in manifests:
         for table, info in manifest["tables"].items():
             if info["key"]:
                 frames[table].append(lake.get_parquet(info["key"]))
@@ -142,7 +148,7 @@ def model_stage(lake: Lake) -> dict[str, Any]:
         "generation": generation,
         "tables": keys,
         "rows": {t: star[t].height for t in STAR_TABLES},
-        "manifests": len(lake.manifests()),
+        "manifests": len(manifests),
     }
     previous = _current(lake)
     lake.put_json(CURRENT, current)  # last: the generation is whole
