@@ -34,6 +34,7 @@ __all__ = [
     "DATE",
     "DOUBLE",
     "INTEGER",
+    "MARTS_SINCE",
     "MONEY",
     "MONEY_SQL",
     "SMALLINT",
@@ -449,6 +450,60 @@ _DECLARED += (
         _c("paid", BOOLEAN),
         _c("payment_date", DATE, nullable=True),
         key=("payment_record_id",),
+    ),
+)
+
+MARTS_SINCE = 5
+"""The schema version that added the marts (filled from the facts by that migration)."""
+
+
+def _mart(name: str, doc: str, *columns: Column) -> Table:
+    # No primary key: the loader rewrites a mart's rows per branch-day (or customer)
+    # with set-based DELETE + INSERT, and an index would slow every load.
+    return _table(name, doc, *columns, since=MARTS_SINCE)
+
+
+_DECLARED += (
+    _mart(
+        "mart_sales_day",
+        "Sales per branch, trading day and payment method (see brewline.marts).",
+        _c("branch_key", BIGINT),
+        _c("date_key", INTEGER),
+        _c("payment_method", TEXT),
+        _c("sales", BIGINT),
+        _c("revenue", MONEY),
+        _c("units", BIGINT),
+        _c("customer_sales", BIGINT),
+        _c("customer_revenue", MONEY),
+    ),
+    _mart(
+        "mart_sales_hour",
+        "Sales per branch, trading day and hour of the (branch-local) day.",
+        _c("branch_key", BIGINT),
+        _c("date_key", INTEGER),
+        _c("hour", SMALLINT),
+        _c("sales", BIGINT),
+        _c("revenue", MONEY),
+    ),
+    _mart(
+        "mart_product_day",
+        "Units, revenue and baskets per branch, trading day and menu item.",
+        _c("branch_key", BIGINT),
+        _c("date_key", INTEGER),
+        _c("product_key", BIGINT),
+        _c("units", BIGINT),
+        _c("revenue", MONEY),
+        _c("sales", BIGINT),
+    ),
+    _mart(
+        "mart_customer_first",
+        "Each customer token's first sale (earliest sold_at, then sale_key): where, when, what.",
+        _c("customer_key", BIGINT),
+        _c("sale_key", BIGINT),
+        _c("branch_key", BIGINT),
+        _c("date_key", INTEGER),
+        _c("sold_at", TIMESTAMP),
+        _c("total", MONEY),
     ),
 )
 

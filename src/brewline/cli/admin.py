@@ -17,12 +17,24 @@ from brewline.cli.output import WarehouseOption, exit_on_error, printable
 __all__ = ["grant_readonly", "init"]
 
 
-def init(warehouse: WarehouseOption = None) -> None:
+def init(
+    warehouse: WarehouseOption = None,
+    rebuild_marts: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-marts",
+            help="Also recompute every mart from the facts (when `brewline check` "
+            "finds one that differs).",
+        ),
+    ] = False,
+) -> None:
     """Create the warehouse schema, or upgrade an older one to this Brewline's.
 
     `run` creates the schema of a new warehouse by itself but never upgrades an
-    existing one behind an administrator's back; this command does. Exits 1 when
-    the warehouse is newer than this Brewline or cannot be opened.
+    existing one behind an administrator's back; this command does. Loads keep
+    the marts (summary tables) exact; `--rebuild-marts` recomputes them after
+    someone changed the facts by hand. Exits 1 when the warehouse is newer than
+    this Brewline or cannot be opened.
     """
     from brewline.config import load_settings
     from brewline.load import open_warehouse
@@ -32,8 +44,12 @@ def init(warehouse: WarehouseOption = None) -> None:
         settings = load_settings(warehouse=warehouse)
         with open_warehouse(settings.warehouse, lock_timeout=settings.lock_timeout) as wh:
             version = wh.ensure_schema(upgrade=True)
+            if rebuild_marts:
+                wh.rebuild_marts()
     where = printable(redact(settings.warehouse))
     typer.echo(f"Warehouse {where} is at schema version {version}.")
+    if rebuild_marts:
+        typer.echo("Every mart was recomputed from the facts.")
 
 
 def grant_readonly(

@@ -4,7 +4,9 @@
   visible, or none;
 - a corrected file (same name, new content) replaces its previous version;
 - a second delivery of a (branch, trading day) replaces the first, or is
-  refused, by the ``redelivery`` policy; the ledger records who replaced whom.
+  refused, by the ``redelivery`` policy; the ledger records who replaced whom;
+- the marts (:mod:`brewline.marts`) are refreshed for what the batch touched,
+  in the same transaction, so they never disagree with the facts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from brewline.load.roles import AlreadyLoaded, BranchDayOwned, Loader, Replacement
 from brewline.load.sql import SqlEngine
+from brewline.marts import BRANCH_DAY, CUSTOMER, DAY_SCOPE, MARTS
 
 if TYPE_CHECKING:
     import polars as pl
@@ -62,6 +65,7 @@ class SqlLoader(SqlEngine, Loader):
                 ("etl_rejected_row", batch.rejects),
             ):
                 self._append(table, frame)
+            self._refresh_marts(replaced=bool(victims))
         replaced: dict[int, list[Replacement]] = {}
         for by, name, whole in outcome:
             replaced.setdefault(by, []).append(Replacement(name, whole))
@@ -73,6 +77,55 @@ class SqlLoader(SqlEngine, Loader):
             for table, frame in frames.items():
                 self._execute(f"DELETE FROM {table}")  # Brewline's own table names
                 self._append(table, frame)
+
+    def rebuild_marts(self) -> None:
+        with self._transaction():
+            self._lock_loader()
+            for mart in MARTS.values():
+                for statement in mart.refresh("TRUE"):
+                    self._execute(statement)
+
+    def _refresh_marts(self, *, replaced: bool) -> None:
+        """Make every mart agree with the facts again where this batch changed them.
+
+        Branch-day marts are re-aggregated for the branch-days loaded or taken
+        over (a few hundred rows each). A customer's first sale moves only when
+        the batch has an earlier one, or when their first sale was deleted; the
+        batch's candidates are merged in, and only customers who lost sales are
+        recomputed from all their facts.
+        """
+        days = "SELECT branch_key, date_key FROM stage_branch_days"
+        if replaced:
+            days += " UNION SELECT branch_key, date_key FROM stage_doomed_days"
+        self._stage("stage_mart_days", self._frame(days))
+        ((low, high),) = self._fetch("SELECT min(date_key), max(date_key) FROM stage_mart_days")
+        if low is not None:
+            for mart in MARTS.values():
+                if mart.grain == BRANCH_DAY:
+                    for statement in mart.refresh(DAY_SCOPE):
+                        self._execute(statement, (low, high))
+            self._merge_first_sales(low, high)
+        if replaced:
+            lost = "customer_key IN (SELECT customer_key FROM stage_touched_customers)"
+            for mart in MARTS.values():
+                if mart.grain == CUSTOMER:
+                    for statement in mart.refresh(lost):
+                        self._execute(statement)
+
+    def _merge_first_sales(self, low: int, high: int) -> None:
+        """Keep each customer's earlier first sale: the mart's, or this batch's."""
+        first = MARTS["mart_customer_first"]
+        batch = "file_id IN (SELECT file_id FROM stage_files) AND date_key BETWEEN ? AND ?"
+        self._stage("stage_first_sales", self._frame(first.select(batch), (low, high)))
+        self._execute(
+            "DELETE FROM mart_customer_first WHERE customer_key IN (SELECT c.customer_key "
+            "FROM stage_first_sales c JOIN mart_customer_first m ON m.customer_key = c.customer_key "
+            "WHERE c.sold_at < m.sold_at OR (c.sold_at = m.sold_at AND c.sale_key < m.sale_key))"
+        )
+        self._execute(
+            "INSERT INTO mart_customer_first SELECT * FROM stage_first_sales c WHERE NOT EXISTS "
+            "(SELECT 1 FROM mart_customer_first m WHERE m.customer_key = c.customer_key)"
+        )
 
     def _forget_staged_versions(self) -> None:
         """Drop what an earlier load of these exact versions left (they are being redone)."""
@@ -118,6 +171,8 @@ class SqlLoader(SqlEngine, Loader):
             f"WHERE customer_key IS NOT NULL AND ({doomed})"
         )
         self._stage("stage_touched_customers", touched)
+        days = f"SELECT DISTINCT branch_key, date_key FROM etl_file_branch_day WHERE {doomed}"
+        self._stage("stage_doomed_days", self._frame(days))
         taken = self._frame(
             f"SELECT file_id, count(*) AS n FROM fact_sale WHERE {doomed} GROUP BY 1"
         )

@@ -1,7 +1,7 @@
 """Schema versions: what each version adds, per engine, derived from :mod:`brewline.schema`.
 
     >>> [version for version, _ in migrations("duckdb", after=1)]
-    [2, 3, 4]
+    [2, 3, 4, 5]
 
 A version creates the tables declared with that ``since``, adds the columns
 declared with that ``since`` to older tables, and runs its extra statements
@@ -10,7 +10,8 @@ declared with that ``since`` to older tables, and runs its extra statements
 
 from __future__ import annotations
 
-from brewline.schema import TABLES
+from brewline.marts import MARTS
+from brewline.schema import MARTS_SINCE, TABLES
 
 __all__ = ["SCHEMA_VERSION", "migrations"]
 
@@ -28,6 +29,8 @@ _EXTRA: dict[int, dict[str, list[str]]] = {
             "CREATE INDEX IF NOT EXISTS etl_rejected_row_file_id ON etl_rejected_row (file_id)",
         ]
     },
+    # The marts start equal to the facts a warehouse already holds; loads keep them so.
+    MARTS_SINCE: {"all": [mart.refresh("TRUE")[1] for mart in MARTS.values()]},
 }
 
 SCHEMA_VERSION = max(

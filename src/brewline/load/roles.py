@@ -97,6 +97,14 @@ class Loader(ABC):
         same frames again changes nothing.
         """
 
+    @abstractmethod
+    def rebuild_marts(self) -> None:
+        """Recompute every mart from all the facts, in one transaction.
+
+        Loads keep the marts exact; this is for facts written some other way
+        (a generated benchmark warehouse) and for repairs.
+        """
+
 
 class Ledger(ABC):
     """Runs, deliveries, warehouse facts and source cursors."""

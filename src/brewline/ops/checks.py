@@ -12,7 +12,10 @@ makes sense), so a cron job can alert on failures and a person can read a table:
 - ``volume``: no branch-day in the window is far below the branch's trailing mean;
 - ``new_branches`` / ``new_products``: what was first seen within the window
   (warnings: a new till, a typo, a new menu item);
-- ``reject_rate``: rejected rows / rows read over the latest runs stays under a threshold.
+- ``reject_rate``: rejected rows / rows read over the latest runs stays under a threshold;
+- ``source_freshness``: each incremental source (totesys) synced recently enough;
+- ``marts``: every mart equals its aggregate of the facts (see :mod:`brewline.marts`);
+  a difference means something wrote the tables outside Brewline's loader.
 
 The window is the ``check_window_days`` trading days ending on the due day.
 Thresholds are :class:`brewline.ops.settings.CheckSettings` (kept apart from
@@ -36,6 +39,7 @@ from typing import Any, Literal
 import polars as pl
 
 from brewline.load import Warehouse
+from brewline.marts import MARTS, mismatch_sql
 from brewline.ops.settings import CheckSettings
 from brewline.vocabulary import (
     branch_local,
@@ -65,6 +69,7 @@ CHECKS = (
     "new_products",
     "reject_rate",
     "source_freshness",
+    "marts",
 )
 """Check names, in the order results are returned."""
 
@@ -130,7 +135,24 @@ def run_checks(
         *_new_products(warehouse, window),
         *_reject_rate(warehouse, settings),
         *_source_freshness(warehouse, settings, as_of),
+        *_marts(warehouse),
     ]
+
+
+def _marts(warehouse: Warehouse) -> list[CheckResult]:
+    """One result per mart: does it hold exactly the aggregate of the facts?"""
+    results = []
+    for mart in MARTS.values():
+        differing = int(warehouse.query(mismatch_sql(mart))["rows"][0])
+        if differing:
+            detail = (
+                f"{counted(differing, 'row')} differ from the facts' aggregate; "
+                "`brewline init --rebuild-marts` recomputes it"
+            )
+            results.append(CheckResult("marts", "fail", mart.table, detail))
+        else:
+            results.append(CheckResult("marts", "ok", mart.table, "equals the facts' aggregate"))
+    return results
 
 
 def _freshness_results(
@@ -299,7 +321,7 @@ def _new_branches(warehouse: Warehouse, window: _Window) -> list[CheckResult]:
 
 _FIRST_PRODUCT_DAYS = """
     SELECT p.product_name, p.size, p.variant, MIN(l.date_key) AS first_key
-    FROM fact_sale_line l JOIN dim_product p ON p.product_key = l.product_key
+    FROM mart_product_day l JOIN dim_product p ON p.product_key = l.product_key
     WHERE l.date_key <= ?
     GROUP BY p.product_name, p.size, p.variant
     HAVING MIN(l.date_key) >= ?
