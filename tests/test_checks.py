@@ -109,7 +109,11 @@ def expected(run_id: str) -> list[CheckResult]:
         CheckResult("new_branches", "warn", "York", "first seen on 2024-11-10"),
         CheckResult("new_products", "warn", "Large Pumpkin latte", "first seen on 2024-11-10"),
         CheckResult("reject_rate", "ok", run_id, "3 of 1,132 rows rejected (0.3%; limit 2.0%)"),
+        MARTS_OK,
     ]
+
+
+MARTS_OK = CheckResult("marts", "ok", None, "all 4 marts equal the facts' aggregates")
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +142,7 @@ def test_every_check_on_crafted_data(tmp_path: Path, warehouse_url: str) -> None
 def test_before_the_cutoff_yesterday_is_not_due_yet(loaded: tuple[str, str]) -> None:
     warehouse, run_id = loaded
     results = checks_on(warehouse, dt.datetime(2024, 11, 11, 9, 59))
-    assert [r for r in results if r.name != "reject_rate"] == [
+    assert [r for r in results if r.name not in ("reject_rate", "marts")] == [
         CheckResult(
             "freshness", "ok", "Chesterfield", "latest trading day 2024-11-10, due 2024-11-09"
         ),
@@ -251,7 +255,7 @@ def test_a_wider_window_and_a_lower_ratio(loaded: tuple[str, str]) -> None:
 def test_reject_rate_above_the_limit_names_files_and_reasons(loaded: tuple[str, str]) -> None:
     warehouse, run_id = loaded
     results = checks_on(warehouse, dt.date(2024, 11, 11), check_max_reject_rate=0.001)
-    assert results[-1] == CheckResult(
+    assert results[-2] == CheckResult(
         "reject_rate",
         "fail",
         run_id,
@@ -277,6 +281,7 @@ def test_with_no_history_nothing_is_new(tmp_path: Path) -> None:
         CheckResult("new_branches", "ok", None, "nothing loaded before 2024-11-01 to compare with"),
         CheckResult("new_products", "ok", None, "nothing loaded before 2024-11-01 to compare with"),
         CheckResult("reject_rate", "ok", report.run_id, "0 of 5 rows rejected (0.0%; limit 2.0%)"),
+        MARTS_OK,
     ]
 
 
@@ -290,6 +295,7 @@ def test_an_empty_warehouse(tmp_path: Path) -> None:
         CheckResult("new_branches", "ok", None, "nothing loaded before 2024-11-01 to compare with"),
         CheckResult("new_products", "ok", None, "nothing loaded before 2024-11-01 to compare with"),
         CheckResult("reject_rate", "ok", None, "no run has read any rows yet"),
+        MARTS_OK,
     ]
 
 
@@ -383,7 +389,7 @@ def test_command_prints_a_table_and_exits_1_on_failure(
     assert any(line.split()[:4] == ["freshness", "fail", "Leeds", "2"] for line in lines)
     assert any(line.split()[:3] == ["volume", "fail", "Chesterfield"] for line in lines)
     assert any(line.split()[:3] == ["new_products", "warn", "Large"] for line in lines)
-    assert lines[-1] == "As of 2024-11-11 (data due for 2024-11-10): 2 failed, 2 warnings, 6 ok."
+    assert lines[-1] == "As of 2024-11-11 (data due for 2024-11-10): 2 failed, 2 warnings, 7 ok."
 
 
 def test_command_json(loaded: tuple[str, str], tmp_path: Path) -> None:
@@ -395,7 +401,7 @@ def test_command_json(loaded: tuple[str, str], tmp_path: Path) -> None:
         "exit_code": 1,
         "as_of": "2024-11-11",
         "due_day": "2024-11-10",
-        "counts": {"fail": 2, "warn": 2, "ok": 6},
+        "counts": {"fail": 2, "warn": 2, "ok": 7},
         "results": [r.to_dict() for r in expected(run_id)],
         "alerts": 0,
         "delivery_failures": [],
@@ -410,7 +416,7 @@ def test_command_exits_0_when_nothing_fails(loaded: tuple[str, str], tmp_path: P
     assert (payload["status"], payload["due_day"], payload["counts"]) == (
         "ok",
         "2024-11-08",
-        {"fail": 0, "warn": 0, "ok": 9},
+        {"fail": 0, "warn": 0, "ok": 10},
     )
 
 
@@ -435,7 +441,7 @@ def test_command_on_an_empty_warehouse_says_1_warning(tmp_path: Path) -> None:
     result = invoke(tmp_path, ["-w", warehouse, "--as-of", "2024-11-02"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == (
-        "As of 2024-11-02 (data due for 2024-11-01): 0 failed, 1 warning, 4 ok."
+        "As of 2024-11-02 (data due for 2024-11-01): 0 failed, 1 warning, 5 ok."
     )
 
 

@@ -98,12 +98,12 @@ def test_sales_views_agree_with_each_other_under_a_filter(synthetic: str) -> Non
             "WHERE s.date_key = ? AND b.branch_name = ?",
             (date_key(day), options.branches[0]),
         ).row(0)
-    head = views.totals(view.cells)
+    head = views.totals(view.methods)
     assert head["sales"] == facts[0] == 400
     assert head["revenue"] == facts[1]
     assert int(view.heat["sales"].sum()) == 400
-    assert views.by_day(view.cells)["date"].to_list() == [day]
-    assert views.by_branch(view.cells)["branch"].to_list() == [options.branches[0]]
+    assert views.by_day(view.days)["date"].to_list() == [day]
+    assert views.by_branch(view.branches)["branch"].to_list() == [options.branches[0]]
     items = views.sellers(view.items)
     assert int(items["units"].sum()) == head["units"]
     assert items["revenue"].sum() == head["revenue"]

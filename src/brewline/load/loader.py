@@ -119,7 +119,8 @@ class SqlLoader(SqlEngine, Loader):
         self._stage("stage_first_sales", self._frame(first.select(batch), (low, high)))
         self._execute(
             "DELETE FROM mart_customer_first WHERE customer_key IN (SELECT c.customer_key "
-            "FROM stage_first_sales c JOIN mart_customer_first m ON m.customer_key = c.customer_key "
+            "FROM stage_first_sales c "
+            "JOIN mart_customer_first m ON m.customer_key = c.customer_key "
             "WHERE c.sold_at < m.sold_at OR (c.sold_at = m.sold_at AND c.sale_key < m.sale_key))"
         )
         self._execute(

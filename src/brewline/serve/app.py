@@ -77,7 +77,6 @@ from brewline.serve.views import (
     OperationsView,
     SalesView,
     filter_options,
-    first_sales,
     ledger_version,
     operations_view,
     sales_view,
@@ -388,9 +387,7 @@ def _sales(request: Request, reader: _Reader, page: PageMaker) -> Response:
     }
 
     def ask(snap: _Snapshot) -> tuple[FilterOptions, SalesView]:
-        # Who is a new customer does not depend on the filters: asked once per version.
-        firsts = lambda _: snap.answer("firsts", None, first_sales)  # noqa: E731
-        return snap.answer("options", None, filter_options), sales_view(snap.wh, filters, firsts)
+        return snap.answer("options", None, filter_options), sales_view(snap.wh, filters)
 
     def render(answer: tuple[FilterOptions, SalesView], as_of: str) -> str:
         options, view = answer

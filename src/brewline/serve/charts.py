@@ -7,7 +7,7 @@ the ``plotly`` package, and the server does not pay for figure validation on
 every request. Money is exact everywhere else; here it becomes float, because
 a chart is a picture of the numbers the tables print exactly.
 
-    >>> chart = payment_chart(payments(view.cells))  # doctest: +SKIP
+    >>> chart = payment_chart(payments(view.methods))  # doctest: +SKIP
     >>> chart.data[0]["type"]  # doctest: +SKIP
     'pie'
 """

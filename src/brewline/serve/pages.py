@@ -155,15 +155,15 @@ def _slice_text(filters: Filters) -> str:
 
 
 def _sales_content(view: SalesView) -> dict[str, Any]:
-    head = totals(view.cells)
-    branches = by_branch(view.cells)
-    mix = payments(view.cells)
+    head = totals(view.methods)
+    branches = by_branch(view.branches)
+    mix = payments(view.methods)
     items = sellers(view.items)
     best_units = ranked_sellers(items, "units", limit=TOP)
     best_revenue = ranked_sellers(items, "revenue", limit=TOP)
     figures = [
-        charts.daily_chart(by_day(view.cells)),
-        charts.monthly_chart(by_month(view.cells)),
+        charts.daily_chart(by_day(view.days)),
+        charts.monthly_chart(by_month(view.days)),
         charts.branch_chart(branches),
         charts.heatmap_chart(view.heat),
         charts.payment_chart(mix),

@@ -5,16 +5,18 @@ branch by ``branch_name``) and applies it to the fact table it reads, so every
 sales view on a page answers for the same slice. SQL is the portable subset of
 DuckDB and PostgreSQL (``?`` placeholders through :meth:`Warehouse.query`).
 
-Few, wide queries: one scan of ``fact_sale`` grouped by branch, day and payment
-method feeds revenue by day, by month, by branch, the payment mix and the basket
-figures; one scan of ``fact_sale_line`` grouped by branch and menu item feeds
-best and worst sellers and the best seller per branch. The small answers are
-then shaped with Polars (pure functions below), which is cheaper than asking the
-warehouse once per chart::
+Every sales question is answered from the marts (:mod:`brewline.marts`), never
+by scanning the facts: one pass over ``mart_sales_day`` with grouping sets gives
+sales per branch, per day and per payment method (revenue by day, by month, by
+branch, the payment mix and the basket figures); ``mart_product_day`` gives best
+and worst sellers and each branch's best seller; ``mart_sales_hour`` the
+weekday-by-hour heat map; ``mart_customer_first`` new customers. The small
+answers are then shaped with Polars (pure functions below), which is cheaper
+than asking the warehouse once per chart::
 
     >>> with open_warehouse("brewline.duckdb", read_only=True) as wh:  # doctest: +SKIP
     ...     view = sales_view(wh, Filters(branch="Leeds"))
-    ...     totals(view.cells)["revenue"]
+    ...     totals(view.methods)["revenue"]
     Decimal('2050.35')
 
 Money stays exact (``Decimal``); only shares are floats. Nothing here reads a
@@ -25,7 +27,7 @@ appear only as counts of sales with a customer token.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -50,7 +52,6 @@ __all__ = [
     "by_month",
     "customer_mix",
     "filter_options",
-    "first_sales",
     "freshness",
     "ledger_version",
     "operations_view",
@@ -184,15 +185,15 @@ _ITEMS = {
 }
 _HEAT = {"weekday": pl.Int32(), "hour": pl.Int32(), "sales": pl.Int64(), "revenue": MONEY}
 _NEW = {"sales": pl.Int64(), "revenue": MONEY}
-_FIRSTS = {"branch": pl.String(), "date_key": pl.Int32(), **_NEW}
 
 
 @dataclass(frozen=True)
 class SalesView:
     """The answers a sales page is drawn from, all under ``filters``.
 
-    - ``cells``: ``branch, date, method, sales, revenue, units, tokens, token_revenue``
-      per branch, day and payment method (``tokens``: sales with a customer token);
+    - ``branches``, ``days``, ``methods``: ``sales, revenue, units, tokens,
+      token_revenue`` per ``branch``, per ``date`` and per payment ``method``
+      (``tokens``: sales with a customer token); each sums to the slice's totals;
     - ``items``: ``branch, product, size, variant, units, revenue`` per branch and menu item;
     - ``heat``: ``weekday`` (ISO, 1 = Monday), ``hour``, ``sales, revenue``;
     - ``customers``: ``customer`` (new/returning), ``sales, revenue, share`` — empty
@@ -200,75 +201,74 @@ class SalesView:
     """
 
     filters: Filters
-    cells: pl.DataFrame
+    branches: pl.DataFrame
+    days: pl.DataFrame
+    methods: pl.DataFrame
     items: pl.DataFrame
     heat: pl.DataFrame
     customers: pl.DataFrame
 
     @property
     def empty(self) -> bool:
-        return self.cells.is_empty()
+        return self.methods.is_empty()
 
 
-def sales_view(
-    wh: Warehouse,
-    filters: Filters,
-    firsts: Callable[[Warehouse], pl.DataFrame] | None = None,
-) -> SalesView:
-    """Ask the warehouse everything a sales page shows.
-
-    ``firsts`` answers :func:`first_sales` (the default); it does not depend on
-    the filters, so a caller may cache it per warehouse version. It is not asked
-    at all when no sale in the slice has a customer token.
-    """
-    cells = _sales_cells(wh, filters)
-    if int(cells["tokens"].sum()):
-        new = (firsts or first_sales)(wh).filter(filters.mask())
-    else:
-        new = pl.DataFrame(schema={"branch": pl.String(), "date": pl.Date(), **_NEW})
+def sales_view(wh: Warehouse, filters: Filters) -> SalesView:
+    """Ask the warehouse everything a sales page shows: five small queries over the marts."""
+    branches, days, methods = _sales_sums(wh, filters)
     return SalesView(
-        filters, cells, _item_cells(wh, filters), _heat(wh, filters), customer_mix(cells, new)
+        filters,
+        branches,
+        days,
+        methods,
+        _item_cells(wh, filters),
+        _heat(wh, filters),
+        customer_mix(methods, _new_customers(wh, filters)),
     )
 
 
-def _sales_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
-    where, params = filters.where("s")
-    # Aggregate first, then name the branch: the join touches a few hundred rows, not millions.
+_MEASURES = ("sales", "revenue", "units", "tokens", "token_revenue")
+
+
+def _sales_sums(wh: Warehouse, filters: Filters) -> tuple[pl.DataFrame, ...]:
+    """The slice's sales per branch, per day and per payment method, in one pass over the mart."""
+    where, params = filters.where("m")
+    # Aggregate first, then name the branch: the join touches a few hundred rows.
+    # A grouping set leaves the other keys null, which tells the three answers apart.
     sql = f"""
         SELECT b.branch_name AS branch, c.date_key, c.method, c.sales, c.revenue, c.units,
                c.tokens, c.token_revenue
         FROM (
-            SELECT s.branch_key, s.date_key, s.payment_method AS method, COUNT(*) AS sales,
-                   CAST(SUM(s.total) AS {_SQL_MONEY}) AS revenue,
-                   CAST(SUM(s.items) AS BIGINT) AS units,
-                   COUNT(s.customer_key) AS tokens,
-                   CAST(COALESCE(SUM(CASE WHEN s.customer_key IS NOT NULL THEN s.total END), 0)
-                        AS {_SQL_MONEY}) AS token_revenue
-            FROM fact_sale s WHERE {where}
-            GROUP BY s.branch_key, s.date_key, s.payment_method
-        ) AS c JOIN dim_branch b ON b.branch_key = c.branch_key
+            SELECT m.branch_key, m.date_key, m.payment_method AS method,
+                   CAST(SUM(m.sales) AS BIGINT) AS sales,
+                   CAST(SUM(m.revenue) AS {_SQL_MONEY}) AS revenue,
+                   CAST(SUM(m.units) AS BIGINT) AS units,
+                   CAST(SUM(m.customer_sales) AS BIGINT) AS tokens,
+                   CAST(SUM(m.customer_revenue) AS {_SQL_MONEY}) AS token_revenue
+            FROM mart_sales_day m WHERE {where}
+            GROUP BY GROUPING SETS ((m.branch_key), (m.date_key), (m.payment_method))
+        ) AS c LEFT JOIN dim_branch b ON b.branch_key = c.branch_key
     """
-    return _with_date(_ask(wh, sql, _CELLS, params))
-
-
-def _with_date(frame: pl.DataFrame) -> pl.DataFrame:
-    dated = frame.with_columns(key_date_expr(pl.col("date_key")).alias("date"))
-    return dated.select("branch", "date", *(c for c in frame.columns if c not in _KEYS))
-
-
-_KEYS = ("branch", "date_key")
+    sums = _ask(wh, sql, _CELLS, params)
+    return (
+        sums.filter(pl.col("branch").is_not_null()).select("branch", *_MEASURES),
+        sums.filter(pl.col("date_key").is_not_null())
+        .select(key_date_expr(pl.col("date_key")).alias("date"), *_MEASURES)
+        .sort("date"),
+        sums.filter(pl.col("method").is_not_null()).select("method", *_MEASURES),
+    )
 
 
 def _item_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
-    where, params = filters.where("l")
+    where, params = filters.where("m")
     sql = f"""
         SELECT b.branch_name AS branch, p.product_name AS product, p.size, p.variant,
                c.units, c.revenue
         FROM (
-            SELECT l.branch_key, l.product_key, CAST(SUM(l.quantity) AS BIGINT) AS units,
-                   CAST(SUM(l.line_amount) AS {_SQL_MONEY}) AS revenue
-            FROM fact_sale_line l WHERE {where}
-            GROUP BY l.branch_key, l.product_key
+            SELECT m.branch_key, m.product_key, CAST(SUM(m.units) AS BIGINT) AS units,
+                   CAST(SUM(m.revenue) AS {_SQL_MONEY}) AS revenue
+            FROM mart_product_day m WHERE {where}
+            GROUP BY m.branch_key, m.product_key
         ) AS c
         JOIN dim_branch b ON b.branch_key = c.branch_key
         JOIN dim_product p ON p.product_key = c.product_key
@@ -277,60 +277,50 @@ def _item_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
 
 
 def _heat(wh: Warehouse, filters: Filters) -> pl.DataFrame:
-    where, params = filters.where("s")
-    weekday = "CAST(EXTRACT(ISODOW FROM s.sold_at) AS INTEGER)"
-    hour = "CAST(EXTRACT(HOUR FROM s.sold_at) AS INTEGER)"
+    where, params = filters.where("m")
+    # Per day first (a few thousand rows), then per ISO weekday from the calendar.
     sql = f"""
-        SELECT {weekday} AS weekday, {hour} AS hour, COUNT(*) AS sales,
-               CAST(SUM(s.total) AS {_SQL_MONEY}) AS revenue
-        FROM fact_sale s WHERE {where}
-        GROUP BY {weekday}, {hour}
+        SELECT d.day_of_week AS weekday, h.hour, CAST(SUM(h.sales) AS BIGINT) AS sales,
+               CAST(SUM(h.revenue) AS {_SQL_MONEY}) AS revenue
+        FROM (
+            SELECT m.date_key, m.hour, SUM(m.sales) AS sales, SUM(m.revenue) AS revenue
+            FROM mart_sales_hour m WHERE {where}
+            GROUP BY m.date_key, m.hour
+        ) AS h JOIN dim_date d ON d.date_key = h.date_key
+        GROUP BY d.day_of_week, h.hour
     """
     return _ask(wh, sql, _HEAT, params)
 
 
-def first_sales(wh: Warehouse) -> pl.DataFrame:
-    """Customers' first sales anywhere in the chain, per branch and day.
+def _new_customers(wh: Warehouse, filters: Filters) -> pl.DataFrame:
+    """Customers whose first sale anywhere in the chain falls in the slice: ``sales, revenue``.
 
-    Columns ``branch, date, sales, revenue``. A customer's first sale is the
-    earliest by ``sold_at``, ties broken by ``sale_key`` — the same rule as
-    :func:`brewline.queries.customer_mix`, computed with two aggregations instead
-    of a window over every tokenised sale (half the time on a million sales).
-    Independent of any filter: a regular seen first at another branch or in an
-    earlier week is *returning* in every slice.
+    A customer's first sale is the earliest by ``sold_at``, ties broken by
+    ``sale_key`` — the same rule as :func:`brewline.queries.customer_mix`, kept
+    per customer by the ``mart_customer_first`` mart. A regular seen first at
+    another branch or in an earlier week is *returning* in every slice.
     """
+    where, params = filters.where("m")
     sql = f"""
-        SELECT b.branch_name AS branch, n.date_key, n.sales, n.revenue
-        FROM (
-            SELECT s.branch_key, s.date_key, COUNT(*) AS sales,
-                   CAST(SUM(s.total) AS {_SQL_MONEY}) AS revenue
-            FROM fact_sale s JOIN (
-                SELECT t.customer_key, MIN(t.sale_key) AS sale_key
-                FROM fact_sale t JOIN (
-                    SELECT customer_key, MIN(sold_at) AS sold_at FROM fact_sale
-                    WHERE customer_key IS NOT NULL GROUP BY customer_key
-                ) AS earliest
-                  ON earliest.customer_key = t.customer_key AND earliest.sold_at = t.sold_at
-                GROUP BY t.customer_key
-            ) AS firsts ON firsts.sale_key = s.sale_key
-            GROUP BY s.branch_key, s.date_key
-        ) AS n JOIN dim_branch b ON b.branch_key = n.branch_key
+        SELECT COUNT(*) AS sales, CAST(COALESCE(SUM(m.total), 0) AS {_SQL_MONEY}) AS revenue
+        FROM mart_customer_first m WHERE {where}
     """
-    return _with_date(_ask(wh, sql, _FIRSTS))
+    return _ask(wh, sql, _NEW, params)
 
 
-def customer_mix(cells: pl.DataFrame, firsts: pl.DataFrame) -> pl.DataFrame:
+def customer_mix(sums: pl.DataFrame, firsts: pl.DataFrame) -> pl.DataFrame:
     """New vs returning customers in a slice: ``customer, sales, revenue, share``.
 
-    ``cells`` and ``firsts`` must cover the same slice; every tokenised sale that
-    is not a customer's first is returning. Empty when the slice has no token.
+    ``sums`` (with ``tokens, token_revenue``) and ``firsts`` (customers' first
+    sales: ``sales, revenue``) must cover the same slice; every tokenised sale
+    that is not a customer's first is returning. Empty when the slice has no token.
     """
-    tokens = int(cells["tokens"].sum())
+    tokens = int(sums["tokens"].sum())
     if not tokens:
         return pl.DataFrame(schema={**_MIX, "share": pl.Float64()})
     new_sales = int(firsts["sales"].sum())
     new_revenue = Decimal(firsts["revenue"].sum()) if new_sales else Decimal("0.00")
-    token_revenue = Decimal(cells["token_revenue"].sum())
+    token_revenue = Decimal(sums["token_revenue"].sum())
     mix = pl.DataFrame(
         {
             "customer": ["new", "returning"],
@@ -361,12 +351,13 @@ def avg_basket(revenue: Decimal | None, sales: int) -> Decimal | None:
     return (revenue / sales).quantize(_CENT, ROUND_HALF_UP)
 
 
-def totals(cells: pl.DataFrame) -> dict[str, Any]:
-    """Headline figures: ``sales, revenue, units, avg_basket, avg_items, card_share``."""
-    sales = int(cells["sales"].sum())
-    revenue = Decimal(cells["revenue"].sum()) if sales else Decimal("0.00")
-    units = int(cells["units"].sum())
-    card = int(cells.filter(pl.col("method") == "CARD")["sales"].sum())
+def totals(methods: pl.DataFrame) -> dict[str, Any]:
+    """Headline figures from the sums per payment ``method``: ``sales, revenue, units,
+    avg_basket, avg_items, card_share``."""
+    sales = int(methods["sales"].sum())
+    revenue = Decimal(methods["revenue"].sum()) if sales else Decimal("0.00")
+    units = int(methods["units"].sum())
+    card = int(methods.filter(pl.col("method") == "CARD")["sales"].sum())
     return {
         "sales": sales,
         "revenue": revenue,
@@ -377,33 +368,33 @@ def totals(cells: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def _sum_by(cells: pl.DataFrame, *keys: str) -> pl.DataFrame:
-    return cells.group_by(*keys).agg(pl.col("sales", "revenue", "units").sum())
+def _sum_by(sums: pl.DataFrame, *keys: str) -> pl.DataFrame:
+    return sums.group_by(*keys).agg(pl.col("sales", "revenue", "units").sum())
 
 
-def by_day(cells: pl.DataFrame) -> pl.DataFrame:
+def by_day(days: pl.DataFrame) -> pl.DataFrame:
     """Per trading day, oldest first: ``date, sales, revenue, units``."""
-    return _sum_by(cells, "date").sort("date")
+    return _sum_by(days, "date").sort("date")
 
 
-def by_month(cells: pl.DataFrame) -> pl.DataFrame:
+def by_month(days: pl.DataFrame) -> pl.DataFrame:
     """Per calendar month, oldest first: ``month`` (its first day), ``sales, revenue, units``."""
-    months = cells.with_columns(pl.col("date").dt.truncate("1mo").alias("month"))
+    months = days.with_columns(pl.col("date").dt.truncate("1mo").alias("month"))
     return _sum_by(months, "month").sort("month")
 
 
-def by_branch(cells: pl.DataFrame) -> pl.DataFrame:
+def by_branch(branches: pl.DataFrame) -> pl.DataFrame:
     """Branches ranked by revenue: ``rank, branch, sales, revenue, units, share``."""
-    ranked = _sum_by(cells, "branch").sort(["revenue", "branch"], descending=[True, False])
+    ranked = _sum_by(branches, "branch").sort(["revenue", "branch"], descending=[True, False])
     revenue = pl.col("revenue").cast(pl.Float64)
     return ranked.with_columns(
         pl.int_range(1, pl.len() + 1).alias("rank"), (revenue / revenue.sum()).alias("share")
     ).select("rank", "branch", "sales", "revenue", "units", "share")
 
 
-def payments(cells: pl.DataFrame) -> pl.DataFrame:
+def payments(methods: pl.DataFrame) -> pl.DataFrame:
     """Cash vs card: ``method, sales, revenue, share`` (share of sales), most used first."""
-    mix = _sum_by(cells, "method").sort(["sales", "method"], descending=[True, False])
+    mix = _sum_by(methods, "method").sort(["sales", "method"], descending=[True, False])
     return _with_share(mix, "sales").select("method", "sales", "revenue", "share")
 
 
