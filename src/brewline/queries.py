@@ -9,6 +9,9 @@ the dashboard and notebooks ask the same questions the same way::
     ...     wh.check_schema()
     ...     best_sellers(wh, limit=3)
 
+Sales questions read the marts (:mod:`brewline.marts`), which every load keeps
+equal to the facts, so they cost the same at ten million sales as at ten thousand.
+
 Money comes back exact (``Decimal``, dtype :data:`MONEY`); only shares and
 averages of counts are floats. Every frame is cast to a fixed schema, so both
 engines return the same dtypes, empty results included. Averages of money are
@@ -38,6 +41,7 @@ __all__ = [
     "customer_mix",
     "files_by_state",
     "headline",
+    "new_customers",
     "payment_mix",
     "recent_runs",
     "rejected_files",
@@ -45,7 +49,9 @@ __all__ = [
     "revenue_by_branch",
     "revenue_by_day",
     "sales_report",
+    "split_customers",
     "status_report",
+    "with_share",
 ]
 
 MONEY = MONEY_TYPE.polars_type()
@@ -53,7 +59,7 @@ MONEY = MONEY_TYPE.polars_type()
 
 _CENT = Decimal("0.01")
 _SQL_MONEY = MONEY_SQL
-_SHARE = "CAST(COUNT(*) AS DOUBLE PRECISION) / CAST(SUM(COUNT(*)) OVER () AS DOUBLE PRECISION)"
+_SHARE = "CAST(SUM(sales) AS DOUBLE PRECISION) / CAST(SUM(SUM(sales)) OVER () AS DOUBLE PRECISION)"
 _TIME = pl.Datetime("us")
 
 Schema = Mapping[str, pl.DataType]
@@ -85,9 +91,9 @@ def best_sellers(wh: Reader, limit: int = 10) -> pl.DataFrame:
     """
     sql = f"""
         SELECT p.product_name AS product, p.size, p.variant,
-               CAST(SUM(l.quantity) AS BIGINT) AS units,
-               CAST(SUM(l.line_amount) AS {_SQL_MONEY}) AS revenue
-        FROM fact_sale_line l JOIN dim_product p ON p.product_key = l.product_key
+               CAST(SUM(l.units) AS BIGINT) AS units,
+               CAST(SUM(l.revenue) AS {_SQL_MONEY}) AS revenue
+        FROM mart_product_day l JOIN dim_product p ON p.product_key = l.product_key
         GROUP BY p.product_name, p.size, p.variant
         ORDER BY units DESC, revenue DESC, product, p.size, p.variant NULLS FIRST
         LIMIT ?
@@ -107,11 +113,11 @@ def revenue_by_branch(wh: Reader) -> pl.DataFrame:
         'Chesterfield'
     """
     sql = f"""
-        SELECT b.branch_name AS branch, COUNT(*) AS sales,
-               CAST(SUM(s.total) AS {_SQL_MONEY}) AS revenue,
-               CAST(SUM(s.total) AS DOUBLE PRECISION)
-                 / CAST(SUM(SUM(s.total)) OVER () AS DOUBLE PRECISION) AS share
-        FROM fact_sale s JOIN dim_branch b ON b.branch_key = s.branch_key
+        SELECT b.branch_name AS branch, CAST(SUM(s.sales) AS BIGINT) AS sales,
+               CAST(SUM(s.revenue) AS {_SQL_MONEY}) AS revenue,
+               CAST(SUM(s.revenue) AS DOUBLE PRECISION)
+                 / CAST(SUM(SUM(s.revenue)) OVER () AS DOUBLE PRECISION) AS share
+        FROM mart_sales_day s JOIN dim_branch b ON b.branch_key = s.branch_key
         GROUP BY b.branch_name
         ORDER BY revenue DESC, branch
     """
@@ -132,9 +138,9 @@ def revenue_by_day(wh: Reader, days: int | None = None) -> pl.DataFrame:
     latest = "" if days is None else "ORDER BY d.date DESC LIMIT ?"
     sql = f"""
         SELECT * FROM (
-            SELECT d.date AS date, COUNT(*) AS sales,
-                   CAST(SUM(s.total) AS {_SQL_MONEY}) AS revenue
-            FROM fact_sale s JOIN dim_date d ON d.date_key = s.date_key
+            SELECT d.date AS date, CAST(SUM(s.sales) AS BIGINT) AS sales,
+                   CAST(SUM(s.revenue) AS {_SQL_MONEY}) AS revenue
+            FROM mart_sales_day s JOIN dim_date d ON d.date_key = s.date_key
             GROUP BY d.date {latest}
         ) AS per_day
         ORDER BY date
@@ -152,10 +158,10 @@ def busiest_hours(wh: Reader) -> pl.DataFrame:
     14
     """
     sql = f"""
-        SELECT CAST(EXTRACT(HOUR FROM sold_at) AS INTEGER) AS hour, COUNT(*) AS sales,
-               CAST(SUM(total) AS {_SQL_MONEY}) AS revenue
-        FROM fact_sale
-        GROUP BY CAST(EXTRACT(HOUR FROM sold_at) AS INTEGER)
+        SELECT hour, CAST(SUM(sales) AS BIGINT) AS sales,
+               CAST(SUM(revenue) AS {_SQL_MONEY}) AS revenue
+        FROM mart_sales_hour
+        GROUP BY hour
         ORDER BY sales DESC, hour
     """
     return _ask(wh, sql, _BY_HOUR)
@@ -171,9 +177,9 @@ def payment_mix(wh: Reader) -> pl.DataFrame:
     0.714
     """
     sql = f"""
-        SELECT payment_method AS method, COUNT(*) AS sales, {_SHARE} AS share,
-               CAST(SUM(total) AS {_SQL_MONEY}) AS revenue
-        FROM fact_sale
+        SELECT payment_method AS method, CAST(SUM(sales) AS BIGINT) AS sales, {_SHARE} AS share,
+               CAST(SUM(revenue) AS {_SQL_MONEY}) AS revenue
+        FROM mart_sales_day
         GROUP BY payment_method
         ORDER BY sales DESC, method
     """
@@ -193,9 +199,10 @@ def basket_stats(wh: Reader) -> pl.DataFrame:
         (10163, Decimal('63758.75'), 28107, Decimal('6.27'), 2.765...)
     """
     sql = f"""
-        SELECT COUNT(*) AS sales, CAST(SUM(total) AS {_SQL_MONEY}) AS revenue,
-               CAST(SUM(items) AS BIGINT) AS units
-        FROM fact_sale
+        SELECT CAST(COALESCE(SUM(sales), 0) AS BIGINT) AS sales,
+               CAST(SUM(revenue) AS {_SQL_MONEY}) AS revenue,
+               CAST(SUM(units) AS BIGINT) AS units
+        FROM mart_sales_day
     """
     sums = _ask(wh, sql, _BASKET_SUMS)
     sales, revenue, units = sums.row(0)
@@ -220,19 +227,67 @@ def customer_mix(wh: Reader) -> pl.DataFrame:
         >>> customer_mix(wh)["customer"].to_list()  # doctest: +SKIP
         ['new', 'returning']
     """
-    kind = "CASE WHEN visit = 1 THEN 'new' ELSE 'returning' END"
-    sql = f"""
-        SELECT {kind} AS customer, COUNT(*) AS sales, {_SHARE} AS share,
-               CAST(SUM(total) AS {_SQL_MONEY}) AS revenue
-        FROM (
-            SELECT total, ROW_NUMBER() OVER (
-                PARTITION BY customer_key ORDER BY sold_at, sale_key) AS visit
-            FROM fact_sale WHERE customer_key IS NOT NULL
-        ) AS visits
-        GROUP BY {kind}
-        ORDER BY customer
+    sums = _ask(
+        wh,
+        "SELECT CAST(COALESCE(SUM(customer_sales), 0) AS BIGINT) AS tokens, "
+        f"CAST(COALESCE(SUM(customer_revenue), 0) AS {_SQL_MONEY}) AS token_revenue "
+        "FROM mart_sales_day",
+        _TOKENS,
+    )
+    return split_customers(sums, new_customers(wh)).select(*_CUSTOMERS)
+
+
+_TOKENS = {"tokens": pl.Int64(), "token_revenue": MONEY}
+_NEW = {"sales": pl.Int64(), "revenue": MONEY}
+
+
+def new_customers(wh: Reader, where: str = "1 = 1", params: Params = ()) -> pl.DataFrame:
+    """One row, ``sales, revenue``: customers' first sales in a slice (all by default).
+
+    A customer's first sale is the earliest by ``sold_at``, ties broken by
+    ``sale_key``, anywhere in the chain (``mart_customer_first``, aliased ``m``
+    in ``where``): a regular seen first at another branch or in an earlier week
+    is *returning* in every slice.
     """
-    return _ask(wh, sql, _CUSTOMERS)
+    sql = f"""
+        SELECT COUNT(*) AS sales, CAST(COALESCE(SUM(m.total), 0) AS {_SQL_MONEY}) AS revenue
+        FROM mart_customer_first m WHERE {where}
+    """
+    return _ask(wh, sql, _NEW, params)
+
+
+def split_customers(sums: pl.DataFrame, firsts: pl.DataFrame) -> pl.DataFrame:
+    """New vs returning customers in a slice: ``customer, sales, revenue, share``.
+
+    ``sums`` (with ``tokens, token_revenue``: sales with a customer token) and
+    ``firsts`` (customers' first sales: ``sales, revenue``) must cover the same
+    slice; every tokenised sale that is not a customer's first is returning.
+    Empty when the slice has no token.
+    """
+    tokens = int(sums["tokens"].sum())
+    if not tokens:
+        return pl.DataFrame(schema={**_MIX, "share": pl.Float64()})
+    new_sales = int(firsts["sales"].sum())
+    new_revenue = Decimal(firsts["revenue"].sum()) if new_sales else Decimal("0.00")
+    token_revenue = Decimal(sums["token_revenue"].sum())
+    mix = pl.DataFrame(
+        {
+            "customer": ["new", "returning"],
+            "sales": [new_sales, tokens - new_sales],
+            "revenue": [new_revenue, token_revenue - new_revenue],
+        },
+        schema=_MIX,
+    )
+    return with_share(mix, "sales")
+
+
+_MIX = {"customer": pl.String(), "sales": pl.Int64(), "revenue": MONEY}
+
+
+def with_share(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``frame`` with ``share``: each row's fraction of the column's total (a float)."""
+    whole = pl.col(column).cast(pl.Float64)
+    return frame.with_columns((whole / whole.sum()).alias("share"))
 
 
 # -- ledger ----------------------------------------------------------------------------

@@ -50,7 +50,6 @@ __all__ = [
     "by_branch",
     "by_day",
     "by_month",
-    "customer_mix",
     "filter_options",
     "freshness",
     "ledger_version",
@@ -184,7 +183,6 @@ _ITEMS = {
     "revenue": MONEY,
 }
 _HEAT = {"weekday": pl.Int32(), "hour": pl.Int32(), "sales": pl.Int64(), "revenue": MONEY}
-_NEW = {"sales": pl.Int64(), "revenue": MONEY}
 
 
 @dataclass(frozen=True)
@@ -223,7 +221,7 @@ def sales_view(wh: Warehouse, filters: Filters) -> SalesView:
         methods,
         _item_cells(wh, filters),
         _heat(wh, filters),
-        customer_mix(methods, _new_customers(wh, filters)),
+        queries.split_customers(methods, _new_customers(wh, filters)),
     )
 
 
@@ -293,51 +291,7 @@ def _heat(wh: Warehouse, filters: Filters) -> pl.DataFrame:
 
 
 def _new_customers(wh: Warehouse, filters: Filters) -> pl.DataFrame:
-    """Customers whose first sale anywhere in the chain falls in the slice: ``sales, revenue``.
-
-    A customer's first sale is the earliest by ``sold_at``, ties broken by
-    ``sale_key`` — the same rule as :func:`brewline.queries.customer_mix`, kept
-    per customer by the ``mart_customer_first`` mart. A regular seen first at
-    another branch or in an earlier week is *returning* in every slice.
-    """
-    where, params = filters.where("m")
-    sql = f"""
-        SELECT COUNT(*) AS sales, CAST(COALESCE(SUM(m.total), 0) AS {_SQL_MONEY}) AS revenue
-        FROM mart_customer_first m WHERE {where}
-    """
-    return _ask(wh, sql, _NEW, params)
-
-
-def customer_mix(sums: pl.DataFrame, firsts: pl.DataFrame) -> pl.DataFrame:
-    """New vs returning customers in a slice: ``customer, sales, revenue, share``.
-
-    ``sums`` (with ``tokens, token_revenue``) and ``firsts`` (customers' first
-    sales: ``sales, revenue``) must cover the same slice; every tokenised sale
-    that is not a customer's first is returning. Empty when the slice has no token.
-    """
-    tokens = int(sums["tokens"].sum())
-    if not tokens:
-        return pl.DataFrame(schema={**_MIX, "share": pl.Float64()})
-    new_sales = int(firsts["sales"].sum())
-    new_revenue = Decimal(firsts["revenue"].sum()) if new_sales else Decimal("0.00")
-    token_revenue = Decimal(sums["token_revenue"].sum())
-    mix = pl.DataFrame(
-        {
-            "customer": ["new", "returning"],
-            "sales": [new_sales, tokens - new_sales],
-            "revenue": [new_revenue, token_revenue - new_revenue],
-        },
-        schema=_MIX,
-    )
-    return _with_share(mix, "sales")
-
-
-_MIX = {"customer": pl.String(), "sales": pl.Int64(), "revenue": MONEY}
-
-
-def _with_share(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    whole = pl.col(column).cast(pl.Float64)
-    return frame.with_columns((whole / whole.sum()).alias("share"))
+    return queries.new_customers(wh, *filters.where("m"))
 
 
 def avg_basket(revenue: Decimal | None, sales: int) -> Decimal | None:
@@ -395,7 +349,7 @@ def by_branch(branches: pl.DataFrame) -> pl.DataFrame:
 def payments(methods: pl.DataFrame) -> pl.DataFrame:
     """Cash vs card: ``method, sales, revenue, share`` (share of sales), most used first."""
     mix = _sum_by(methods, "method").sort(["sales", "method"], descending=[True, False])
-    return _with_share(mix, "sales").select("method", "sales", "revenue", "share")
+    return queries.with_share(mix, "sales").select("method", "sales", "revenue", "share")
 
 
 _ITEM_ORDER = [*_ITEM]
