@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from tests.marts import assert_marts_exact
 
 from brewline.synth import SynthSpec, generate_landing
 
@@ -42,7 +43,11 @@ def start(landing: Path, warehouse: Path) -> subprocess.Popen[str]:
 
 
 def consistent(warehouse: Path) -> tuple[int, int]:
-    """Every loaded file has exactly its rows; nothing else is visible. Returns (files, sales)."""
+    """Every loaded file has exactly its rows, nothing else is visible and the marts agree.
+
+    Returns (files, sales).
+    """
+    assert_marts_exact(str(warehouse))
     with duckdb.connect(str(warehouse), read_only=True) as con:
         mismatched = con.execute(
             "SELECT f.source_name, f.rows_loaded, count(s.sale_key) FROM etl_file f "

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tests.marts import assert_marts_exact
+
 from brewline.load import open_warehouse
 
 NAME = "Richard Copeland"
@@ -43,7 +45,8 @@ def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table but etl_run, sorted, without timing/run columns."""
+    """Every table but etl_run, sorted, without timing/run columns (the marts checked exact)."""
+    assert_marts_exact(url)
     tables = [
         "schema_version",
         "etl_meta",

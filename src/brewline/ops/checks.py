@@ -146,8 +146,8 @@ def _marts(warehouse: Warehouse) -> list[CheckResult]:
         differing = int(warehouse.query(mismatch_sql(mart))["rows"][0])
         if differing:
             detail = (
-                f"{counted(differing, 'row')} differ from the facts' aggregate; "
-                "`brewline init --rebuild-marts` recomputes it"
+                f"{counted(differing, 'row')} differ from the facts; "
+                "`brewline init --rebuild-marts` fixes it"
             )
             results.append(CheckResult("marts", "fail", mart.table, detail))
     return results or [
