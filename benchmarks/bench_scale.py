@@ -49,7 +49,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import duckdb
 import numpy as np
@@ -591,9 +591,31 @@ class Measured:
 
 
 def measure(label: str, build: dict[str, Any], last_day: dt.date, repeats: int) -> Measured:
+    """Time the pages of one warehouse; its figures are saved and shown at once.
+
+    Saved in ./bench-data/scale-results.json as each warehouse is done, so a
+    long run (hours at 100M on PostgreSQL) that is stopped keeps what it measured.
+    """
     print(f"timing the pages of {label}...", file=sys.stderr)
     target = TARGETS_MS["10m" if build["sales"] < 50_000_000 else "100m"]
-    return Measured(label, target, build, time_pages(build["location"], pages(last_day), repeats))
+    done = Measured(label, target, build, time_pages(build["location"], pages(last_day), repeats))
+    _save(done)
+    report([done], sys.stderr)
+    return done
+
+
+def _save(done: Measured) -> None:
+    saved = DATA / "scale-results.json"
+    try:
+        previous = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        previous = {}
+    figures = {"nproc": os.cpu_count(), "load_average": os.getloadavg(), **_figures(done)}
+    saved.write_text(json.dumps({**previous, done.label: figures}, indent=2, default=str))
+
+
+def _figures(r: Measured) -> dict[str, Any]:
+    return {"target_ms": r.target_ms, "build": r.build, "pages": r.pages}
 
 
 def _last_day(sales: int) -> dt.date:
@@ -620,21 +642,23 @@ def run(args: argparse.Namespace) -> list[Measured]:
     return results
 
 
-def report(results: list[Measured]) -> None:
-    print(f"nproc {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; {machine()}")
+def report(results: list[Measured], out: TextIO = sys.stdout) -> None:
+    """The figures as a table that fits 80 columns."""
+    print(f"nproc {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; {machine()}", file=out)
     for r in results:
         b = r.build
         how = "reused" if b.get("reused") else f"built in {b['build_s']} s"
-        print(f"\n{r.label}: {b['sales']:,} sales, {b.get('size_mb')} MB, {how}")
+        print(f"\n{r.label}: {b['sales']:,} sales, {b.get('size_mb')} MB, {how}", file=out)
         print(f"{'page':<18} {'KB':>4} {'first ms':>9} {'warm ms':>8} {'uncached':>9} "
-              f"{'db ms':>8}  target <{r.target_ms:.0f}")  # fmt: skip
+              f"{'db ms':>8}  target <{r.target_ms:.0f}", file=out)  # fmt: skip
         for p in r.pages:
             worst = max(float(str(p["first_ms"])), float(str(p["uncached_ms"])))
             db = p["uncached_db_ms"]
             print(
                 f"{p['page']:<18} {p['kb']:>4} {p['first_ms']:>9.0f} {p['warm_ms']:>8.1f} "
                 f"{p['uncached_ms']:>9.0f} {'' if db is None else f'{db:.0f}':>8}  "
-                f"{'ok' if worst < r.target_ms else 'SLOW'}"
+                f"{'ok' if worst < r.target_ms else 'SLOW'}",
+                file=out,
             )
 
 
@@ -656,10 +680,7 @@ def main() -> None:
             "machine": machine(),
             "load_average": os.getloadavg(),
             "seconds": round(time.perf_counter() - started),
-            "warehouses": {
-                r.label: {"target_ms": r.target_ms, "build": r.build, "pages": r.pages}
-                for r in results
-            },
+            "warehouses": {r.label: _figures(r) for r in results},
         }
         print(json.dumps(figures, indent=2, default=str))
         return
