@@ -39,6 +39,7 @@ bench: install
 	$(PY) benchmarks/bench_fanout.py
 	$(PY) benchmarks/bench_s3_clients.py
 	$(PY) benchmarks/bench_totesys.py
+	$(PY) benchmarks/bench_scale.py
 
 lambda: install
 	$(PY) scripts/build_lambda.py --out dist/brewline-lambda.zip

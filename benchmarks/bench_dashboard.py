@@ -3,7 +3,7 @@
 Loads ./bench-data/landing-1m (200 branch files x 5,000 sales, generated once if
 missing) with a PII key into ./bench-data/dashboard-1m.duckdb once (reused while
 it holds the 1M sales), then serves it with real uvicorn processes and times
-each page over loopback HTTP:
+each page over loopback HTTP (see dashboard_http.py):
 
 - ``first``: the very first request for that page (nothing cached: the
   warehouse is queried);
@@ -20,20 +20,16 @@ Target (issue): every page under 300 ms on 1M sales, on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import platform
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+
+from dashboard_http import machine, server, time_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench-data" / "landing-big"  # the same files as bench_load.py's "big" shape
@@ -44,13 +40,6 @@ SALES = FILES * SALES_PER_FILE
 PII_KEY = "bench-dashboard-key-0123456789"  # synthetic data: a public key is fine
 TARGET_MS = 300.0
 REPEATS = 5
-
-_SERVER = """
-import sys, uvicorn
-from brewline.serve.app import DashboardConfig, create_app
-config = DashboardConfig(sys.argv[1], cache_entries=int(sys.argv[3]))
-uvicorn.run(create_app(config), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
-"""
 
 
 def ensure_data() -> None:
@@ -94,35 +83,6 @@ def _sales_in(path: Path) -> int | None:
     return int(row[0]) if row else None
 
 
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(cache_entries: int, warehouse: Path = WAREHOUSE) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(warehouse), str(port), str(cache_entries)],
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError):
-                fetch(base + "/healthz")
-                break
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit("the dashboard did not start")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def availability(tmp: Path) -> dict[str, object]:
     """While `brewline run` loads the 1M sales into a new DuckDB file, how often does the
     dashboard answer 200 within 1 s? Pages alternate, one request at a time."""
@@ -132,7 +92,7 @@ def availability(tmp: Path) -> dict[str, object]:
     # An empty warehouse first, so the dashboard starts on it as it would in production.
     subprocess.run([loader[0], "init", "-w", str(warehouse)], check=True, capture_output=True)
     answers: list[tuple[int, float]] = []
-    with server(cache_entries=64, warehouse=warehouse) as base:
+    with server(warehouse, cache_entries=64) as base:
         run = subprocess.Popen(loader, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         paths = ["/", "/operations", "/metrics", "/healthz"]
         while run.poll() is None:
@@ -154,14 +114,6 @@ def availability(tmp: Path) -> dict[str, object]:
     }
 
 
-def fetch(url: str) -> tuple[float, int]:
-    """Milliseconds for one complete GET (body read), and the body size."""
-    started = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=60) as response:
-        size = len(response.read())
-    return (time.perf_counter() - started) * 1000, size
-
-
 def pages() -> list[tuple[str, str]]:
     branch, day = "Aberdeen", "2024-11-01"
     return [
@@ -176,46 +128,13 @@ def pages() -> list[tuple[str, str]]:
     ]
 
 
-def measure() -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    with server(cache_entries=64) as cached, server(cache_entries=0) as uncached:
-        for name, path in pages():
-            first, size = fetch(cached + path)
-            fetch(cached + path)  # warm-up
-            warm = statistics.median(fetch(cached + path)[0] for _ in range(REPEATS))
-            fetch(uncached + path)  # warm-up (connection, OS page cache)
-            cold = statistics.median(fetch(uncached + path)[0] for _ in range(REPEATS))
-            rows.append(
-                {
-                    "page": name,
-                    "path": path,
-                    "kb": round(size / 1024),
-                    "first_ms": first,
-                    "warm_ms": warm,
-                    "uncached_ms": cold,
-                }
-            )
-    return rows
-
-
-def machine() -> str:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    cpu = model or platform.processor()
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     ensure_data()
     loaded = ensure_warehouse()
-    rows = measure()
+    rows = time_pages(WAREHOUSE, pages(), REPEATS)
     with tempfile.TemporaryDirectory() as tmp:
         during_load = availability(Path(tmp))
     if args.json:

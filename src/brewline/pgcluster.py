@@ -26,8 +26,13 @@ __all__ = ["PostgresServer"]
 class PostgresServer:
     """A real PostgreSQL cluster in a temp dir (run as ``postgres`` when we are root)."""
 
-    def __init__(self, *, durable: bool = False) -> None:
-        """``durable`` keeps PostgreSQL's default fsync (benchmarks); tests run without it."""
+    def __init__(self, *, durable: bool = False, root: Path | None = None) -> None:
+        """``durable`` keeps PostgreSQL's default fsync (benchmarks); tests run without it.
+
+        ``root`` keeps the cluster in that folder instead of a new temp dir, and
+        starts the cluster already there if any (a benchmark's cached warehouse):
+        :meth:`stop` it to keep it, :meth:`remove` it to delete it.
+        """
         self.durable = durable
         binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not binaries:
@@ -36,12 +41,20 @@ class PostgresServer:
                 "the 'postgresql' package, or give a server's URL"
             )
         self.bin = Path(binaries[-1]).parent
-        self.root = Path(tempfile.mkdtemp(prefix="brewline-pg-"))
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        self.root = root or Path(tempfile.mkdtemp(prefix="brewline-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
         self.as_root = os.geteuid() == 0
         if self.as_root:
             subprocess.run(["chown", "-R", "postgres:postgres", str(self.root)], check=True)
+        if not (self.data / "PG_VERSION").exists():
+            self._initdb()
+        self.start()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _initdb(self) -> None:
         self._pg(
             "initdb",
             "-D",
@@ -53,8 +66,6 @@ class PostgresServer:
             "UTF8",
             "--no-sync",
         )
-        self.start()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _pg(self, tool: str, *args: str) -> None:
         command = [str(self.bin / tool), *args]
