@@ -58,18 +58,25 @@ as parameters so both engines prune by date (DuckDB zone maps, PostgreSQL BRIN).
 class Mart:
     table: str
     grain: str
+    source: str
+    """The fact table it summarises."""
     aggregate: str
-    """A SELECT of the table's columns, in order, from the facts; ``{scope}`` restricts them."""
+    """A SELECT of the table's columns, in order, from ``{source}``; ``{scope}`` restricts rows."""
 
-    def select(self, scope: str = "TRUE") -> str:
-        return self.aggregate.format(scope=scope)
+    def select(self, scope: str = "TRUE", source: str | None = None) -> str:
+        """The aggregate of ``scope``, from the fact table or ``source``, a relation of its rows."""
+        return self.aggregate.format(scope=scope, source=source or self.source)
 
-    def refresh(self, scope: str) -> list[str]:
-        """Statements that make the mart's rows in ``scope`` equal their aggregate again."""
+    def refresh(self, scope: str, source: str | None = None) -> list[str]:
+        """Statements that make the mart's rows in ``scope`` equal their aggregate again.
+
+        ``source`` may name a relation that holds every fact row in ``scope``
+        (a batch's staged rows), which is cheaper to scan than the fact table.
+        """
         columns = ", ".join(TABLES[self.table].names)
         return [
             f"DELETE FROM {self.table} WHERE {scope}",
-            f"INSERT INTO {self.table} ({columns}) {self.select(scope)}",
+            f"INSERT INTO {self.table} ({columns}) {self.select(scope, source)}",
         ]
 
 
@@ -82,28 +89,31 @@ MARTS: dict[str, Mart] = {
         Mart(
             "mart_sales_day",
             BRANCH_DAY,
+            "fact_sale",
             f"""SELECT branch_key, date_key, payment_method, COUNT(*) AS sales,
                    CAST(SUM(total) {_MONEY} AS revenue, CAST(SUM(items) AS BIGINT) AS units,
                    COUNT(customer_key) AS customer_sales,
                    CAST(COALESCE(SUM(CASE WHEN customer_key IS NOT NULL THEN total END), 0)
                         {_MONEY} AS customer_revenue
-            FROM fact_sale WHERE {{scope}}
+            FROM {{source}} WHERE {{scope}}
             GROUP BY branch_key, date_key, payment_method""",
         ),
         Mart(
             "mart_sales_hour",
             BRANCH_DAY,
+            "fact_sale",
             f"""SELECT branch_key, date_key, {_HOUR} AS hour,
                    COUNT(*) AS sales, CAST(SUM(total) {_MONEY} AS revenue
-            FROM fact_sale WHERE {{scope}}
+            FROM {{source}} WHERE {{scope}}
             GROUP BY branch_key, date_key, {_HOUR}""",
         ),
         Mart(
             "mart_product_day",
             BRANCH_DAY,
+            "fact_sale_line",
             f"""SELECT branch_key, date_key, product_key, CAST(SUM(quantity) AS BIGINT) AS units,
                    CAST(SUM(line_amount) {_MONEY} AS revenue, COUNT(*) AS sales
-            FROM fact_sale_line WHERE {{scope}}
+            FROM {{source}} WHERE {{scope}}
             GROUP BY branch_key, date_key, product_key""",
         ),
         # A customer's first sale: the earliest by sold_at, ties broken by sale_key
@@ -111,9 +121,10 @@ MARTS: dict[str, Mart] = {
         Mart(
             "mart_customer_first",
             CUSTOMER,
+            "fact_sale",
             """SELECT DISTINCT ON (customer_key) customer_key, sale_key, branch_key, date_key,
                    sold_at, total
-            FROM fact_sale WHERE customer_key IS NOT NULL AND {scope}
+            FROM {source} WHERE customer_key IS NOT NULL AND {scope}
             ORDER BY customer_key, sold_at, sale_key""",
         ),
     )

@@ -89,10 +89,12 @@ class SqlLoader(SqlEngine, Loader):
         """Make every mart agree with the facts again where this batch changed them.
 
         Branch-day marts are re-aggregated for the branch-days loaded or taken
-        over (a few hundred rows each). A customer's first sale moves only when
-        the batch has an earlier one, or when their first sale was deleted; the
-        batch's candidates are merged in, and only customers who lost sales are
-        recomputed from all their facts.
+        over. A branch-day belongs to one delivery, so after the batch its facts
+        are exactly the batch's rows of that day (or none, for a day taken from
+        a replaced file): the batch's own rows are all there is to aggregate.
+        A customer's first sale moves only when the batch has an earlier one, or
+        when their first sale was deleted; the batch's candidates are merged in,
+        and only customers who lost sales are recomputed from all their facts.
         """
         days = "SELECT branch_key, date_key FROM stage_branch_days"
         if replaced:
@@ -102,7 +104,8 @@ class SqlLoader(SqlEngine, Loader):
         if low is not None:
             for mart in MARTS.values():
                 if mart.grain == BRANCH_DAY:
-                    for statement in mart.refresh(DAY_SCOPE):
+                    batch_rows = self._batch_rows(mart.source)
+                    for statement in mart.refresh(DAY_SCOPE, batch_rows):
                         self._execute(statement, (low, high))
             self._merge_first_sales(low, high)
         if replaced:
@@ -116,7 +119,8 @@ class SqlLoader(SqlEngine, Loader):
         """Keep each customer's earlier first sale: the mart's, or this batch's."""
         first = MARTS["mart_customer_first"]
         batch = "file_id IN (SELECT file_id FROM stage_files) AND date_key BETWEEN ? AND ?"
-        self._stage("stage_first_sales", self._frame(first.select(batch), (low, high)))
+        candidates = first.select(batch, self._batch_rows(first.source))
+        self._stage("stage_first_sales", self._frame(candidates, (low, high)))
         self._execute(
             "DELETE FROM mart_customer_first WHERE customer_key IN (SELECT c.customer_key "
             "FROM stage_first_sales c "
