@@ -17,23 +17,34 @@ from brewline.schema import TABLES
 
 
 def recomputed(wh: Reader) -> dict[str, pl.DataFrame]:
-    sales = wh.query("SELECT * FROM fact_sale")
-    lines = wh.query("SELECT * FROM fact_sale_line")
+    month = (pl.col("date_key") // 100).alias("month_key")
+    sales = wh.query("SELECT * FROM fact_sale").with_columns(month)
+    lines = wh.query("SELECT * FROM fact_sale_line").with_columns(month)
     tokenised = pl.col("customer_key").is_not_null()
+    sums = {
+        "sales": pl.len(),
+        "revenue": pl.col("total").sum(),
+        "units": pl.col("items").sum(),
+        "customer_sales": tokenised.sum(),
+        "customer_revenue": pl.when(tokenised).then(pl.col("total")).otherwise(0).sum(),
+    }
+    hours = (
+        pl.col("sold_at").dt.weekday().alias("weekday"),
+        pl.col("sold_at").dt.hour().alias("hour"),
+    )
+    hourly = {"sales": pl.len(), "revenue": pl.col("total").sum()}
+    items = {
+        "units": pl.col("quantity").sum(),
+        "revenue": pl.col("line_amount").sum(),
+        "sales": pl.len(),
+    }
     return {
-        "mart_sales_day": sales.group_by("branch_key", "date_key", "payment_method").agg(
-            sales=pl.len(),
-            revenue=pl.col("total").sum(),
-            units=pl.col("items").sum(),
-            customer_sales=tokenised.sum(),
-            customer_revenue=pl.when(tokenised).then(pl.col("total")).otherwise(0).sum(),
-        ),
-        "mart_sales_hour": sales.group_by(
-            "branch_key", "date_key", pl.col("sold_at").dt.hour().alias("hour")
-        ).agg(sales=pl.len(), revenue=pl.col("total").sum()),
-        "mart_product_day": lines.group_by("branch_key", "date_key", "product_key").agg(
-            units=pl.col("quantity").sum(), revenue=pl.col("line_amount").sum(), sales=pl.len()
-        ),
+        "mart_sales_day": sales.group_by("branch_key", "date_key", "payment_method").agg(**sums),
+        "mart_sales_hour": sales.group_by("branch_key", "date_key", *hours).agg(**hourly),
+        "mart_product_day": lines.group_by("branch_key", "date_key", "product_key").agg(**items),
+        "mart_sales_month": sales.group_by("branch_key", "month_key", "payment_method").agg(**sums),
+        "mart_sales_hour_month": sales.group_by("branch_key", "month_key", *hours).agg(**hourly),
+        "mart_product_month": lines.group_by("branch_key", "month_key", "product_key").agg(**items),
         "mart_customer_first": sales.filter(tokenised)
         .sort("sold_at", "sale_key")
         .group_by("customer_key", maintain_order=True)

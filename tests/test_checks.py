@@ -113,7 +113,7 @@ def expected(run_id: str) -> list[CheckResult]:
     ]
 
 
-MARTS_OK = CheckResult("marts", "ok", None, "all 4 marts equal the facts' aggregates")
+MARTS_OK = CheckResult("marts", "ok", None, "all 7 marts equal the facts' aggregates")
 
 
 @pytest.fixture(scope="module")

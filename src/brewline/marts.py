@@ -14,14 +14,17 @@ definition serves three purposes, so the marts cannot drift from the facts:
 
 Readers (``report``, ``check``, the dashboard, ``/metrics``, Grafana) read the
 marts wherever one answers the question and the facts only for detail. The
-marts are small: a branch-day has three payment methods, ~14 trading hours and
-~30 menu items, so ten million sales make ~100k, ~450k and ~1M rows.
+day marts are small: a branch-day has a few payment methods, ~14 trading hours
+and ~40 menu items, so ten million sales make ~100k, ~450k and ~1.4M rows. Each
+has a month rollup (``mart_*_month``, keyed by ``month_key`` = yyyymm) that
+answers long ranges from 30 times fewer rows; readers take whole months from
+it and the edge days from the day mart.
 
-    >>> print(MARTS["mart_sales_hour"].select())  # doctest: +NORMALIZE_WHITESPACE
-    SELECT branch_key, date_key, CAST(EXTRACT(HOUR FROM sold_at) AS SMALLINT) AS hour,
-           COUNT(*) AS sales, CAST(SUM(total) AS DECIMAL(18,2)) AS revenue
-    FROM fact_sale WHERE TRUE
-    GROUP BY branch_key, date_key, CAST(EXTRACT(HOUR FROM sold_at) AS SMALLINT)
+    >>> print(MARTS["mart_product_day"].select())  # doctest: +NORMALIZE_WHITESPACE
+    SELECT branch_key, date_key, product_key, CAST(SUM(quantity) AS BIGINT) AS units,
+           CAST(SUM(line_amount) AS DECIMAL(18,2)) AS revenue, COUNT(*) AS sales
+    FROM fact_sale_line WHERE TRUE
+    GROUP BY branch_key, date_key, product_key
 
 SQL is the portable subset of DuckDB and PostgreSQL (``DISTINCT ON`` is in both).
 """
@@ -34,15 +37,21 @@ from brewline.schema import MONEY_SQL, TABLES
 
 __all__ = [
     "BRANCH_DAY",
+    "BRANCH_MONTH",
     "CUSTOMER",
     "DAY_SCOPE",
     "MARTS",
+    "MONTH_OF",
+    "MONTH_SCOPE",
+    "MONTH_SOURCE_SCOPE",
     "Mart",
     "mismatch_sql",
 ]
 
 BRANCH_DAY = "branch_day"
 """Grain of marts whose rows belong to one (branch, trading day): refreshed per branch-day."""
+BRANCH_MONTH = "branch_month"
+"""Grain of the month rollups of branch-day marts: refreshed per branch-month, from the day mart."""
 CUSTOMER = "customer"
 """Grain of marts whose rows belong to one customer token: refreshed per customer."""
 
@@ -59,29 +68,68 @@ class Mart:
     table: str
     grain: str
     source: str
-    """The fact table it summarises."""
+    """The table it summarises: a fact table, or (month marts) the day mart."""
     aggregate: str
     """A SELECT of the table's columns, in order, from ``{source}``; ``{scope}`` restricts rows."""
 
     def select(self, scope: str = "TRUE", source: str | None = None) -> str:
-        """The aggregate of ``scope``, from the fact table or ``source``, a relation of its rows."""
+        """The aggregate of ``scope``, from :attr:`source` or a relation holding its rows."""
         return self.aggregate.format(scope=scope, source=source or self.source)
 
-    def refresh(self, scope: str, source: str | None = None) -> list[str]:
-        """Statements that make the mart's rows in ``scope`` equal their aggregate again.
+    def delete(self, scope: str) -> str:
+        return f"DELETE FROM {self.table} WHERE {scope}"
 
-        ``source`` may name a relation that holds every fact row in ``scope``
-        (a batch's staged rows), which is cheaper to scan than the fact table.
-        """
+    def insert(self, scope: str, source: str | None = None) -> str:
+        """Insert the aggregate of ``scope``; ``source`` may name a smaller relation that
+        holds every source row in ``scope`` (a batch's staged rows)."""
         columns = ", ".join(TABLES[self.table].names)
-        return [
-            f"DELETE FROM {self.table} WHERE {scope}",
-            f"INSERT INTO {self.table} ({columns}) {self.select(scope, source)}",
-        ]
+        return f"INSERT INTO {self.table} ({columns}) {self.select(scope, source)}"
+
+    def rebuild(self) -> list[str]:
+        """Statements that make the whole mart equal its aggregate again."""
+        return [self.delete("TRUE"), self.insert("TRUE")]
 
 
 _MONEY = f"AS {MONEY_SQL})"
 _HOUR = "CAST(EXTRACT(HOUR FROM sold_at) AS SMALLINT)"
+_WEEKDAY = "CAST(EXTRACT(ISODOW FROM sold_at) AS SMALLINT)"
+MONTH_OF = "CAST((date_key - MOD(date_key, 100)) / 100 AS INTEGER)"
+"""A date_key's month as yyyymm (exact integer arithmetic on both engines)."""
+
+MONTH_SCOPE = (
+    "month_key BETWEEN ? AND ? "
+    "AND (branch_key, month_key) IN (SELECT branch_key, month_key FROM stage_mart_months)"
+)
+"""The branch-months a load touched (``stage_mart_months``), bounded for pruning."""
+MONTH_SOURCE_SCOPE = (
+    "date_key BETWEEN ? AND ? "
+    f"AND (branch_key, {MONTH_OF}) IN (SELECT branch_key, month_key FROM stage_mart_months)"
+)
+"""The same branch-months, as rows of a day mart."""
+
+
+def _sums(*measures: str) -> str:
+    """``CAST(SUM(m) AS type) AS m`` for money (``revenue`` columns) and counts."""
+    return ", ".join(
+        f"CAST(SUM({m}) {_MONEY} AS {m}" if "revenue" in m else f"CAST(SUM({m}) AS BIGINT) AS {m}"
+        for m in measures
+    )
+
+
+def _month(table: str, day: str, keys: str, *measures: str) -> Mart:
+    """A month rollup of the day mart ``day``: the same keys, the same sums, per yyyymm."""
+    return Mart(
+        table,
+        BRANCH_MONTH,
+        day,
+        f"""SELECT branch_key, {MONTH_OF} AS month_key, {keys}, {_sums(*measures)}
+            FROM {{source}} WHERE {{scope}}
+            GROUP BY branch_key, {MONTH_OF}, {keys}""",
+    )
+
+
+_SALES = ("sales", "revenue", "units", "customer_sales", "customer_revenue")
+_PRODUCT = ("units", "revenue", "sales")
 
 MARTS: dict[str, Mart] = {
     mart.table: mart
@@ -102,10 +150,10 @@ MARTS: dict[str, Mart] = {
             "mart_sales_hour",
             BRANCH_DAY,
             "fact_sale",
-            f"""SELECT branch_key, date_key, {_HOUR} AS hour,
+            f"""SELECT branch_key, date_key, {_WEEKDAY} AS weekday, {_HOUR} AS hour,
                    COUNT(*) AS sales, CAST(SUM(total) {_MONEY} AS revenue
             FROM {{source}} WHERE {{scope}}
-            GROUP BY branch_key, date_key, {_HOUR}""",
+            GROUP BY branch_key, date_key, {_WEEKDAY}, {_HOUR}""",
         ),
         Mart(
             "mart_product_day",
@@ -116,6 +164,10 @@ MARTS: dict[str, Mart] = {
             FROM {{source}} WHERE {{scope}}
             GROUP BY branch_key, date_key, product_key""",
         ),
+        # Month rollups answer long ranges: three years are 37 rows a branch, not 1,100.
+        _month("mart_sales_month", "mart_sales_day", "payment_method", *_SALES),
+        _month("mart_sales_hour_month", "mart_sales_hour", "weekday, hour", "sales", "revenue"),
+        _month("mart_product_month", "mart_product_day", "product_key", *_PRODUCT),
         # A customer's first sale: the earliest by sold_at, ties broken by sale_key
         # (the rule every new-vs-returning figure uses).
         Mart(

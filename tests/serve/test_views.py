@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from brewline import queries
 from brewline.config import Settings
@@ -136,3 +138,65 @@ def test_freshness_counts_days_behind_the_due_day_as_of_a_day(synthetic: str) ->
         # By default, today: these 2024 sales are long overdue.
         overdue = (local_now().date() - dt.timedelta(days=1) - last).days
         assert seen(0, None) == [(b, last, overdue, True) for b in branches]
+
+
+_DAYS_2024_2025 = st.dates(dt.date(2024, 1, 1), dt.date(2025, 12, 31))
+
+
+@given(start=st.none() | _DAYS_2024_2025, end=st.none() | _DAYS_2024_2025)
+def test_a_slice_reads_every_day_of_its_range_once_from_months_and_edge_days(
+    start: dt.date | None, end: dt.date | None
+) -> None:
+    spans = views.Filters(start, end).spans()
+    day = dt.date(2023, 12, 1)
+    while day <= dt.date(2026, 1, 31):
+        key = day.year * 10000 + day.month * 100 + day.day
+        covered = sum(
+            low <= (key // 100 if grain == "month" else key) <= high for grain, low, high in spans
+        )
+        inside = (start is None or day >= start) and (end is None or day <= end)
+        assert covered == (1 if inside else 0), (day, spans)
+        day += dt.timedelta(days=1)
+
+
+@pytest.fixture
+def three_months(warehouse_url: str, tmp_path: Path) -> str:
+    landing = tmp_path / "landing"
+    spec = SynthSpec(branches=2, start=dt.date(2024, 10, 20), days=75, sales_per_branch_day=15)
+    generate_landing(landing, spec)
+    settings = Settings(landing=landing, warehouse=warehouse_url, quarantine=tmp_path / "q")
+    assert run(settings).exit_code == 0
+    return warehouse_url
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (dt.date(2024, 10, 25), dt.date(2024, 12, 20)),  # two edges and a whole month
+        (dt.date(2024, 11, 1), dt.date(2024, 12, 31)),  # whole months only
+        (None, dt.date(2024, 11, 15)),
+        (dt.date(2024, 11, 3), dt.date(2024, 11, 9)),  # inside one month: days only
+    ],
+)
+def test_a_slice_over_months_answers_as_the_facts_do(
+    three_months: str, start: dt.date | None, end: dt.date | None
+) -> None:
+    with open_warehouse(three_months, read_only=True) as wh:
+        branch = views.filter_options(wh).branches[0]
+        for filters in (views.Filters(start, end), views.Filters(start, end, branch)):
+            view = views.sales_view(wh, filters)
+            where, params = filters.where("s")
+            sales, revenue, units = wh.query(
+                "SELECT COUNT(*) AS n, SUM(total) AS revenue, SUM(items) AS units "
+                f"FROM fact_sale s WHERE {where}",
+                params,
+            ).row(0)
+            head = views.totals(view.methods)
+            assert (head["sales"], head["revenue"], head["units"]) == (sales, revenue, units)
+            assert views.by_branch(view.branches)["sales"].sum() == sales
+            assert views.by_day(view.days)["sales"].sum() == sales
+            assert view.heat["sales"].sum() == sales
+            line_units = wh.query(
+                f"SELECT SUM(quantity) AS units FROM fact_sale_line s WHERE {where}", params
+            )["units"][0]
+            assert view.items["units"].sum() == line_units

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING
 
 from brewline.load.roles import AlreadyLoaded, BranchDayOwned, Loader, Replacement
 from brewline.load.sql import SqlEngine
-from brewline.marts import BRANCH_DAY, CUSTOMER, DAY_SCOPE, MARTS
+from brewline.marts import (
+    BRANCH_DAY,
+    BRANCH_MONTH,
+    CUSTOMER,
+    DAY_SCOPE,
+    MARTS,
+    MONTH_OF,
+    MONTH_SCOPE,
+    MONTH_SOURCE_SCOPE,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -82,7 +91,7 @@ class SqlLoader(SqlEngine, Loader):
         with self._transaction():
             self._lock_loader()
             for mart in MARTS.values():
-                for statement in mart.refresh("TRUE"):
+                for statement in mart.rebuild():
                     self._execute(statement)
 
     def _refresh_marts(self, *, replaced: bool) -> None:
@@ -104,16 +113,27 @@ class SqlLoader(SqlEngine, Loader):
         if low is not None:
             for mart in MARTS.values():
                 if mart.grain == BRANCH_DAY:
+                    self._execute(mart.delete(DAY_SCOPE), (low, high))
                     batch_rows = self._batch_rows(mart.source)
-                    for statement in mart.refresh(DAY_SCOPE, batch_rows):
-                        self._execute(statement, (low, high))
+                    self._execute(mart.insert(DAY_SCOPE, batch_rows), (low, high))
+            self._refresh_months(low, high)
             self._merge_first_sales(low, high)
         if replaced:
             lost = "customer_key IN (SELECT customer_key FROM stage_touched_customers)"
             for mart in MARTS.values():
                 if mart.grain == CUSTOMER:
-                    for statement in mart.refresh(lost):
-                        self._execute(statement)
+                    self._execute(mart.delete(lost))
+                    self._execute(mart.insert(lost))
+
+    def _refresh_months(self, low: int, high: int) -> None:
+        """Re-roll the months of the branch-days just refreshed from their day marts."""
+        months = f"SELECT DISTINCT branch_key, {MONTH_OF} AS month_key FROM stage_mart_days"
+        self._stage("stage_mart_months", self._frame(months))
+        first, last = low // 100, high // 100
+        for mart in MARTS.values():
+            if mart.grain == BRANCH_MONTH:
+                self._execute(mart.delete(MONTH_SCOPE), (first, last))
+                self._execute(mart.insert(MONTH_SOURCE_SCOPE), (first * 100, last * 100 + 99))
 
     def _merge_first_sales(self, low: int, high: int) -> None:
         """Keep each customer's earlier first sale: the mart's, or this batch's."""

@@ -90,11 +90,72 @@ class Filters:
             conditions.append(f"{alias}.date_key <= ?")
             params.append(date_key(self.end))
         if self.branch is not None:
-            conditions.append(
-                f"{alias}.branch_key IN (SELECT branch_key FROM dim_branch WHERE branch_name = ?)"
-            )
-            params.append(self.branch)
+            branch, chosen = self._branch(alias)
+            conditions.append(branch)
+            params += chosen
         return " AND ".join(conditions) or "1 = 1", params
+
+    def _branch(self, alias: str) -> tuple[str, list[Any]]:
+        if self.branch is None:
+            return "1 = 1", []
+        return (
+            f"{alias}.branch_key IN (SELECT branch_key FROM dim_branch WHERE branch_name = ?)",
+            [self.branch],
+        )
+
+    def whole_months(self) -> tuple[int, int] | None:
+        """The calendar months (yyyymm, first and last) wholly inside the range, or None.
+
+        >>> Filters(dt.date(2024, 10, 15), dt.date(2025, 1, 31)).whole_months()
+        (202411, 202501)
+        >>> Filters(dt.date(2024, 10, 15), dt.date(2024, 11, 20)).whole_months() is None
+        True
+        """
+        start, end = self.start, self.end
+        first = 0 if start is None else _month_key(start if start.day == 1 else _next_month(start))
+        if end is None:
+            last = 999999
+        else:
+            last = _month_key(end)
+            if end != dt.date.max and (end + dt.timedelta(days=1)).day != 1:
+                last -= 89 if last % 100 == 1 else 1  # the month before (January: December)
+        return (first, last) if first <= last else None
+
+    def spans(self) -> list[tuple[str, int, int]]:
+        """The range as ``("month", yyyymm, yyyymm)`` for whole months and ``("day",
+        yyyymmdd, yyyymmdd)`` for the days around them; together, every day once.
+
+        >>> Filters(dt.date(2024, 10, 15), dt.date(2025, 1, 10)).spans()
+        [('month', 202411, 202412), ('day', 20241015, 20241031), ('day', 20250101, 20250110)]
+        """
+        months = self.whole_months()
+        if months is None:
+            low = 0 if self.start is None else date_key(self.start)
+            return [("day", low, 99999999 if self.end is None else date_key(self.end))]
+        spans = [("month", *months)]
+        if self.start is not None and self.start.day != 1:
+            before = _next_month(self.start) - dt.timedelta(days=1)
+            spans.append(("day", date_key(self.start), date_key(before)))
+        if self.end is not None and _month_key(self.end) > months[1]:
+            spans.append(("day", date_key(self.end.replace(day=1)), date_key(self.end)))
+        return spans
+
+    def read(self, alias: str, day: str, month: str, columns: str) -> tuple[str, list[Any]]:
+        """``SELECT columns`` of the slice's rows of a day mart and its month rollup.
+
+        Whole months come from the rollup (~30 times fewer rows), the days at
+        either edge from the day mart (see :meth:`spans`).
+        """
+        branch, chosen = self._branch(alias)
+        parts, params = [], []
+        for grain, low, high in self.spans():
+            table, key = (month, "month_key") if grain == "month" else (day, "date_key")
+            parts.append(
+                f"SELECT {columns} FROM {table} {alias} "
+                f"WHERE {alias}.{key} BETWEEN ? AND ? AND {branch}"
+            )
+            params += [low, high, *chosen]
+        return " UNION ALL ".join(parts), params
 
     def mask(self) -> pl.Expr:
         """The same filter as a Polars predicate on ``date`` and ``branch`` columns."""
@@ -111,6 +172,17 @@ class Filters:
     def active(self) -> bool:
         """True when any filter is set."""
         return (self.start, self.end, self.branch) != (None, None, None)
+
+
+def _month_key(day: dt.date) -> int:
+    return day.year * 100 + day.month
+
+
+def _next_month(day: dt.date) -> dt.date:
+    """The first day of the month after ``day``'s (the last date there is, in December 9999)."""
+    if (day.year, day.month) == (dt.MAXYEAR, 12):
+        return dt.date.max
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 def _ask(
@@ -164,16 +236,15 @@ def ledger_version(wh: Warehouse) -> tuple[Any, ...]:
 
 # -- sales ----------------------------------------------------------------------------------
 
-_CELLS = {
-    "branch": pl.String(),
-    "date_key": pl.Int32(),
-    "method": pl.String(),
+_MEASURE_TYPES = {
     "sales": pl.Int64(),
     "revenue": MONEY,
     "units": pl.Int64(),
     "tokens": pl.Int64(),
     "token_revenue": MONEY,
 }
+_CELLS = {"branch": pl.String(), "method": pl.String(), **_MEASURE_TYPES}
+_DAYS = {"date_key": pl.Int32(), **_MEASURE_TYPES}
 _ITEMS = {
     "branch": pl.String(),
     "product": pl.String(),
@@ -225,47 +296,66 @@ def sales_view(wh: Warehouse, filters: Filters) -> SalesView:
     )
 
 
-_MEASURES = ("sales", "revenue", "units", "tokens", "token_revenue")
-
-
 def _sales_sums(wh: Warehouse, filters: Filters) -> tuple[pl.DataFrame, ...]:
-    """The slice's sales per branch, per day and per payment method, in one pass over the mart."""
-    where, params = filters.where("m")
+    """The slice's sales per branch, per day and per payment method."""
+    rows, params = filters.read(
+        "m",
+        "mart_sales_day",
+        "mart_sales_month",
+        "m.branch_key, m.payment_method, m.sales, m.revenue, m.units, m.customer_sales, "
+        "m.customer_revenue",
+    )
     # Aggregate first, then name the branch: the join touches a few hundred rows.
-    # A grouping set leaves the other keys null, which tells the three answers apart.
+    # A grouping set leaves the other key null, which tells the two answers apart.
     sql = f"""
-        SELECT b.branch_name AS branch, c.date_key, c.method, c.sales, c.revenue, c.units,
-               c.tokens, c.token_revenue
+        SELECT b.branch_name AS branch, c.method, {_SUMS}
         FROM (
-            SELECT m.branch_key, m.date_key, m.payment_method AS method,
-                   CAST(SUM(m.sales) AS BIGINT) AS sales,
-                   CAST(SUM(m.revenue) AS {_SQL_MONEY}) AS revenue,
-                   CAST(SUM(m.units) AS BIGINT) AS units,
-                   CAST(SUM(m.customer_sales) AS BIGINT) AS tokens,
-                   CAST(SUM(m.customer_revenue) AS {_SQL_MONEY}) AS token_revenue
-            FROM mart_sales_day m WHERE {where}
-            GROUP BY GROUPING SETS ((m.branch_key), (m.date_key), (m.payment_method))
+            SELECT m.branch_key, m.payment_method AS method, {_sums("m")}
+            FROM ({rows}) AS m
+            GROUP BY GROUPING SETS ((m.branch_key), (m.payment_method))
         ) AS c LEFT JOIN dim_branch b ON b.branch_key = c.branch_key
     """
     sums = _ask(wh, sql, _CELLS, params)
+    where, params = filters.where("m")
+    by_day = (
+        f"SELECT m.date_key, {_sums('m')} FROM mart_sales_day m WHERE {where} GROUP BY m.date_key"
+    )
+    days = _ask(wh, by_day, _DAYS, params)
     return (
-        sums.filter(pl.col("branch").is_not_null()).select("branch", *_MEASURES),
-        sums.filter(pl.col("date_key").is_not_null())
-        .select(key_date_expr(pl.col("date_key")).alias("date"), *_MEASURES)
-        .sort("date"),
-        sums.filter(pl.col("method").is_not_null()).select("method", *_MEASURES),
+        sums.filter(pl.col("branch").is_not_null()).select("branch", *_MEASURE_TYPES),
+        days.select(key_date_expr(pl.col("date_key")).alias("date"), *_MEASURE_TYPES).sort("date"),
+        sums.filter(pl.col("method").is_not_null()).select("method", *_MEASURE_TYPES),
+    )
+
+
+_SUMS = ", ".join(f"c.{m}" for m in _MEASURE_TYPES)
+
+
+def _sums(alias: str) -> str:
+    """The sales measures of a mart's rows, summed, named as :data:`_MEASURES`."""
+    return (
+        f"CAST(SUM({alias}.sales) AS BIGINT) AS sales, "
+        f"CAST(SUM({alias}.revenue) AS {_SQL_MONEY}) AS revenue, "
+        f"CAST(SUM({alias}.units) AS BIGINT) AS units, "
+        f"CAST(SUM({alias}.customer_sales) AS BIGINT) AS tokens, "
+        f"CAST(SUM({alias}.customer_revenue) AS {_SQL_MONEY}) AS token_revenue"
     )
 
 
 def _item_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
-    where, params = filters.where("m")
+    rows, params = filters.read(
+        "m",
+        "mart_product_day",
+        "mart_product_month",
+        "m.branch_key, m.product_key, m.units, m.revenue",
+    )
     sql = f"""
         SELECT b.branch_name AS branch, p.product_name AS product, p.size, p.variant,
                c.units, c.revenue
         FROM (
             SELECT m.branch_key, m.product_key, CAST(SUM(m.units) AS BIGINT) AS units,
                    CAST(SUM(m.revenue) AS {_SQL_MONEY}) AS revenue
-            FROM mart_product_day m WHERE {where}
+            FROM ({rows}) AS m
             GROUP BY m.branch_key, m.product_key
         ) AS c
         JOIN dim_branch b ON b.branch_key = c.branch_key
@@ -275,17 +365,14 @@ def _item_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
 
 
 def _heat(wh: Warehouse, filters: Filters) -> pl.DataFrame:
-    where, params = filters.where("m")
-    # Per day first (a few thousand rows), then per ISO weekday from the calendar.
+    rows, params = filters.read(
+        "m", "mart_sales_hour", "mart_sales_hour_month", "m.weekday, m.hour, m.sales, m.revenue"
+    )
     sql = f"""
-        SELECT d.day_of_week AS weekday, h.hour, CAST(SUM(h.sales) AS BIGINT) AS sales,
-               CAST(SUM(h.revenue) AS {_SQL_MONEY}) AS revenue
-        FROM (
-            SELECT m.date_key, m.hour, SUM(m.sales) AS sales, SUM(m.revenue) AS revenue
-            FROM mart_sales_hour m WHERE {where}
-            GROUP BY m.date_key, m.hour
-        ) AS h JOIN dim_date d ON d.date_key = h.date_key
-        GROUP BY d.day_of_week, h.hour
+        SELECT m.weekday, m.hour, CAST(SUM(m.sales) AS BIGINT) AS sales,
+               CAST(SUM(m.revenue) AS {_SQL_MONEY}) AS revenue
+        FROM ({rows}) AS m
+        GROUP BY m.weekday, m.hour
     """
     return _ask(wh, sql, _HEAT, params)
 
