@@ -10,7 +10,7 @@ declared with that ``since`` to older tables, and runs its extra statements
 
 from __future__ import annotations
 
-from brewline.marts import MARTS
+from brewline.marts import BRANCH_DAY, BRANCH_MONTH, MARTS
 from brewline.schema import MARTS_SINCE, TABLES
 
 __all__ = ["SCHEMA_VERSION", "migrations"]
@@ -30,7 +30,21 @@ _EXTRA: dict[int, dict[str, list[str]]] = {
         ]
     },
     # The marts start equal to the facts a warehouse already holds; loads keep them so.
-    MARTS_SINCE: {"all": [mart.insert("TRUE") for mart in MARTS.values()]},
+    # A load refreshes the days and months it touched: PostgreSQL finds them by BRIN
+    # (marts grow in date order, like the facts) and customers by a B-tree.
+    MARTS_SINCE: {
+        "all": [mart.insert("TRUE") for mart in MARTS.values()],
+        "postgres": [
+            *(
+                f"CREATE INDEX IF NOT EXISTS {mart.table}_brin ON {mart.table} "
+                f"USING brin ({'month_key' if mart.grain == BRANCH_MONTH else 'date_key'})"
+                for mart in MARTS.values()
+                if mart.grain in (BRANCH_DAY, BRANCH_MONTH)
+            ),
+            "CREATE INDEX IF NOT EXISTS mart_customer_first_customer "
+            "ON mart_customer_first (customer_key)",
+        ],
+    },
 }
 
 SCHEMA_VERSION = max(
