@@ -35,6 +35,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_load.py
+	$(PY) benchmarks/bench_marts_load.py
 	$(PY) benchmarks/bench_dashboard.py
 	$(PY) benchmarks/bench_fanout.py
 	$(PY) benchmarks/bench_s3_clients.py
