@@ -155,7 +155,12 @@ def _check_layout(
     file_index = pl.Series(
         "file_index", np.repeat([i for i, _ in raws], [raw.rows.height for _, raw in raws])
     ).cast(pl.Int32)
-    rows = pl.concat([raw.rows for _, raw in raws]).with_columns(file_index).with_row_index("row")
+    # Files arrive as slices of their batch's frame: one contiguous copy, not thousands of chunks.
+    rows = (
+        pl.concat([raw.rows for _, raw in raws], rechunk=True)
+        .with_columns(file_index)
+        .with_row_index("row")
+    )
     typed = _typed(rows, layout, limits)
     refused = _refuse_month_first(typed, layout)
     branches = _file_branches(typed, rows)
