@@ -169,17 +169,19 @@ def _raw_exports(
         "file", "line_no", filled=pl.sum_horizontal(pl.col(_POSITIONAL).is_not_null())
     )
     chosen = _choose_layouts(scores)
-    by_file = _canonical(rows.join(chosen, on="file")).partition_by(
-        "file", as_dict=True, include_key=False
-    )
+    # Rows stay in file order, so each file's rows are one zero-copy slice of the
+    # batch: thousands of small files cost no frame operation each.
+    canonical = _canonical(rows.join(chosen, on="file", maintain_order="left"))
+    by_file = _slices(canonical["file"])
+    layouts = dict(chosen.iter_rows())
+    canonical = canonical.drop("file", "layout")
     results: list[RawExport | FileRejected] = []
     described = {f: (n, k) for f, n, k in firsts.iter_rows()}
     failed = {f: (n, k) for f, *_, n, k in scores.iter_rows()}
     for index, (source, total) in enumerate(zip(sources, lines, strict=True)):
-        part = by_file.get((index,))
-        if part is not None:
-            layout = LAYOUTS[part["layout"][0]]
-            raw = part.drop("layout")
+        if index in by_file:
+            raw = canonical.slice(*by_file[index])
+            layout = LAYOUTS[layouts[index]]
             results.append(RawExport(layout, raw, total - raw.height, source=source))
         elif index not in described:
             results.append(
@@ -193,25 +195,40 @@ def _raw_exports(
     return results
 
 
+def _slices(files: pl.Series) -> dict[int, tuple[int, int]]:
+    """``file -> (offset, length)`` of each file's rows in a column sorted by file."""
+    values = files.to_numpy()
+    starts = np.flatnonzero(np.diff(values, prepend=-1))
+    lengths = np.diff(starts, append=len(values))
+    return {
+        int(f): (int(s), int(n)) for f, s, n in zip(values[starts], starts, lengths, strict=True)
+    }
+
+
 def _first_data_rows(table: pl.DataFrame) -> pl.DataFrame:
     """``file, first_data``: where each file's data starts (files with no data row are absent).
 
-    Headers stand at the top, so the first :data:`SAMPLE_ROWS` rows of a file
-    are looked at first; only a file whose head is all headers is searched
-    further (a stack of any height is skipped).
+    Headers stand at the top, so each file's first row is looked at first (most
+    files have no header), then the first :data:`SAMPLE_ROWS` rows of the files
+    that had one; only a file whose head is all headers is searched further (a
+    stack of any height is skipped). Looking at all rows at once would strip and
+    match every line of a batch to find a handful of headers.
     """
     data_like = _timestamp_like() | _value_like() | pl.col("line_problem").is_not_null()
-
-    def first(rows: pl.DataFrame) -> pl.DataFrame:
-        found = _stripped(rows).filter(data_like)
-        return found.group_by("file").agg(first_data=pl.col("position").min())
-
-    found = first(table.filter(pl.col("position") < SAMPLE_ROWS))
-    taller = table.filter(pl.col("position") == SAMPLE_ROWS)["file"]
-    unsettled = taller.filter(~taller.is_in(found["file"].implode()))
-    if unsettled.is_empty():
-        return found
-    return pl.concat([found, first(table.filter(pl.col("file").is_in(unsettled.implode())))])
+    found: list[pl.DataFrame] = []
+    unsettled = table
+    for limit in (1, SAMPLE_ROWS, None):
+        head = unsettled if limit is None else unsettled.filter(pl.col("position") < limit)
+        hits = _stripped(head).filter(data_like)
+        found.append(hits.group_by("file").agg(first_data=pl.col("position").min()))
+        if limit is None:
+            break
+        taller = unsettled.filter(pl.col("position") == limit)["file"]
+        pending = taller.filter(~taller.is_in(found[-1]["file"].implode()))
+        if pending.is_empty():
+            break
+        unsettled = unsettled.filter(pl.col("file").is_in(pending.implode()))
+    return pl.concat(found)
 
 
 def _choose_layouts(scores: pl.DataFrame) -> pl.DataFrame:
@@ -412,7 +429,11 @@ def _value_like() -> pl.Expr:
 
 
 def _stripped(table: pl.DataFrame) -> pl.DataFrame:
-    return table.with_columns(pl.col(_POSITIONAL).str.strip_chars())
+    """The fields that tell data from headers and one layout from another, unpadded."""
+    return table.with_columns(pl.col(_TELLING).str.strip_chars())
+
+
+_TELLING = sorted({"c0", "c4", "c5"} | {_POSITIONAL[lay.payment_position] for lay in LAYOUTS})
 
 
 def _hits(layout: Layout) -> pl.Expr:
