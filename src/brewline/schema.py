@@ -463,70 +463,54 @@ def _mart(name: str, doc: str, *columns: Column) -> Table:
     return _table(name, doc, *columns, since=MARTS_SINCE)
 
 
+def _with_month(
+    day: str, month: str, doc: str, keys: tuple[Column, ...], measures: tuple[Column, ...]
+) -> tuple[Table, Table]:
+    """A branch-day mart and its month rollup: the same keys and measures per yyyymm."""
+    branch = _c("branch_key", BIGINT)
+    return (
+        _mart(
+            day,
+            f"{doc} per branch and trading day.",
+            branch,
+            _c("date_key", INTEGER),
+            *keys,
+            *measures,
+        ),
+        _mart(
+            month,
+            f"{doc} per branch and calendar month (month_key = yyyymm).",
+            branch,
+            _c("month_key", INTEGER),
+            *keys,
+            *measures,
+        ),
+    )
+
+
+_SALES = (_c("sales", BIGINT), _c("revenue", MONEY))
+
 _DECLARED += (
-    _mart(
+    *_with_month(
         "mart_sales_day",
-        "Sales per branch, trading day and payment method (see brewline.marts).",
-        _c("branch_key", BIGINT),
-        _c("date_key", INTEGER),
-        _c("payment_method", TEXT),
-        _c("sales", BIGINT),
-        _c("revenue", MONEY),
-        _c("units", BIGINT),
-        _c("customer_sales", BIGINT),
-        _c("customer_revenue", MONEY),
-    ),
-    _mart(
-        "mart_sales_hour",
-        "Sales per branch, trading day and hour of the (branch-local) day.",
-        _c("branch_key", BIGINT),
-        _c("date_key", INTEGER),
-        _c("weekday", SMALLINT),
-        _c("hour", SMALLINT),
-        _c("sales", BIGINT),
-        _c("revenue", MONEY),
-    ),
-    _mart(
-        "mart_product_day",
-        "Units, revenue and baskets per branch, trading day and menu item.",
-        _c("branch_key", BIGINT),
-        _c("date_key", INTEGER),
-        _c("product_key", BIGINT),
-        _c("units", BIGINT),
-        _c("revenue", MONEY),
-        _c("sales", BIGINT),
-    ),
-    _mart(
         "mart_sales_month",
-        "mart_sales_day per calendar month (month_key = yyyymm).",
-        _c("branch_key", BIGINT),
-        _c("month_key", INTEGER),
-        _c("payment_method", TEXT),
-        _c("sales", BIGINT),
-        _c("revenue", MONEY),
-        _c("units", BIGINT),
-        _c("customer_sales", BIGINT),
-        _c("customer_revenue", MONEY),
+        "Sales by payment method",
+        (_c("payment_method", TEXT),),
+        (*_SALES, _c("units", BIGINT), _c("customer_sales", BIGINT), _c("customer_revenue", MONEY)),
     ),
-    _mart(
+    *_with_month(
+        "mart_sales_hour",
         "mart_sales_hour_month",
-        "mart_sales_hour per calendar month, ISO weekday (1 = Monday) and hour.",
-        _c("branch_key", BIGINT),
-        _c("month_key", INTEGER),
-        _c("weekday", SMALLINT),
-        _c("hour", SMALLINT),
-        _c("sales", BIGINT),
-        _c("revenue", MONEY),
+        "Sales by ISO weekday (1 = Monday) and hour of the (branch-local) day",
+        (_c("weekday", SMALLINT), _c("hour", SMALLINT)),
+        _SALES,
     ),
-    _mart(
+    *_with_month(
+        "mart_product_day",
         "mart_product_month",
-        "mart_product_day per calendar month.",
-        _c("branch_key", BIGINT),
-        _c("month_key", INTEGER),
-        _c("product_key", BIGINT),
-        _c("units", BIGINT),
-        _c("revenue", MONEY),
-        _c("sales", BIGINT),
+        "Units, revenue and baskets (sales) by menu item",
+        (_c("product_key", BIGINT),),
+        (_c("units", BIGINT), _c("revenue", MONEY), _c("sales", BIGINT)),
     ),
     _mart(
         "mart_customer_first",
