@@ -86,12 +86,14 @@ def check(
         ),
     ] = True,
 ) -> None:
-    """Check the warehouse: freshness, volume, new branches/products, reject rate.
+    """Check the warehouse: freshness, volume, news, reject rate, sources, marts.
 
     Every branch must have data for the due day (yesterday, once the cut-off
     hour has passed); no branch-day may fall far below its trailing mean; new
     branches and products are reported as warnings; the reject rate of the
-    latest run must stay under its limit. Thresholds: BREWLINE_CHECK_* settings.
+    latest run must stay under its limit; incremental sources (totesys) must
+    have synced recently; every mart must equal its aggregate of the facts.
+    Thresholds: BREWLINE_CHECK_* settings.
 
     Read-only. Exits 1 when a check failed or the checks could not run, else 0.
     """
