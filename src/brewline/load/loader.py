@@ -115,7 +115,10 @@ class SqlLoader(SqlEngine, Loader):
                 if mart.grain == BRANCH_DAY:
                     self._execute(mart.delete(DAY_SCOPE), (low, high))
                     batch_rows = self._batch_rows(mart.source)
-                    self._execute(mart.insert(DAY_SCOPE, batch_rows), (low, high))
+                    if batch_rows == mart.source:
+                        self._execute(mart.insert(DAY_SCOPE), (low, high))
+                    else:  # only the batch's rows, every one of them in scope
+                        self._execute(mart.insert("TRUE", batch_rows))
             self._refresh_months(low, high)
             self._merge_first_sales(low, high)
         if replaced:
@@ -138,9 +141,13 @@ class SqlLoader(SqlEngine, Loader):
     def _merge_first_sales(self, low: int, high: int) -> None:
         """Keep each customer's earlier first sale: the mart's, or this batch's."""
         first = MARTS["mart_customer_first"]
-        batch = "file_id IN (SELECT file_id FROM stage_files) AND date_key BETWEEN ? AND ?"
-        candidates = first.select(batch, self._batch_rows(first.source))
-        self._stage("stage_first_sales", self._frame(candidates, (low, high)))
+        batch_rows = self._batch_rows(first.source)
+        if batch_rows == first.source:
+            batch = "file_id IN (SELECT file_id FROM stage_files) AND date_key BETWEEN ? AND ?"
+            candidates = self._frame(first.select(batch), (low, high))
+        else:
+            candidates = self._frame(first.select("TRUE", batch_rows))
+        self._stage("stage_first_sales", candidates)
         self._execute(
             "DELETE FROM mart_customer_first WHERE customer_key IN (SELECT c.customer_key "
             "FROM stage_first_sales c "
