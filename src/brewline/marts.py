@@ -184,15 +184,17 @@ MARTS: dict[str, Mart] = {
 """Every mart by table name, in the order the loader refreshes them."""
 
 
-def mismatch_sql(mart: Mart) -> str:
-    """One row, one column: how many rows the mart and its aggregate of all facts do not share.
+def mismatch_sql(mart: Mart, scope: str = "TRUE", source_scope: str | None = None) -> str:
+    """One row, ``rows``: how many rows of ``scope`` the mart and its aggregate do not share.
 
     Counted both ways with ``EXCEPT ALL``, so a missing, extra, duplicated or
-    wrong row each count; zero means the mart is exact.
+    wrong row each count; zero means the mart is exact. ``scope`` restricts the
+    mart's rows and ``source_scope`` (default: the same) its source's rows; the
+    placeholders of the result come in the order scope, source, source, scope.
     """
     columns = ", ".join(TABLES[mart.table].names)
-    stored = f"SELECT {columns} FROM {mart.table}"
-    truth = f"SELECT {columns} FROM ({mart.select()}) AS truth"
+    stored = f"SELECT {columns} FROM {mart.table} WHERE {scope}"
+    truth = f"SELECT {columns} FROM ({mart.select(source_scope or scope)}) AS truth"
     return (
         f"SELECT COUNT(*) AS rows FROM (({stored} EXCEPT ALL {truth}) "
         f"UNION ALL ({truth} EXCEPT ALL {stored})) AS differing"

@@ -83,6 +83,13 @@ class CheckSettings(BrewlineSettings):
         "watermark is more than this many minutes behind the clock: syncs stopped, or a "
         "transaction left open on the source holds the extract back.",
     )
+    check_marts_days: int = Field(
+        default=35,
+        ge=1,
+        description="Trading days, ending on the due day, over which the marts check "
+        "compares every mart with the facts (with their months and the customers who "
+        "bought then); the whole history of a large chain takes minutes.",
+    )
     check_reject_runs: int = Field(
         default=1,
         ge=1,
