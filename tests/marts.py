@@ -17,9 +17,12 @@ from brewline.schema import TABLES
 
 
 def recomputed(wh: Reader) -> dict[str, pl.DataFrame]:
-    month = (pl.col("date_key") // 100).alias("month_key")
-    sales = wh.query("SELECT * FROM fact_sale").with_columns(month)
-    lines = wh.query("SELECT * FROM fact_sale_line").with_columns(month)
+    periods = (
+        (pl.col("date_key") // 100).alias("month_key"),
+        (pl.col("date_key") // 10000).alias("year_key"),
+    )
+    sales = wh.query("SELECT * FROM fact_sale").with_columns(*periods)
+    lines = wh.query("SELECT * FROM fact_sale_line").with_columns(*periods)
     tokenised = pl.col("customer_key").is_not_null()
     sums = {
         "sales": pl.len(),
@@ -42,9 +45,17 @@ def recomputed(wh: Reader) -> dict[str, pl.DataFrame]:
         "mart_sales_day": sales.group_by("branch_key", "date_key", "payment_method").agg(**sums),
         "mart_sales_hour": sales.group_by("branch_key", "date_key", *hours).agg(**hourly),
         "mart_product_day": lines.group_by("branch_key", "date_key", "product_key").agg(**items),
-        "mart_sales_month": sales.group_by("branch_key", "month_key", "payment_method").agg(**sums),
-        "mart_sales_hour_month": sales.group_by("branch_key", "month_key", *hours).agg(**hourly),
-        "mart_product_month": lines.group_by("branch_key", "month_key", "product_key").agg(**items),
+        **{
+            f"mart_{name}_{period}": frame.group_by("branch_key", f"{period}_key", *keys).agg(
+                **sums_
+            )
+            for period in ("month", "year")
+            for name, frame, keys, sums_ in (
+                ("sales", sales, ("payment_method",), sums),
+                ("sales_hour", sales, hours, hourly),
+                ("product", lines, ("product_key",), items),
+            )
+        },
         "mart_customer_first": sales.filter(tokenised)
         .sort("sold_at", "sale_key")
         .group_by("customer_key", maintain_order=True)

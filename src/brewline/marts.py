@@ -16,9 +16,10 @@ Readers (``report``, ``check``, the dashboard, ``/metrics``, Grafana) read the
 marts wherever one answers the question and the facts only for detail. The
 day marts are small: a branch-day has a few payment methods, ~14 trading hours
 and ~40 menu items, so ten million sales make ~100k, ~450k and ~1.4M rows. Each
-has a month rollup (``mart_*_month``, keyed by ``month_key`` = yyyymm) that
-answers long ranges from 30 times fewer rows; readers take whole months from
-it and the edge days from the day mart.
+has month and year rollups (``mart_*_month`` keyed by ``month_key`` = yyyymm,
+``mart_*_year`` by ``year_key`` = yyyy); readers take whole years and months
+from them and the days around them from the day mart, so a long range reads
+hundreds of times fewer rows.
 
     >>> print(MARTS["mart_product_day"].select())  # doctest: +NORMALIZE_WHITESPACE
     SELECT branch_key, date_key, product_key, CAST(SUM(quantity) AS BIGINT) AS units,
@@ -38,13 +39,13 @@ from brewline.schema import MONEY_SQL, TABLES
 __all__ = [
     "BRANCH_DAY",
     "BRANCH_MONTH",
+    "BRANCH_YEAR",
     "CUSTOMER",
     "DAY_SCOPE",
     "MARTS",
-    "MONTH_OF",
-    "MONTH_SCOPE",
-    "MONTH_SOURCE_SCOPE",
+    "ROLLUPS",
     "Mart",
+    "Rollup",
     "mismatch_sql",
 ]
 
@@ -52,6 +53,8 @@ BRANCH_DAY = "branch_day"
 """Grain of marts whose rows belong to one (branch, trading day): refreshed per branch-day."""
 BRANCH_MONTH = "branch_month"
 """Grain of the month rollups of branch-day marts: refreshed per branch-month, from the day mart."""
+BRANCH_YEAR = "branch_year"
+"""Grain of the year rollups: refreshed per branch-year, from the month rollup."""
 CUSTOMER = "customer"
 """Grain of marts whose rows belong to one customer token: refreshed per customer."""
 
@@ -93,19 +96,47 @@ class Mart:
 _MONEY = f"AS {MONEY_SQL})"
 _HOUR = "CAST(EXTRACT(HOUR FROM sold_at) AS SMALLINT)"
 _WEEKDAY = "CAST(EXTRACT(ISODOW FROM sold_at) AS SMALLINT)"
-MONTH_OF = "CAST((date_key - MOD(date_key, 100)) / 100 AS INTEGER)"
-"""A date_key's month as yyyymm (exact integer arithmetic on both engines)."""
 
-MONTH_SCOPE = (
-    "month_key BETWEEN ? AND ? "
-    "AND (branch_key, month_key) IN (SELECT branch_key, month_key FROM stage_mart_months)"
+
+@dataclass(frozen=True)
+class Rollup:
+    """A coarser grain of the branch-day marts: months of days, years of months."""
+
+    grain: str
+    key: str
+    """Its key column: ``month_key`` (yyyymm) or ``year_key`` (yyyy)."""
+    finer: str
+    """The key of the grain it rolls up: ``date_key`` or ``month_key``."""
+    staged: str
+    """The staged table of the branch-periods a load touched."""
+
+    @property
+    def of(self) -> str:
+        """The finer key's period, in this grain (exact integer arithmetic on both engines)."""
+        return f"CAST(({self.finer} - MOD({self.finer}, 100)) / 100 AS INTEGER)"
+
+    @property
+    def scope(self) -> str:
+        """The touched branch-periods, bounded by ``?``..``?`` for pruning."""
+        return (
+            f"{self.key} BETWEEN ? AND ? AND (branch_key, {self.key}) IN "
+            f"(SELECT branch_key, {self.key} FROM {self.staged})"
+        )
+
+    @property
+    def source_scope(self) -> str:
+        """The same branch-periods, as rows of the finer mart."""
+        return (
+            f"{self.finer} BETWEEN ? AND ? AND (branch_key, {self.of}) IN "
+            f"(SELECT branch_key, {self.key} FROM {self.staged})"
+        )
+
+
+ROLLUPS = (
+    Rollup(BRANCH_MONTH, "month_key", "date_key", "stage_mart_months"),
+    Rollup(BRANCH_YEAR, "year_key", "month_key", "stage_mart_years"),
 )
-"""The branch-months a load touched (``stage_mart_months``), bounded for pruning."""
-MONTH_SOURCE_SCOPE = (
-    "date_key BETWEEN ? AND ? "
-    f"AND (branch_key, {MONTH_OF}) IN (SELECT branch_key, month_key FROM stage_mart_months)"
-)
-"""The same branch-months, as rows of a day mart."""
+"""Finest first: each is refreshed from the one before."""
 
 
 def _sums(*measures: str) -> str:
@@ -116,16 +147,24 @@ def _sums(*measures: str) -> str:
     )
 
 
-def _month(table: str, day: str, keys: str, *measures: str) -> Mart:
-    """A month rollup of the day mart ``day``: the same keys, the same sums, per yyyymm."""
-    return Mart(
-        table,
-        BRANCH_MONTH,
-        day,
-        f"""SELECT branch_key, {MONTH_OF} AS month_key, {keys}, {_sums(*measures)}
-            FROM {{source}} WHERE {{scope}}
-            GROUP BY branch_key, {MONTH_OF}, {keys}""",
-    )
+def _rollups(day: str, keys: str, *measures: str) -> tuple[Mart, ...]:
+    """The month and year rollups of the day mart ``day``: the same keys and sums per period."""
+    stem = day.removesuffix("_day")
+    marts, source = [], day
+    for rollup in ROLLUPS:
+        table = f"{stem}_{rollup.key.removesuffix('_key')}"
+        marts.append(
+            Mart(
+                table,
+                rollup.grain,
+                source,
+                f"""SELECT branch_key, {rollup.of} AS {rollup.key}, {keys}, {_sums(*measures)}
+                    FROM {{source}} WHERE {{scope}}
+                    GROUP BY branch_key, {rollup.of}, {keys}""",
+            )
+        )
+        source = table
+    return tuple(marts)
 
 
 _SALES = ("sales", "revenue", "units", "customer_sales", "customer_revenue")
@@ -164,10 +203,10 @@ MARTS: dict[str, Mart] = {
             FROM {{source}} WHERE {{scope}}
             GROUP BY branch_key, date_key, product_key""",
         ),
-        # Month rollups answer long ranges: three years are 37 rows a branch, not 1,100.
-        _month("mart_sales_month", "mart_sales_day", "payment_method", *_SALES),
-        _month("mart_sales_hour_month", "mart_sales_hour", "weekday, hour", "sales", "revenue"),
-        _month("mart_product_month", "mart_product_day", "product_key", *_PRODUCT),
+        # Rollups answer long ranges: three years are 3 rows a branch, or 37, not 1,100.
+        *_rollups("mart_sales_day", "payment_method", *_SALES),
+        *_rollups("mart_sales_hour", "weekday, hour", "sales", "revenue"),
+        *_rollups("mart_product_day", "product_key", *_PRODUCT),
         # A customer's first sale: the earliest by sold_at, ties broken by sale_key
         # (the rule every new-vs-returning figure uses).
         Mart(

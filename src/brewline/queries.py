@@ -10,7 +10,7 @@ the dashboard and notebooks ask the same questions the same way::
     ...     best_sellers(wh, limit=3)
 
 Sales questions read the marts (:mod:`brewline.marts`), which every load keeps
-equal to the facts; whole-history questions read the month rollups, so they
+equal to the facts; whole-history questions read the year rollups, so they
 cost little more at a hundred million sales than at ten thousand.
 
 Money comes back exact (``Decimal``, dtype :data:`MONEY`); only shares and
@@ -94,7 +94,7 @@ def best_sellers(wh: Reader, limit: int = 10) -> pl.DataFrame:
         SELECT p.product_name AS product, p.size, p.variant,
                CAST(SUM(l.units) AS BIGINT) AS units,
                CAST(SUM(l.revenue) AS {_SQL_MONEY}) AS revenue
-        FROM mart_product_month l JOIN dim_product p ON p.product_key = l.product_key
+        FROM mart_product_year l JOIN dim_product p ON p.product_key = l.product_key
         GROUP BY p.product_name, p.size, p.variant
         ORDER BY units DESC, revenue DESC, product, p.size, p.variant NULLS FIRST
         LIMIT ?
@@ -118,7 +118,7 @@ def revenue_by_branch(wh: Reader) -> pl.DataFrame:
                CAST(SUM(s.revenue) AS {_SQL_MONEY}) AS revenue,
                CAST(SUM(s.revenue) AS DOUBLE PRECISION)
                  / CAST(SUM(SUM(s.revenue)) OVER () AS DOUBLE PRECISION) AS share
-        FROM mart_sales_month s JOIN dim_branch b ON b.branch_key = s.branch_key
+        FROM mart_sales_year s JOIN dim_branch b ON b.branch_key = s.branch_key
         GROUP BY b.branch_name
         ORDER BY revenue DESC, branch
     """
@@ -161,7 +161,7 @@ def busiest_hours(wh: Reader) -> pl.DataFrame:
     sql = f"""
         SELECT hour, CAST(SUM(sales) AS BIGINT) AS sales,
                CAST(SUM(revenue) AS {_SQL_MONEY}) AS revenue
-        FROM mart_sales_hour_month
+        FROM mart_sales_hour_year
         GROUP BY hour
         ORDER BY sales DESC, hour
     """
@@ -180,7 +180,7 @@ def payment_mix(wh: Reader) -> pl.DataFrame:
     sql = f"""
         SELECT payment_method AS method, CAST(SUM(sales) AS BIGINT) AS sales, {_SHARE} AS share,
                CAST(SUM(revenue) AS {_SQL_MONEY}) AS revenue
-        FROM mart_sales_month
+        FROM mart_sales_year
         GROUP BY payment_method
         ORDER BY sales DESC, method
     """
@@ -203,7 +203,7 @@ def basket_stats(wh: Reader) -> pl.DataFrame:
         SELECT CAST(COALESCE(SUM(sales), 0) AS BIGINT) AS sales,
                CAST(SUM(revenue) AS {_SQL_MONEY}) AS revenue,
                CAST(SUM(units) AS BIGINT) AS units
-        FROM mart_sales_month
+        FROM mart_sales_year
     """
     sums = _ask(wh, sql, _BASKET_SUMS)
     sales, revenue, units = sums.row(0)
@@ -232,7 +232,7 @@ def customer_mix(wh: Reader) -> pl.DataFrame:
         wh,
         "SELECT CAST(COALESCE(SUM(customer_sales), 0) AS BIGINT) AS tokens, "
         f"CAST(COALESCE(SUM(customer_revenue), 0) AS {_SQL_MONEY}) AS token_revenue "
-        "FROM mart_sales_month",
+        "FROM mart_sales_year",
         _TOKENS,
     )
     return split_customers(sums, new_customers(wh)).select(*_CUSTOMERS)

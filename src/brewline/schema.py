@@ -37,6 +37,7 @@ __all__ = [
     "MARTS_SINCE",
     "MONEY",
     "MONEY_SQL",
+    "ROLLUPS_SINCE",
     "SMALLINT",
     "TABLES",
     "TEXT",
@@ -457,57 +458,51 @@ MARTS_SINCE = 5
 """The schema version that added the marts (filled from the facts by that migration)."""
 
 
-def _mart(name: str, doc: str, *columns: Column) -> Table:
+def _mart(name: str, doc: str, *columns: Column, since: int = MARTS_SINCE) -> Table:
     # No primary key: the loader rewrites a mart's rows per branch-day (or customer)
     # with set-based DELETE + INSERT, and an index would slow every load.
-    return _table(name, doc, *columns, since=MARTS_SINCE)
+    return _table(name, doc, *columns, since=since)
 
 
-def _with_month(
-    day: str, month: str, doc: str, keys: tuple[Column, ...], measures: tuple[Column, ...]
-) -> tuple[Table, Table]:
-    """A branch-day mart and its month rollup: the same keys and measures per yyyymm."""
+ROLLUPS_SINCE = 6
+"""The schema version that added the year rollups."""
+
+
+def _with_rollups(
+    day: str, doc: str, keys: tuple[Column, ...], measures: tuple[Column, ...]
+) -> tuple[Table, ...]:
+    """A branch-day mart and its month and year rollups: the same keys and measures."""
+    stem = day.removesuffix("_day")
     branch = _c("branch_key", BIGINT)
+
+    def mart(name: str, period: str, key: Column, since: int = MARTS_SINCE) -> Table:
+        columns = (branch, key, *keys, *measures)
+        return _mart(name, f"{doc} per branch and {period}.", *columns, since=since)
+
     return (
-        _mart(
-            day,
-            f"{doc} per branch and trading day.",
-            branch,
-            _c("date_key", INTEGER),
-            *keys,
-            *measures,
-        ),
-        _mart(
-            month,
-            f"{doc} per branch and calendar month (month_key = yyyymm).",
-            branch,
-            _c("month_key", INTEGER),
-            *keys,
-            *measures,
-        ),
+        mart(day, "trading day", _c("date_key", INTEGER)),
+        mart(f"{stem}_month", "calendar month (month_key = yyyymm)", _c("month_key", INTEGER)),
+        mart(f"{stem}_year", "year (year_key = yyyy)", _c("year_key", INTEGER), ROLLUPS_SINCE),
     )
 
 
 _SALES = (_c("sales", BIGINT), _c("revenue", MONEY))
 
 _DECLARED += (
-    *_with_month(
+    *_with_rollups(
         "mart_sales_day",
-        "mart_sales_month",
         "Sales by payment method",
         (_c("payment_method", TEXT),),
         (*_SALES, _c("units", BIGINT), _c("customer_sales", BIGINT), _c("customer_revenue", MONEY)),
     ),
-    *_with_month(
+    *_with_rollups(
         "mart_sales_hour",
-        "mart_sales_hour_month",
         "Sales by ISO weekday (1 = Monday) and hour of the (branch-local) day",
         (_c("weekday", SMALLINT), _c("hour", SMALLINT)),
         _SALES,
     ),
-    *_with_month(
+    *_with_rollups(
         "mart_product_day",
-        "mart_product_month",
         "Units, revenue and baskets (sales) by menu item",
         (_c("product_key", BIGINT),),
         (_c("units", BIGINT), _c("revenue", MONEY), _c("sales", BIGINT)),

@@ -78,7 +78,7 @@ def test_an_older_schema_is_upgraded_by_init_in_one_step(warehouse_url: str) -> 
         assert wh.schema_version() == 2
         with pytest.raises(WarehouseError, match="run `brewline init`"):
             wh.ensure_schema()
-        assert wh.ensure_schema(upgrade=True) == SCHEMA_VERSION == 5
+        assert wh.ensure_schema(upgrade=True) == SCHEMA_VERSION == 6
         wh.set_cursor("s", "t", "v")
         assert wh.get_cursor("s", "t") == "v"
 

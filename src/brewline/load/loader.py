@@ -15,16 +15,7 @@ from typing import TYPE_CHECKING
 
 from brewline.load.roles import AlreadyLoaded, BranchDayOwned, Loader, Replacement
 from brewline.load.sql import SqlEngine
-from brewline.marts import (
-    BRANCH_DAY,
-    BRANCH_MONTH,
-    CUSTOMER,
-    DAY_SCOPE,
-    MARTS,
-    MONTH_OF,
-    MONTH_SCOPE,
-    MONTH_SOURCE_SCOPE,
-)
+from brewline.marts import BRANCH_DAY, CUSTOMER, DAY_SCOPE, MARTS, ROLLUPS
 
 if TYPE_CHECKING:
     import polars as pl
@@ -119,7 +110,7 @@ class SqlLoader(SqlEngine, Loader):
                         self._execute(mart.insert(DAY_SCOPE), (low, high))
                     else:  # only the batch's rows, every one of them in scope
                         self._execute(mart.insert("TRUE", batch_rows))
-            self._refresh_months(low, high)
+            self._refresh_rollups(low, high)
             self._merge_first_sales(low, high)
         if replaced:
             lost = "customer_key IN (SELECT customer_key FROM stage_touched_customers)"
@@ -128,15 +119,18 @@ class SqlLoader(SqlEngine, Loader):
                     self._execute(mart.delete(lost))
                     self._execute(mart.insert(lost))
 
-    def _refresh_months(self, low: int, high: int) -> None:
-        """Re-roll the months of the branch-days just refreshed from their day marts."""
-        months = f"SELECT DISTINCT branch_key, {MONTH_OF} AS month_key FROM stage_mart_days"
-        self._stage("stage_mart_months", self._frame(months))
-        first, last = low // 100, high // 100
-        for mart in MARTS.values():
-            if mart.grain == BRANCH_MONTH:
-                self._execute(mart.delete(MONTH_SCOPE), (first, last))
-                self._execute(mart.insert(MONTH_SOURCE_SCOPE), (first * 100, last * 100 + 99))
+    def _refresh_rollups(self, low: int, high: int) -> None:
+        """Re-roll the months, then the years, around the branch-days just refreshed."""
+        touched = "stage_mart_days"
+        for rollup in ROLLUPS:
+            periods = f"SELECT DISTINCT branch_key, {rollup.of} AS {rollup.key} FROM {touched}"
+            self._stage(rollup.staged, self._frame(periods))
+            low, high = low // 100, high // 100  # the periods of this grain
+            for mart in MARTS.values():
+                if mart.grain == rollup.grain:
+                    self._execute(mart.delete(rollup.scope), (low, high))
+                    self._execute(mart.insert(rollup.source_scope), (low * 100, high * 100 + 99))
+            touched = rollup.staged
 
     def _merge_first_sales(self, low: int, high: int) -> None:
         """Keep each customer's earlier first sale: the mart's, or this batch's."""

@@ -1,7 +1,7 @@
 """Schema versions: what each version adds, per engine, derived from :mod:`brewline.schema`.
 
     >>> [version for version, _ in migrations("duckdb", after=1)]
-    [2, 3, 4, 5]
+    [2, 3, 4, 5, 6]
 
 A version creates the tables declared with that ``since``, adds the columns
 declared with that ``since`` to older tables, and runs its extra statements
@@ -10,10 +10,25 @@ declared with that ``since`` to older tables, and runs its extra statements
 
 from __future__ import annotations
 
-from brewline.marts import BRANCH_DAY, BRANCH_MONTH, MARTS
-from brewline.schema import MARTS_SINCE, TABLES
+from brewline.marts import BRANCH_DAY, MARTS, ROLLUPS
+from brewline.schema import MARTS_SINCE, ROLLUPS_SINCE, TABLES
 
 __all__ = ["SCHEMA_VERSION", "migrations"]
+
+
+def _marts_added(version: int) -> dict[str, list[str]]:
+    """Fill the marts a version adds (in refresh order: a rollup after its source)."""
+    added = [mart for mart in MARTS.values() if TABLES[mart.table].since == version]
+    keys = {BRANCH_DAY: "date_key", **{rollup.grain: rollup.key for rollup in ROLLUPS}}
+    indexes = [
+        f"CREATE INDEX IF NOT EXISTS {mart.table}_brin ON {mart.table} "
+        f"USING brin ({keys[mart.grain]})"
+        if mart.grain in keys
+        else f"CREATE INDEX IF NOT EXISTS {mart.table}_customer ON {mart.table} (customer_key)"
+        for mart in added
+    ]
+    return {"all": [mart.insert("TRUE") for mart in added], "postgres": indexes}
+
 
 _EXTRA: dict[int, dict[str, list[str]]] = {
     # Replacing a file deletes its rows, always restricted to the trading days it
@@ -30,21 +45,9 @@ _EXTRA: dict[int, dict[str, list[str]]] = {
         ]
     },
     # The marts start equal to the facts a warehouse already holds; loads keep them so.
-    # A load refreshes the days and months it touched: PostgreSQL finds them by BRIN
-    # (marts grow in date order, like the facts) and customers by a B-tree.
-    MARTS_SINCE: {
-        "all": [mart.insert("TRUE") for mart in MARTS.values()],
-        "postgres": [
-            *(
-                f"CREATE INDEX IF NOT EXISTS {mart.table}_brin ON {mart.table} "
-                f"USING brin ({'month_key' if mart.grain == BRANCH_MONTH else 'date_key'})"
-                for mart in MARTS.values()
-                if mart.grain in (BRANCH_DAY, BRANCH_MONTH)
-            ),
-            "CREATE INDEX IF NOT EXISTS mart_customer_first_customer "
-            "ON mart_customer_first (customer_key)",
-        ],
-    },
+    # A load refreshes the periods it touched: PostgreSQL finds them by BRIN (marts
+    # grow in date order, like the facts) and customers by a B-tree.
+    **{version: _marts_added(version) for version in (MARTS_SINCE, ROLLUPS_SINCE)},
 }
 
 SCHEMA_VERSION = max(

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import polars as pl
 
 from brewline.load import Warehouse
-from brewline.marts import BRANCH_DAY, BRANCH_MONTH, CUSTOMER, MARTS, mismatch_sql
+from brewline.marts import BRANCH_DAY, CUSTOMER, MARTS, ROLLUPS, mismatch_sql
 from brewline.ops.settings import CheckSettings
 from brewline.vocabulary import (
     branch_local,
@@ -150,16 +150,14 @@ def _marts(warehouse: Warehouse, settings: CheckSettings, due: dt.date) -> list[
     window = _Window(due - dt.timedelta(days=settings.check_marts_days - 1), due, due)
     first, last = date_key(window.first), date_key(window.due)
     days = ("date_key BETWEEN ? AND ?", (first, last))
-    months = (first // 100 * 100, last // 100 * 100 + 99)
     buyers = "customer_key IN (SELECT customer_key FROM fact_sale WHERE date_key BETWEEN ? AND ?)"
-    scopes = {
-        BRANCH_DAY: (days, days),
-        BRANCH_MONTH: (
-            ("month_key BETWEEN ? AND ?", (first // 100, last // 100)),
-            (days[0], months),
-        ),
-        CUSTOMER: ((buyers, (first, last)), (buyers, (first, last))),
-    }
+    scopes = {BRANCH_DAY: (days, days), CUSTOMER: ((buyers, (first, last)),) * 2}
+    finer = days
+    for rollup in ROLLUPS:  # the periods around the window, and their rows one grain finer
+        first, last = first // 100, last // 100
+        periods = (f"{rollup.key} BETWEEN ? AND ?", (first, last))
+        scopes[rollup.grain] = (periods, (finer[0], (first * 100, last * 100 + 99)))
+        finer = periods
     results = []
     for mart in MARTS.values():
         (scope, own), (source, of_source) = scopes[mart.grain]

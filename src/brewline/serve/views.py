@@ -27,7 +27,7 @@ appear only as counts of sales with a customer token.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -103,56 +103,51 @@ class Filters:
             [self.branch],
         )
 
-    def whole_months(self) -> tuple[int, int] | None:
-        """The calendar months (yyyymm, first and last) wholly inside the range, or None.
-
-        >>> Filters(dt.date(2024, 10, 15), dt.date(2025, 1, 31)).whole_months()
-        (202411, 202501)
-        >>> Filters(dt.date(2024, 10, 15), dt.date(2024, 11, 20)).whole_months() is None
-        True
-        """
-        start, end = self.start, self.end
-        first = 0 if start is None else _month_key(start if start.day == 1 else _next_month(start))
-        if end is None:
-            last = 999999
-        else:
-            last = _month_key(end)
-            if end != dt.date.max and (end + dt.timedelta(days=1)).day != 1:
-                last -= 89 if last % 100 == 1 else 1  # the month before (January: December)
-        return (first, last) if first <= last else None
-
     def spans(self) -> list[tuple[str, int, int]]:
-        """The range as ``("month", yyyymm, yyyymm)`` for whole months and ``("day",
-        yyyymmdd, yyyymmdd)`` for the days around them; together, every day once.
+        """The range cut into single days, whole months and whole years, each as
+        ``(grain, first, last)`` with keys yyyymmdd, yyyymm or yyyy: the fewest mart
+        rows that hold every day of it, once.
 
-        >>> Filters(dt.date(2024, 10, 15), dt.date(2025, 1, 10)).spans()
-        [('month', 202411, 202412), ('day', 20241015, 20241031), ('day', 20250101, 20250110)]
+        >>> for span in Filters(dt.date(2023, 11, 15), dt.date(2025, 2, 10)).spans():
+        ...     print(span)
+        ('day', 20231115, 20231130)
+        ('month', 202312, 202312)
+        ('year', 2024, 2024)
+        ('month', 202501, 202501)
+        ('day', 20250201, 20250210)
         """
-        months = self.whole_months()
-        if months is None:
-            low = 0 if self.start is None else date_key(self.start)
-            return [("day", low, 99999999 if self.end is None else date_key(self.end))]
-        spans = [("month", *months)]
-        if self.start is not None and self.start.day != 1:
-            before = _next_month(self.start) - dt.timedelta(days=1)
-            spans.append(("day", date_key(self.start), date_key(before)))
-        if self.end is not None and _month_key(self.end) > months[1]:
-            spans.append(("day", date_key(self.end.replace(day=1)), date_key(self.end)))
+        begin = self.start or dt.date.min
+        end = _UNBOUNDED if self.end is None or self.end >= _UNBOUNDED else self.end
+        stop = end + dt.timedelta(days=1)  # exclusive from here on
+        spans: list[tuple[str, int, int]] = []
+
+        def take(grain: str, until: dt.date) -> dt.date:
+            if until > begin:
+                last = until - dt.timedelta(days=1)
+                spans.append((grain, _PERIOD[grain](begin), _PERIOD[grain](last)))
+                return until
+            return begin
+
+        if begin < stop and begin.day != 1:
+            begin = take("day", min(_next_month(begin), stop))
+        if begin < stop and begin.month != 1:
+            begin = take("month", min(dt.date(begin.year + 1, 1, 1), stop.replace(day=1)))
+        begin = take("year", stop.replace(month=1, day=1))
+        begin = take("month", stop.replace(day=1))
+        take("day", stop)
         return spans
 
-    def read(self, alias: str, day: str, month: str, columns: str) -> tuple[str, list[Any]]:
-        """``SELECT columns`` of the slice's rows of a day mart and its month rollup.
-
-        Whole months come from the rollup (~30 times fewer rows), the days at
-        either edge from the day mart (see :meth:`spans`).
-        """
+    def read(self, alias: str, marts: tuple[str, str, str], columns: str) -> tuple[str, list[Any]]:
+        """``SELECT columns`` of the slice's rows of a day mart and its month and year
+        rollups (``marts``): whole years and months from the rollups, the days
+        around them from the day mart (see :meth:`spans`)."""
         branch, chosen = self._branch(alias)
-        parts, params = [], []
+        tables = dict(zip(_KEYS, marts, strict=True))
+        parts, params = [f"SELECT {columns} FROM {marts[0]} {alias} WHERE 1 = 0"], []
         for grain, low, high in self.spans():
-            table, key = (month, "month_key") if grain == "month" else (day, "date_key")
             parts.append(
-                f"SELECT {columns} FROM {table} {alias} "
-                f"WHERE {alias}.{key} BETWEEN ? AND ? AND {branch}"
+                f"SELECT {columns} FROM {tables[grain]} {alias} "
+                f"WHERE {alias}.{_KEYS[grain]} BETWEEN ? AND ? AND {branch}"
             )
             params += [low, high, *chosen]
         return " UNION ALL ".join(parts), params
@@ -174,14 +169,29 @@ class Filters:
         return (self.start, self.end, self.branch) != (None, None, None)
 
 
-def _month_key(day: dt.date) -> int:
+_UNBOUNDED = dt.date(9998, 12, 31)
+"""Where an open-ended range stops (no till has sold anything after it)."""
+
+
+def _month_of(day: dt.date) -> int:
     return day.year * 100 + day.month
 
 
+def _year_of(day: dt.date) -> int:
+    return day.year
+
+
+_PERIOD: dict[str, Callable[[dt.date], int]] = {
+    "day": date_key,
+    "month": _month_of,
+    "year": _year_of,
+}
+_KEYS = {"day": "date_key", "month": "month_key", "year": "year_key"}
+"""Each grain's key column in the marts."""
+
+
 def _next_month(day: dt.date) -> dt.date:
-    """The first day of the month after ``day``'s (the last date there is, in December 9999)."""
-    if (day.year, day.month) == (dt.MAXYEAR, 12):
-        return dt.date.max
+    """The first day of the month after ``day``'s."""
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
@@ -300,8 +310,7 @@ def _sales_sums(wh: Warehouse, filters: Filters) -> tuple[pl.DataFrame, ...]:
     """The slice's sales per branch, per day and per payment method."""
     rows, params = filters.read(
         "m",
-        "mart_sales_day",
-        "mart_sales_month",
+        ("mart_sales_day", "mart_sales_month", "mart_sales_year"),
         "m.branch_key, m.payment_method, m.sales, m.revenue, m.units, m.customer_sales, "
         "m.customer_revenue",
     )
@@ -345,8 +354,7 @@ def _sums(alias: str) -> str:
 def _item_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
     rows, params = filters.read(
         "m",
-        "mart_product_day",
-        "mart_product_month",
+        ("mart_product_day", "mart_product_month", "mart_product_year"),
         "m.branch_key, m.product_key, m.units, m.revenue",
     )
     sql = f"""
@@ -366,7 +374,9 @@ def _item_cells(wh: Warehouse, filters: Filters) -> pl.DataFrame:
 
 def _heat(wh: Warehouse, filters: Filters) -> pl.DataFrame:
     rows, params = filters.read(
-        "m", "mart_sales_hour", "mart_sales_hour_month", "m.weekday, m.hour, m.sales, m.revenue"
+        "m",
+        ("mart_sales_hour", "mart_sales_hour_month", "mart_sales_hour_year"),
+        "m.weekday, m.hour, m.sales, m.revenue",
     )
     sql = f"""
         SELECT m.weekday, m.hour, CAST(SUM(m.sales) AS BIGINT) AS sales,
