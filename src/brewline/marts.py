@@ -33,8 +33,12 @@ SQL is the portable subset of DuckDB and PostgreSQL (``DISTINCT ON`` is in both)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from brewline.schema import MONEY_SQL, TABLES
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "BRANCH_DAY",
@@ -47,6 +51,7 @@ __all__ = [
     "Mart",
     "Rollup",
     "mismatch_sql",
+    "of_batch",
 ]
 
 BRANCH_DAY = "branch_day"
@@ -221,6 +226,31 @@ MARTS: dict[str, Mart] = {
     )
 }
 """Every mart by table name, in the order the loader refreshes them."""
+
+
+def of_batch(sales: pl.DataFrame, lines: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The branch-day marts' rows, and each customer's first sale, of a batch's own facts.
+
+    Computed in-process by an in-memory DuckDB running the same definitions over
+    the batch's Arrow frames (named as the fact tables), whatever the warehouse:
+    PostgreSQL would aggregate the same rows several times slower, after
+    storing them. Frames are typed as their tables.
+    """
+    import duckdb
+    import polars as pl
+
+    con = duckdb.connect()
+    try:
+        con.register("fact_sale", sales.to_arrow())
+        con.register("fact_sale_line", lines.to_arrow())
+        found = {}
+        for mart in MARTS.values():
+            if mart.grain in (BRANCH_DAY, CUSTOMER):
+                rows = pl.DataFrame(con.sql(mart.select()).to_arrow_table())
+                found[mart.table] = rows.cast(pl.Schema(TABLES[mart.table].polars_schema()))
+        return found
+    finally:
+        con.close()
 
 
 def mismatch_sql(mart: Mart, scope: str = "TRUE", source_scope: str | None = None) -> str:

@@ -177,11 +177,6 @@ class DuckDBWarehouse(SqlWarehouse):
         self._connection().register(name, frame.to_arrow())
         self._staged.append(name)
 
-    def _batch_rows(self, table: str) -> str:
-        # The Arrow frame _append inserted from, still registered until the transaction ends.
-        staged = f"append_{table}"
-        return staged if staged in self._staged else table
-
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         con = self._connection()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from brewline.load.roles import AlreadyLoaded, BranchDayOwned, Loader, Replacement
 from brewline.load.sql import SqlEngine
-from brewline.marts import BRANCH_DAY, CUSTOMER, DAY_SCOPE, MARTS, ROLLUPS
+from brewline.marts import BRANCH_DAY, CUSTOMER, DAY_SCOPE, MARTS, ROLLUPS, of_batch
 
 if TYPE_CHECKING:
     import polars as pl
@@ -65,7 +65,7 @@ class SqlLoader(SqlEngine, Loader):
                 ("etl_rejected_row", batch.rejects),
             ):
                 self._append(table, frame)
-            self._refresh_marts(replaced=bool(victims))
+            self._refresh_marts(batch, replaced=bool(victims))
         replaced: dict[int, list[Replacement]] = {}
         for by, name, whole in outcome:
             replaced.setdefault(by, []).append(Replacement(name, whole))
@@ -85,16 +85,17 @@ class SqlLoader(SqlEngine, Loader):
                 for statement in mart.rebuild():
                     self._execute(statement)
 
-    def _refresh_marts(self, *, replaced: bool) -> None:
+    def _refresh_marts(self, batch: StarBatch, *, replaced: bool) -> None:
         """Make every mart agree with the facts again where this batch changed them.
 
         Branch-day marts are re-aggregated for the branch-days loaded or taken
         over. A branch-day belongs to one delivery, so after the batch its facts
         are exactly the batch's rows of that day (or none, for a day taken from
-        a replaced file): the batch's own rows are all there is to aggregate.
-        A customer's first sale moves only when the batch has an earlier one, or
-        when their first sale was deleted; the batch's candidates are merged in,
-        and only customers who lost sales are recomputed from all their facts.
+        a replaced file): the batch's own rows are all there is to aggregate
+        (:func:`brewline.marts.of_batch`). A customer's first sale moves only
+        when the batch has an earlier one, or when their first sale was deleted;
+        the batch's candidates are merged in, and only customers who lost sales
+        are recomputed from all their facts.
         """
         days = "SELECT branch_key, date_key FROM stage_branch_days"
         if replaced:
@@ -102,16 +103,13 @@ class SqlLoader(SqlEngine, Loader):
         self._stage("stage_mart_days", self._frame(days))
         ((low, high),) = self._fetch("SELECT min(date_key), max(date_key) FROM stage_mart_days")
         if low is not None:
+            fresh = of_batch(batch.sales, batch.lines)
             for mart in MARTS.values():
                 if mart.grain == BRANCH_DAY:
                     self._execute(mart.delete(DAY_SCOPE), (low, high))
-                    batch_rows = self._batch_rows(mart.source)
-                    if batch_rows == mart.source:
-                        self._execute(mart.insert(DAY_SCOPE), (low, high))
-                    else:  # only the batch's rows, every one of them in scope
-                        self._execute(mart.insert("TRUE", batch_rows))
+                    self._append(mart.table, fresh[mart.table])
             self._refresh_rollups(low, high)
-            self._merge_first_sales(low, high)
+            self._merge_first_sales(fresh["mart_customer_first"])
         if replaced:
             lost = "customer_key IN (SELECT customer_key FROM stage_touched_customers)"
             for mart in MARTS.values():
@@ -132,15 +130,8 @@ class SqlLoader(SqlEngine, Loader):
                     self._execute(mart.insert(rollup.source_scope), (low * 100, high * 100 + 99))
             touched = rollup.staged
 
-    def _merge_first_sales(self, low: int, high: int) -> None:
+    def _merge_first_sales(self, candidates: pl.DataFrame) -> None:
         """Keep each customer's earlier first sale: the mart's, or this batch's."""
-        first = MARTS["mart_customer_first"]
-        batch_rows = self._batch_rows(first.source)
-        if batch_rows == first.source:
-            batch = "file_id IN (SELECT file_id FROM stage_files) AND date_key BETWEEN ? AND ?"
-            candidates = self._frame(first.select(batch), (low, high))
-        else:
-            candidates = self._frame(first.select("TRUE", batch_rows))
         self._stage("stage_first_sales", candidates)
         self._execute(
             "DELETE FROM mart_customer_first WHERE customer_key IN (SELECT c.customer_key "

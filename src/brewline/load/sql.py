@@ -56,14 +56,6 @@ class SqlEngine(ABC):
         columns = ", ".join(frame.columns)
         self._execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM append_{table}")
 
-    def _batch_rows(self, table: str) -> str:
-        """A relation holding at least every row this transaction appended to ``table``.
-
-        The table itself here; an engine that appends from a staged frame names
-        that frame, which is far smaller to scan.
-        """
-        return table
-
     def _has_table(self, name: str) -> bool:
         return bool(
             self._fetch("SELECT 1 FROM information_schema.tables WHERE table_name = ?", (name,))
