@@ -113,7 +113,9 @@ def best(runs: list[dict[str, Any]]) -> float:
     return min(float(run["seconds"]) for run in runs)
 
 
-def figures(sales_orders: int, repeat: int, *, postgres: bool) -> dict[str, object]:
+def figures(
+    sales_orders: int, repeat: int, *, postgres: bool, syncs: bool = True
+) -> dict[str, object]:
     server, url, made = source(sales_orders)
     results: dict[str, object] = {
         "cores": os.cpu_count(),
@@ -144,6 +146,8 @@ def figures(sales_orders: int, repeat: int, *, postgres: bool) -> dict[str, obje
             results["extract_vs_copy_text"] = round(best(extracts) / best(text), 2)
             results["extract_vs_copy_csv"] = round(best(extracts) / best(csv), 2)
             results["extract_peak_rss_mb"] = round(max(run["rss_mb"] for run in extracts))
+            if not syncs:
+                return results
 
             firsts, noops = [], []
             for n in range(repeat):
@@ -180,8 +184,16 @@ def main() -> None:
     parser.add_argument("--sales-orders", type=int, default=1_000_000, metavar="N")
     parser.add_argument("--repeat", type=int, default=2, metavar="N", help="runs of each figure")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL warehouse")
+    parser.add_argument(
+        "--extract-only", action="store_true", help="the extract and its floors, no whole syncs"
+    )
     args = parser.parse_args()
-    results = figures(args.sales_orders, max(args.repeat, 1), postgres=not args.no_postgres)
+    results = figures(
+        args.sales_orders,
+        max(args.repeat, 1),
+        postgres=not args.no_postgres,
+        syncs=not args.extract_only,
+    )
     if args.json:
         print(json.dumps(results, indent=2))
         return
