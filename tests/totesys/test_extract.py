@@ -176,6 +176,8 @@ def test_columns_of_every_type_reach_the_lake_exactly(postgres_url: str, tmp_pat
     assert rows[2] == (None,) * len(added)
     assert rows[3][added.index("note")] == "\\N"  # text, not a NULL marker
     assert rows[4][added.index("note")] == ""
+    ids = designs["design_id"].to_list()
+    assert ids == sorted(ids)  # by id, though updated rows moved in the source's heap
     assert designs.schema["weight"] == pl.Decimal(38, 9)
     assert designs.schema["stamped"] == designs.schema["created_at"] == pl.Datetime("ms")
     assert designs.schema["small"] == designs.schema["design_id"] == pl.Int64

@@ -133,7 +133,7 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
     conninfo = make_conninfo(source_url, connect_timeout=10)
 
     def store(table: str, columns: list[tuple[str, str]], frame: pl.DataFrame) -> None:
-        frame = frame.select(_cast(name, kind) for name, kind in columns)
+        frame = _in_key_order(frame.select(_cast(name, kind) for name, kind in columns), table)
         key = f"raw/{table}/extracted={bound.date().isoformat()}/{result.extract_id}.parquet"
         if frame.height:
             lake.put_parquet(key, frame)
@@ -238,7 +238,7 @@ def _bound(con: psycopg.Connection[Any]) -> tuple[dt.datetime, dt.datetime]:
 def _query(
     table: str, columns: list[tuple[str, str]], since: str | None, bound: dt.datetime
 ) -> sql.Composed:
-    """One table's rows in the window."""
+    """One table's rows in the window, in no particular order (see ``_in_key_order``)."""
     from psycopg import sql
 
     where = sql.SQL("last_updated < {bound}").format(bound=sql.Literal(bound))
@@ -249,12 +249,19 @@ def _query(
             )
             + where
         )
-    return sql.SQL("SELECT {cols} FROM {table} WHERE {where} ORDER BY {key}").format(
+    return sql.SQL("SELECT {cols} FROM {table} WHERE {where}").format(
         cols=sql.SQL(", ").join(_selected(name, kind) for name, kind in columns),
         table=sql.Identifier(table),
         where=where,
-        key=sql.Identifier(f"{table}_id"),
     )
+
+
+def _in_key_order(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """The rows by id, as the lake keeps them. Sorted here, not by an ``ORDER BY``: a
+    table read whole comes in heap order, which is id order unless rows were updated,
+    and a sequential scan costs the source a fifth less than walking the primary key."""
+    key = f"{table}_id"
+    return frame if frame[key].is_sorted() else frame.sort(key)
 
 
 _SENT_AS_IS = frozenset(
