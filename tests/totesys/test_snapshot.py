@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from brewline.errors import TransientError
-from brewline.totesys.snapshot import SnapshotReader, export_snapshot
+from brewline.totesys.snapshot import export_snapshot, snapshot_readers
 
 pytestmark = pytest.mark.postgres
 
@@ -23,9 +23,9 @@ def test_readers_see_the_exported_snapshot_and_not_what_commits_after_it(
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             snapshot = export_snapshot(con)
             writer.execute("INSERT INTO t VALUES (2)")  # committed after the export ...
-            with SnapshotReader(postgres_url, snapshot) as first:
+            with snapshot_readers(postgres_url, snapshot, 1) as (first,):
                 writer.execute("INSERT INTO t VALUES (3)")  # ... and after a reader began
-                with SnapshotReader(postgres_url, snapshot) as second:
+                with snapshot_readers(postgres_url, snapshot, 2) as (_, second):
                     seen = [
                         r.read("SELECT id FROM t ORDER BY id")["id"].to_list()
                         for r in (first, second)
@@ -43,7 +43,7 @@ def test_readers_see_the_exported_snapshot_and_not_what_commits_after_it(
 def test_a_reader_whose_source_goes_away_mid_read_fails_transient(postgres_url: str) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as con, con.transaction():
         con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        with SnapshotReader(postgres_url, export_snapshot(con)) as reader:
+        with snapshot_readers(postgres_url, export_snapshot(con), 1) as (reader,):
             pid = reader.read("SELECT pg_backend_pid() AS pid")["pid"][0]
 
             def terminate() -> None:

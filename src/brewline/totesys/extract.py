@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from brewline.errors import ConfigError, TransientError, first_line
 from brewline.totesys import SOURCE_TABLES
 from brewline.totesys.lake import MANIFESTS, Lake
-from brewline.totesys.snapshot import SnapshotReader, export_snapshot
+from brewline.totesys.snapshot import SnapshotReader, export_snapshot, snapshot_readers
 
 if TYPE_CHECKING:
     import polars as pl
@@ -193,8 +193,8 @@ def _read_all(
         store(frame)
 
     with ExitStack() as stack:
-        for _ in range(min(_READERS, len(jobs))):
-            readers.put(stack.enter_context(SnapshotReader(conninfo, snapshot)))
+        for reader in stack.enter_context(snapshot_readers(conninfo, snapshot, _READERS)):
+            readers.put(reader)
         workers = stack.enter_context(
             ThreadPoolExecutor(_READERS + 1, thread_name_prefix="brewline-extract")
         )
