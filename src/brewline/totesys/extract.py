@@ -148,8 +148,8 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
         with psycopg.connect(conninfo, autocommit=True) as con:
             now, bound = _bound(con)
             result = Extract(_extract_id(bound), bound, full, (now - bound).total_seconds())
-            with con.transaction():
-                con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try:
                 snapshot = export_snapshot(con)  # valid while this transaction is open
                 jobs: list[tuple[str, Callable[[pl.DataFrame], None]]] = []
                 for table in _largest_first(con):
@@ -157,6 +157,11 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
                     query = _query(table, columns, cursors[table], bound).as_string(con)
                     jobs.append((query, partial(store, table, columns)))
                 _read_all(conninfo, snapshot, jobs)
+            finally:
+                # Closing ends the read-only transaction (and the snapshot's export):
+                # no ROLLBACK to attempt, and to report as a second error, on a source
+                # that went away while only the readers were talking to it.
+                con.close()
     except psycopg.OperationalError as exc:
         raise TransientError(f"the totesys source went away: {first_line(exc)}") from None
     lake.put_json(f"{MANIFESTS}{result.extract_id}.json", result.manifest())  # last: now durable
