@@ -18,12 +18,18 @@ Figures:
 
 - ``extract``: the first sync's extract stage alone
   (``brewline sync URL --lake L -w W --stage extract``, a new lake and warehouse
-  each run), against the floors (target <= 1.5x the bare COPY);
+  each run), against the floors (target <= 1.5x the bare COPY). The floors read
+  on one connection; the extract reads two tables at a time on two (one shared
+  snapshot). On a machine others share, wall times vary two- or threefold, so
+  the CPU seconds of the csv floor and the extract are given too, as
+  ``client+source`` (the process's, and the source's ended backends');
 - ``first_sync``: the whole first sync (extract, model, load) into DuckDB,
   with its peak RSS and the seconds of each stage;
 - ``noop_sync``: a sync with nothing new into that warehouse (target <= 1 s);
 - with PostgreSQL as the warehouse (a database on the same cluster): the first
   sync and a no-op sync (``--no-postgres`` skips them).
+
+``--extract-only`` stops after the extract and its floors.
 """
 
 from __future__ import annotations
@@ -57,22 +63,41 @@ print(json.dumps({"seconds": time.perf_counter() - started, "bytes": size}))
 
 
 def timed(command: list[str]) -> dict[str, Any]:
-    """One whole process: wall seconds, peak RSS (MB) and its stdout parsed as JSON."""
+    """One whole process: wall seconds, peak RSS (MB), CPU seconds (user and system)
+    and its stdout parsed as JSON."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BREWLINE_")}
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         done = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", f"{tmp}/rss", *command],
+            ["/usr/bin/time", "-f", "%M %U %S", "-o", f"{tmp}/rss", *command],
             capture_output=True,
             text=True,
             env=env,
             check=False,
         )
         seconds = time.perf_counter() - started
-        rss_mb = int(Path(f"{tmp}/rss").read_text().split()[-1]) / 1024
+        rss, user, system = Path(f"{tmp}/rss").read_text().split()[-3:]
     if done.returncode != 0:
         raise SystemExit(f"{command[:3]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return {"seconds": seconds, "rss_mb": rss_mb, "out": json.loads(done.stdout)}
+    return {
+        "seconds": seconds,
+        "rss_mb": int(rss) / 1024,
+        "cpu_s": float(user) + float(system),
+        "out": json.loads(done.stdout),
+    }
+
+
+def source_cpu(server: Any) -> float:
+    """CPU seconds the cluster's ended backends used (the postmaster's reaped children):
+    on a machine others share, what the source spent is steadier than a wall time."""
+    pid = (server.data / "postmaster.pid").read_text().split()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_source_cpu(server: Any, run: dict[str, Any], before: float) -> dict[str, Any]:
+    time.sleep(0.3)  # the run's backends have exited; let the postmaster reap them
+    return {**run, "source_cpu_s": source_cpu(server) - before}
 
 
 def floor(url: str, options: str) -> dict[str, Any]:
@@ -113,7 +138,49 @@ def best(runs: list[dict[str, Any]]) -> float:
     return min(float(run["seconds"]) for run in runs)
 
 
-def figures(sales_orders: int, repeat: int, *, postgres: bool) -> dict[str, object]:
+def cpu(runs: list[dict[str, Any]]) -> list[str]:
+    """Each run's CPU seconds as ``client+source``."""
+    return [f"{run['cpu_s']:.2f}+{run['source_cpu_s']:.2f}" for run in runs]
+
+
+def least_cpu(runs: list[dict[str, Any]]) -> float:
+    return min(float(run["cpu_s"]) + float(run["source_cpu_s"]) for run in runs)
+
+
+def extract_figures(
+    server: Any, url: str, work: Path, repeat: int, results: dict[str, object]
+) -> list[dict[str, Any]]:
+    """The extract and its floors into ``results``; the csv floor's runs."""
+    text, csv, extracts = [], [], []
+    for n in range(repeat):  # interleaved, so a busy moment hits all three alike
+        before = source_cpu(server)
+        text.append(with_source_cpu(server, floor(url, ""), before))
+        before = source_cpu(server)
+        csv.append(with_source_cpu(server, floor(url, "(FORMAT csv)"), before))
+        before = source_cpu(server)
+        extract = brewline_sync(
+            url, work / f"x{n}", str(work / f"x{n}.duckdb"), "--stage", "extract"
+        )
+        extracts.append(with_source_cpu(server, extract, before))
+    rows = extracts[0]["out"]["rows"]
+    results["copy_mb"] = round(csv[0]["out"]["bytes"] / 1e6)
+    results["floor_copy_text_s"] = seconds(text)
+    results["floor_copy_csv_s"] = seconds(csv)
+    results["extract_s"] = seconds(extracts)
+    results["extract_rows"] = rows
+    results["extract_rows_per_s"] = round(rows / best(extracts))
+    results["extract_vs_copy_text"] = round(best(extracts) / best(text), 2)
+    results["extract_vs_copy_csv"] = round(best(extracts) / best(csv), 2)
+    results["extract_peak_rss_mb"] = round(max(run["rss_mb"] for run in extracts))
+    results["floor_copy_csv_cpu_s"] = cpu(csv)
+    results["extract_cpu_s"] = cpu(extracts)
+    results["extract_vs_copy_csv_cpu"] = round(least_cpu(extracts) / least_cpu(csv), 2)
+    return csv
+
+
+def figures(
+    sales_orders: int, repeat: int, *, postgres: bool, syncs: bool = True
+) -> dict[str, object]:
     server, url, made = source(sales_orders)
     results: dict[str, object] = {
         "cores": os.cpu_count(),
@@ -125,25 +192,9 @@ def figures(sales_orders: int, repeat: int, *, postgres: bool) -> dict[str, obje
     try:
         with tempfile.TemporaryDirectory(prefix="brewline-bench-") as tmp:
             work = Path(tmp)
-            text, csv, extracts = [], [], []
-            for n in range(repeat):  # interleaved, so a busy moment hits all three alike
-                text.append(floor(url, ""))
-                csv.append(floor(url, "(FORMAT csv)"))
-                extracts.append(
-                    brewline_sync(
-                        url, work / f"x{n}", str(work / f"x{n}.duckdb"), "--stage", "extract"
-                    )
-                )
-            rows = extracts[0]["out"]["rows"]
-            results["copy_mb"] = round(csv[0]["out"]["bytes"] / 1e6)
-            results["floor_copy_text_s"] = seconds(text)
-            results["floor_copy_csv_s"] = seconds(csv)
-            results["extract_s"] = seconds(extracts)
-            results["extract_rows"] = rows
-            results["extract_rows_per_s"] = round(rows / best(extracts))
-            results["extract_vs_copy_text"] = round(best(extracts) / best(text), 2)
-            results["extract_vs_copy_csv"] = round(best(extracts) / best(csv), 2)
-            results["extract_peak_rss_mb"] = round(max(run["rss_mb"] for run in extracts))
+            csv = extract_figures(server, url, work, repeat, results)
+            if not syncs:
+                return results
 
             firsts, noops = [], []
             for n in range(repeat):
@@ -180,8 +231,16 @@ def main() -> None:
     parser.add_argument("--sales-orders", type=int, default=1_000_000, metavar="N")
     parser.add_argument("--repeat", type=int, default=2, metavar="N", help="runs of each figure")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL warehouse")
+    parser.add_argument(
+        "--extract-only", action="store_true", help="the extract and its floors, no whole syncs"
+    )
     args = parser.parse_args()
-    results = figures(args.sales_orders, max(args.repeat, 1), postgres=not args.no_postgres)
+    results = figures(
+        args.sales_orders,
+        max(args.repeat, 1),
+        postgres=not args.no_postgres,
+        syncs=not args.extract_only,
+    )
     if args.json:
         print(json.dumps(results, indent=2))
         return

@@ -3,8 +3,10 @@ skipped, not even a transaction that commits after an extract with early timesta
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -128,3 +130,54 @@ def test_a_source_that_hides_open_transactions_is_refused(
                 extract(url, open_lake(tmp_path / "lake"), warehouse)
     finally:
         other.close()
+
+
+def test_columns_of_every_type_reach_the_lake_exactly(postgres_url: str, tmp_path: Path) -> None:
+    create_source(postgres_url)
+    fill(postgres_url, sales_orders=20, seed=7)
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute(
+            "ALTER TABLE design ADD COLUMN stamped timestamptz, ADD COLUMN fine timestamp(6), "
+            "ADD COLUMN at time(3), ADD COLUMN weight numeric, ADD COLUMN ratio real, "
+            "ADD COLUMN small smallint, ADD COLUMN big bigint, ADD COLUMN day date, "
+            "ADD COLUMN code char(4), ADD COLUMN note varchar(20), ADD COLUMN meta jsonb, "
+            "ADD COLUMN flag boolean"
+        )
+        con.execute(
+            "UPDATE design SET stamped = '2024-03-01 12:34:56.7891+02', "
+            "fine = '1969-07-20 20:17:40.0004', at = '12:34:56.789', "
+            "weight = 12345678901234567890.123456789, ratio = 1.5, small = -32768, "
+            "big = 9223372036854775807, day = '1999-12-31', code = 'ab', note = 'x', "
+            """meta = '{"a": [1, "x"]}', flag = false WHERE design_id = 1"""
+        )
+        con.execute(r"UPDATE design SET note = '\N', flag = true WHERE design_id = 3")
+        con.execute("UPDATE design SET note = '' WHERE design_id = 4")
+    with open_warehouse(str(tmp_path / "w.duckdb")) as warehouse:
+        warehouse.ensure_schema()
+        done = extract(postgres_url, open_lake(tmp_path / "lake"), warehouse)
+    designs = open_lake(tmp_path / "lake").get_parquet(done.tables["design"]["key"])
+    added = ["stamped", "fine", "at", "weight", "ratio", "small", "big", "day", "code"]
+    added += ["note", "meta", "flag"]
+    rows = {row[0]: row[1:] for row in designs.select("design_id", *added).iter_rows()}
+    assert rows[1] == (
+        dt.datetime(2024, 3, 1, 10, 34, 56, 789000),  # UTC, to the millisecond
+        dt.datetime(1969, 7, 20, 20, 17, 40),
+        "12:34:56.789",  # a type the lake has no column type for: its text
+        Decimal("12345678901234567890.123456789"),
+        "1.5",
+        -32768,
+        9223372036854775807,
+        dt.date(1999, 12, 31),
+        "ab  ",
+        "x",
+        '{"a": [1, "x"]}',
+        False,
+    )
+    assert rows[2] == (None,) * len(added)
+    assert rows[3][added.index("note")] == "\\N"  # text, not a NULL marker
+    assert rows[4][added.index("note")] == ""
+    ids = designs["design_id"].to_list()
+    assert ids == sorted(ids)  # by id, though updated rows moved in the source's heap
+    assert designs.schema["weight"] == pl.Decimal(38, 9)
+    assert designs.schema["stamped"] == designs.schema["created_at"] == pl.Datetime("ms")
+    assert designs.schema["small"] == designs.schema["design_id"] == pl.Int64

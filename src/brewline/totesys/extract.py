@@ -10,7 +10,9 @@ skipped forever. Here the bound makes that impossible:
 1. read ``B = min(now, start of every other open transaction) - 1 ms`` from
    ``pg_stat_activity`` (outside any snapshot);
 2. then open a ``REPEATABLE READ`` snapshot and read ``watermark <= last_updated < B``
-   of every table from it (one consistent snapshot for all tables).
+   of every table from it (one consistent snapshot for all tables: the extract's
+   connection exports it, and the connections that read the tables, two tables at
+   a time, import it before reading anything; see :mod:`brewline.totesys.snapshot`).
 
 A row version with ``last_updated < B`` was written by a transaction that
 started before ``B`` (``last_updated`` is ``now()``, the writer's transaction
@@ -34,15 +36,20 @@ watermark where it was; the next extract reads the same window again.
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from brewline.errors import ConfigError, TransientError, first_line
 from brewline.totesys import SOURCE_TABLES
 from brewline.totesys.lake import MANIFESTS, Lake
+from brewline.totesys.snapshot import SnapshotReader, export_snapshot, snapshot_readers
 
 if TYPE_CHECKING:
     import polars as pl
@@ -118,45 +125,43 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
     advanced; the next extract repeats the window).
     """
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     started = time.perf_counter()
     with ledger.held():  # one open of a shared DuckDB file, not one per table
         cursors = {table: None if full else ledger.get_cursor(SOURCE, table) for table in TABLES}
+    conninfo = make_conninfo(source_url, connect_timeout=10)
 
-    def store(table: str, since: str | None, columns: list[tuple[str, str]], data: bytes) -> None:
-        frame = _frame(columns, data)
+    def store(table: str, columns: list[tuple[str, str]], frame: pl.DataFrame) -> None:
+        frame = _in_key_order(frame.select(_cast(name, kind) for name, kind in columns), table)
         key = f"raw/{table}/extracted={bound.date().isoformat()}/{result.extract_id}.parquet"
         if frame.height:
             lake.put_parquet(key, frame)
         result.tables[table] = {
             "key": key if frame.height else None,
             "rows": frame.height,
-            "since": since,
+            "since": cursors[table],
             "until": bound.isoformat(),
         }
 
     try:
-        with (
-            psycopg.connect(source_url, autocommit=True, connect_timeout=10) as con,
-            ThreadPoolExecutor(1, thread_name_prefix="brewline-extract") as worker,
-        ):
+        with psycopg.connect(conninfo, autocommit=True) as con:
             now, bound = _bound(con)
             result = Extract(_extract_id(bound), bound, full, (now - bound).total_seconds())
-            stored: Future[None] | None = None
-            with con.transaction():
-                con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try:
+                snapshot = export_snapshot(con)  # valid while this transaction is open
+                jobs: list[tuple[str, Callable[[pl.DataFrame], None]]] = []
                 for table in _largest_first(con):
-                    # Read this table while the worker parses and writes the previous one
-                    # (receiving COPY rows is Python-bound; parsing and parquet are not):
-                    # at most two tables in memory at once.
-                    since = cursors[table]
                     columns = _columns(con, table)
-                    data = _read(con, table, columns, since, bound)
-                    if stored is not None:
-                        stored.result()
-                    stored = worker.submit(store, table, since, columns, data)
-            if stored is not None:
-                stored.result()
+                    query = _query(table, columns, cursors[table], bound).as_string(con)
+                    jobs.append((query, partial(store, table, columns)))
+                _read_all(conninfo, snapshot, jobs)
+            finally:
+                # Closing ends the read-only transaction (and the snapshot's export):
+                # no ROLLBACK to attempt, and to report as a second error, on a source
+                # that went away while only the readers were talking to it.
+                con.close()
     except psycopg.OperationalError as exc:
         raise TransientError(f"the totesys source went away: {first_line(exc)}") from None
     lake.put_json(f"{MANIFESTS}{result.extract_id}.json", result.manifest())  # last: now durable
@@ -167,8 +172,48 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
     return result
 
 
+_READERS = 2
+"""Connections reading at once: the source sends two tables while the client decodes
+two, which keeps a small machine's cores busy (one reader leaves the source waiting
+on the client). Each table read frees its connection, then is typed and written in
+its own thread while the next tables are read."""
+
+
+def _read_all(
+    conninfo: str,
+    snapshot: str,
+    jobs: list[tuple[str, Callable[[pl.DataFrame], None]]],
+) -> None:
+    """Run each ``(query, store)`` on one of ``_READERS`` connections sharing
+    ``snapshot``, then ``store`` its frame off the connection: at most ``_READERS + 1``
+    tables in memory at once. Stops at the first error."""
+    readers: queue.Queue[SnapshotReader] = queue.Queue()
+
+    def run(query: str, store: Callable[[pl.DataFrame], None]) -> None:
+        reader = readers.get()
+        try:
+            frame = reader.read(query)
+        finally:
+            readers.put(reader)
+        store(frame)
+
+    with ExitStack() as stack:
+        for reader in stack.enter_context(snapshot_readers(conninfo, snapshot, _READERS)):
+            readers.put(reader)
+        workers = stack.enter_context(
+            ThreadPoolExecutor(_READERS + 1, thread_name_prefix="brewline-extract")
+        )
+        done = [workers.submit(run, query, store) for query, store in jobs]
+        try:
+            for future in done:
+                future.result()
+        finally:  # on an error, tables not started yet are not read
+            for future in done:
+                future.cancel()
+
+
 def _largest_first(con: psycopg.Connection[Any]) -> list[str]:
-    """The tables by estimated size, largest first: the last table's parse and write
+    """The tables by estimated size, largest first: the last table's typing and write
     (the one step nothing overlaps) is then a small one. Order does not matter to the
     snapshot, and the manifest lists tables by name."""
     sizes = dict(
@@ -195,14 +240,10 @@ def _bound(con: psycopg.Connection[Any]) -> tuple[dt.datetime, dt.datetime]:
     return now, bound - _MARGIN
 
 
-def _read(
-    con: psycopg.Connection[Any],
-    table: str,
-    columns: list[tuple[str, str]],
-    since: str | None,
-    bound: dt.datetime,
-) -> bytes:
-    """One table's rows in the window, as the CSV bytes of a ``COPY``."""
+def _query(
+    table: str, columns: list[tuple[str, str]], since: str | None, bound: dt.datetime
+) -> sql.Composed:
+    """One table's rows in the window, in no particular order (see ``_in_key_order``)."""
     from psycopg import sql
 
     where = sql.SQL("last_updated < {bound}").format(bound=sql.Literal(bound))
@@ -213,47 +254,43 @@ def _read(
             )
             + where
         )
-    query = sql.SQL(
-        "COPY (SELECT {cols} FROM {table} WHERE {where} ORDER BY {key}) "
-        "TO STDOUT (FORMAT csv, NULL '\\N')"
-    ).format(
+    return sql.SQL("SELECT {cols} FROM {table} WHERE {where}").format(
         cols=sql.SQL(", ").join(_selected(name, kind) for name, kind in columns),
         table=sql.Identifier(table),
         where=where,
-        key=sql.Identifier(f"{table}_id"),
     )
-    buffer = bytearray()
-    with con.cursor().copy(query) as copy:
-        for chunk in copy:
-            buffer += chunk
-    return bytes(buffer)
+
+
+def _in_key_order(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """The rows by id, as the lake keeps them. Sorted here, not by an ``ORDER BY``: a
+    table read whole comes in heap order, which is id order unless rows were updated,
+    and a sequential scan costs the source a fifth less than walking the primary key."""
+    key = f"{table}_id"
+    return frame if frame[key].is_sorted() else frame.sort(key)
+
+
+_SENT_AS_IS = frozenset(
+    ("integer", "bigint", "smallint", "boolean", "date", "text", "character varying", "character")
+)
+"""Types the driver reads into exactly the values the lake keeps (``_dtype``)."""
 
 
 def _selected(name: str, kind: str) -> sql.Composable:
-    """A column as the COPY sends it: a timestamp as epoch milliseconds, which the server
-    formats and Polars parses far more cheaply than ``yyyy-mm-dd hh:mm:ss.fff`` text."""
+    """A column as the source sends it: the types of ``_SENT_AS_IS`` as they are; a
+    timestamp rounded by the source to the millisecond the lake keeps (a no-op for
+    ``timestamp(3)``, which the planner drops); a numeric and any other type as its
+    text, which keeps every digit (``_cast`` makes a numeric a Decimal; the rest stays
+    text, as a ``COPY`` would write it)."""
     from psycopg import sql
 
     column = sql.Identifier(name)
+    if kind == "timestamp with time zone":  # its UTC wall time: epoch milliseconds
+        return sql.SQL("CAST({c} AT TIME ZONE 'UTC' AS timestamp(3)) AS {c}").format(c=column)
     if kind.startswith("timestamp"):
-        return sql.SQL("CAST(EXTRACT(EPOCH FROM {c}) * 1000 AS BIGINT) AS {c}").format(c=column)
-    return column
-
-
-def _frame(columns: list[tuple[str, str]], data: bytes) -> pl.DataFrame:
-    """The rows of a ``COPY``, typed from the source's own column types."""
-    import polars as pl
-
-    if not data:
-        return pl.DataFrame(schema={name: _dtype(kind) for name, kind in columns})
-    text = pl.read_csv(
-        data,
-        has_header=False,
-        new_columns=[name for name, _ in columns],
-        infer_schema=False,
-        null_values=["\\N"],
-    )
-    return text.select(_cast(name, kind) for name, kind in columns)
+        return sql.SQL("CAST({c} AS timestamp(3)) AS {c}").format(c=column)
+    if kind in _SENT_AS_IS:
+        return column
+    return sql.SQL("CAST({c} AS text) AS {c}").format(c=column)
 
 
 def _columns(con: psycopg.Connection[Any], table: str) -> list[tuple[str, str]]:
@@ -288,17 +325,13 @@ def _dtype(kind: str) -> pl.DataType:
 
 
 def _cast(name: str, kind: str) -> pl.Expr:
+    """A column as the lake keeps it (strict: a value that does not fit fails the extract)."""
     import polars as pl
 
-    column = pl.col(name)
     dtype = _dtype(kind)
-    if isinstance(dtype, pl.Boolean):
-        return column.replace_strict({"t": True, "f": False}, return_dtype=pl.Boolean).alias(name)
-    if isinstance(dtype, pl.Datetime):  # epoch milliseconds (see _selected)
-        return column.cast(pl.Int64, strict=True).cast(dtype).alias(name)
     if isinstance(dtype, pl.String):
-        return column
-    return column.cast(dtype, strict=True).alias(name)
+        return pl.col(name)
+    return pl.col(name).cast(dtype, strict=True).alias(name)
 
 
 def _extract_id(bound: dt.datetime) -> str:
