@@ -32,7 +32,7 @@ DATA = ROOT / "bench-data"
 _CONTROL = """
 import sys
 from brewline.load.loader import SqlLoader
-SqlLoader._refresh_marts = lambda self, batch, *, replaced: None  # the control: no marts
+SqlLoader._refresh_marts = lambda self, batch, **kw: None  # the control: no marts
 from brewline.cli import app
 sys.argv = ["brewline", *sys.argv[1:]]
 app()

@@ -27,17 +27,19 @@ hundreds of times fewer rows.
     FROM fact_sale_line WHERE TRUE
     GROUP BY branch_key, date_key, product_key
 
-SQL is the portable subset of DuckDB and PostgreSQL (``DISTINCT ON`` is in both).
+SQL is the portable subset of DuckDB and PostgreSQL.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from brewline.schema import MONEY_SQL, TABLES
 
 if TYPE_CHECKING:
+    import duckdb
     import polars as pl
 
 __all__ = [
@@ -213,15 +215,22 @@ MARTS: dict[str, Mart] = {
         *_rollups("mart_sales_hour", "weekday, hour", "sales", "revenue"),
         *_rollups("mart_product_day", "product_key", *_PRODUCT),
         # A customer's first sale: the earliest by sold_at, ties broken by sale_key
-        # (the rule every new-vs-returning figure uses).
+        # (the rule every new-vs-returning figure uses). Two aggregations rather than
+        # DISTINCT ON, which sorts: half the time. {scope} must take whole customers.
         Mart(
             "mart_customer_first",
             CUSTOMER,
             "fact_sale",
-            """SELECT DISTINCT ON (customer_key) customer_key, sale_key, branch_key, date_key,
-                   sold_at, total
-            FROM {source} WHERE customer_key IS NOT NULL AND {scope}
-            ORDER BY customer_key, sold_at, sale_key""",
+            """SELECT s.customer_key, s.sale_key, s.branch_key, s.date_key, s.sold_at, s.total
+            FROM {source} s JOIN (
+                SELECT t.customer_key, MIN(t.sale_key) AS sale_key
+                FROM {source} t JOIN (
+                    SELECT customer_key, MIN(sold_at) AS sold_at FROM {source}
+                    WHERE customer_key IS NOT NULL AND {scope} GROUP BY customer_key
+                ) AS earliest
+                  ON earliest.customer_key = t.customer_key AND earliest.sold_at = t.sold_at
+                GROUP BY t.customer_key
+            ) AS firsts ON firsts.sale_key = s.sale_key""",
         ),
     )
 }
@@ -236,10 +245,9 @@ def of_batch(sales: pl.DataFrame, lines: pl.DataFrame) -> dict[str, pl.DataFrame
     PostgreSQL would aggregate the same rows several times slower, after
     storing them. Frames are typed as their tables.
     """
-    import duckdb
     import polars as pl
 
-    con = duckdb.connect()
+    con = _scratch().cursor()  # a cursor per call: its registrations are its own
     try:
         con.register("fact_sale", sales.to_arrow())
         con.register("fact_sale_line", lines.to_arrow())
@@ -251,6 +259,14 @@ def of_batch(sales: pl.DataFrame, lines: pl.DataFrame) -> dict[str, pl.DataFrame
         return found
     finally:
         con.close()
+
+
+@functools.cache
+def _scratch() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process for :func:`of_batch` (opening one costs ~30 ms)."""
+    import duckdb
+
+    return duckdb.connect()
 
 
 def mismatch_sql(mart: Mart, scope: str = "TRUE", source_scope: str | None = None) -> str:

@@ -48,9 +48,13 @@ class SqlLoader(SqlEngine, Loader):
                 for _, name, by in owners:
                     refused.setdefault(by, []).append(name)
                 raise BranchDayOwned(refused)
-            if self._fetch(
-                "SELECT 1 FROM etl_file WHERE file_id IN (SELECT file_id FROM stage_files) LIMIT 1"
-            ):
+            redone = bool(
+                self._fetch(
+                    "SELECT 1 FROM etl_file WHERE file_id IN (SELECT file_id FROM stage_files) "
+                    "LIMIT 1"
+                )
+            )
+            if redone:
                 self._forget_staged_versions()
             victims = [(fid, by, True) for fid, _, by in previous]
             victims += [(fid, by, False) for fid, _, by in owners]
@@ -65,7 +69,7 @@ class SqlLoader(SqlEngine, Loader):
                 ("etl_rejected_row", batch.rejects),
             ):
                 self._append(table, frame)
-            self._refresh_marts(batch, replaced=bool(victims))
+            self._refresh_marts(batch, replaced=bool(victims), redone=redone or bool(victims))
         replaced: dict[int, list[Replacement]] = {}
         for by, name, whole in outcome:
             replaced.setdefault(by, []).append(Replacement(name, whole))
@@ -85,7 +89,7 @@ class SqlLoader(SqlEngine, Loader):
                 for statement in mart.rebuild():
                     self._execute(statement)
 
-    def _refresh_marts(self, batch: StarBatch, *, replaced: bool) -> None:
+    def _refresh_marts(self, batch: StarBatch, *, replaced: bool, redone: bool) -> None:
         """Make every mart agree with the facts again where this batch changed them.
 
         Branch-day marts are re-aggregated for the branch-days loaded or taken
@@ -106,7 +110,8 @@ class SqlLoader(SqlEngine, Loader):
             fresh = of_batch(batch.sales, batch.lines)
             for mart in MARTS.values():
                 if mart.grain == BRANCH_DAY:
-                    self._execute(mart.delete(DAY_SCOPE), (low, high))
+                    if redone:  # else every branch-day is new: no mart row has it yet
+                        self._execute(mart.delete(DAY_SCOPE), (low, high))
                     self._append(mart.table, fresh[mart.table])
             self._refresh_rollups(low, high)
             self._merge_first_sales(fresh["mart_customer_first"])
