@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from brewline.load.roles import AlreadyLoaded, BranchDayOwned, Loader, Replacement
@@ -63,13 +64,18 @@ class SqlLoader(SqlEngine, Loader):
                 self._execute(statement)
             if victims:
                 self._refresh_customers()
-            for table, frame in (
-                ("fact_sale", batch.sales),
-                ("fact_sale_line", batch.lines),
-                ("etl_rejected_row", batch.rejects),
-            ):
-                self._append(table, frame)
-            self._refresh_marts(batch, replaced=bool(victims), redone=redone or bool(victims))
+            # The batch's mart rows are aggregated in-process while the facts are
+            # appended (DuckDB releases the GIL in both).
+            with ThreadPoolExecutor(1) as aside:
+                fresh = aside.submit(of_batch, batch.sales, batch.lines)
+                for table, frame in (
+                    ("fact_sale", batch.sales),
+                    ("fact_sale_line", batch.lines),
+                    ("etl_rejected_row", batch.rejects),
+                ):
+                    self._append(table, frame)
+                marts = fresh.result()
+            self._refresh_marts(marts, replaced=bool(victims), redone=redone or bool(victims))
         replaced: dict[int, list[Replacement]] = {}
         for by, name, whole in outcome:
             replaced.setdefault(by, []).append(Replacement(name, whole))
@@ -89,14 +95,16 @@ class SqlLoader(SqlEngine, Loader):
                 for statement in mart.rebuild():
                     self._execute(statement)
 
-    def _refresh_marts(self, batch: StarBatch, *, replaced: bool, redone: bool) -> None:
+    def _refresh_marts(
+        self, fresh: dict[str, pl.DataFrame], *, replaced: bool, redone: bool
+    ) -> None:
         """Make every mart agree with the facts again where this batch changed them.
 
         Branch-day marts are re-aggregated for the branch-days loaded or taken
         over. A branch-day belongs to one delivery, so after the batch its facts
         are exactly the batch's rows of that day (or none, for a day taken from
         a replaced file): the batch's own rows are all there is to aggregate
-        (:func:`brewline.marts.of_batch`). A customer's first sale moves only
+        (``fresh``, from :func:`brewline.marts.of_batch`). A customer's first sale moves only
         when the batch has an earlier one, or when their first sale was deleted;
         the batch's candidates are merged in, and only customers who lost sales
         are recomputed from all their facts.
@@ -107,7 +115,6 @@ class SqlLoader(SqlEngine, Loader):
         self._stage("stage_mart_days", self._frame(days))
         ((low, high),) = self._fetch("SELECT min(date_key), max(date_key) FROM stage_mart_days")
         if low is not None:
-            fresh = of_batch(batch.sales, batch.lines)
             for mart in MARTS.values():
                 if mart.grain == BRANCH_DAY:
                     if redone:  # else every branch-day is new: no mart row has it yet
