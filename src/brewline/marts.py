@@ -78,22 +78,21 @@ class Mart:
     table: str
     grain: str
     source: str
-    """The table it summarises: a fact table, or (month marts) the day mart."""
+    """The table it summarises: a fact table or, for a rollup, the next finer mart."""
     aggregate: str
     """A SELECT of the table's columns, in order, from ``{source}``; ``{scope}`` restricts rows."""
 
-    def select(self, scope: str = "TRUE", source: str | None = None) -> str:
-        """The aggregate of ``scope``, from :attr:`source` or a relation holding its rows."""
-        return self.aggregate.format(scope=scope, source=source or self.source)
+    def select(self, scope: str = "TRUE") -> str:
+        """The aggregate of the source rows in ``scope``."""
+        return self.aggregate.format(scope=scope, source=self.source)
 
     def delete(self, scope: str) -> str:
         return f"DELETE FROM {self.table} WHERE {scope}"
 
-    def insert(self, scope: str, source: str | None = None) -> str:
-        """Insert the aggregate of ``scope``; ``source`` may name a smaller relation that
-        holds every source row in ``scope`` (a batch's staged rows)."""
+    def insert(self, scope: str) -> str:
+        """Insert the aggregate of the source rows in ``scope``."""
         columns = ", ".join(TABLES[self.table].names)
-        return f"INSERT INTO {self.table} ({columns}) {self.select(scope, source)}"
+        return f"INSERT INTO {self.table} ({columns}) {self.select(scope)}"
 
     def rebuild(self) -> list[str]:
         """Statements that make the whole mart equal its aggregate again."""

@@ -60,18 +60,19 @@ NO_DATE = "no date"
 """The bucket of an unpaid payment without a readable ``payment_date``."""
 
 _T = f"{TOTESYS}_"
-_CURRENT_SALES = f"""
-    current_sales AS (
-        SELECT * FROM {_T}fact_sales_order
-        WHERE sales_record_id IN (
-            SELECT MAX(sales_record_id) FROM {_T}fact_sales_order GROUP BY sales_order_id)
+
+
+def _current(name: str, fact: str, record: str, natural: str) -> str:
+    """A CTE ``name``: each ``natural`` id's newest version (highest ``record``) in ``fact``."""
+    return f"""
+    {name} AS (
+        SELECT * FROM {_T}{fact}
+        WHERE {record} IN (SELECT MAX({record}) FROM {_T}{fact} GROUP BY {natural})
     )"""
-_CURRENT_PAYMENTS = f"""
-    current_payments AS (
-        SELECT * FROM {_T}fact_payment
-        WHERE payment_record_id IN (
-            SELECT MAX(payment_record_id) FROM {_T}fact_payment GROUP BY payment_id)
-    )"""
+
+
+_CURRENT_SALES = _current("current_sales", "fact_sales_order", "sales_record_id", "sales_order_id")
+_CURRENT_PAYMENTS = _current("current_payments", "fact_payment", "payment_record_id", "payment_id")
 _CURRENCY = "COALESCE(c.currency_code, 'currency #' || CAST(s.currency_id AS TEXT))"
 _CURRENCY_JOIN = f"LEFT JOIN {_T}dim_currency c ON c.currency_id = s.currency_id"
 _FIGURES = f"""
