@@ -349,9 +349,14 @@ def test_reading_files_together_equals_reading_them_one_by_one() -> None:
         (b"\xef\xbb\xbfDate,Branch\r\n" + good.replace(b"\n", b"\r\n") * 2, "b.csv"),
         (good + b"\n" + good, "c.csv"),
         (b"", "empty.csv"),
+        (good + good.rstrip(b"\n"), "no-final-newline.csv"),
+        (good * 2, "after-it.csv"),
     ]
     damaged = [*files, (good + b'x,"unterminated\n' + good, "d.csv")]
-    for batch in (files, damaged):
+    # Small files are read as one buffer: a quote left open at the end of one file
+    # must not take the next file's lines with it.
+    open_at_end = [(good + b'x,"open', "e.csv"), *files]
+    for batch in (files, damaged, open_at_end):
         together = read_exports(batch)
         for (data, name), result in zip(batch, together, strict=True):
             (alone,) = read_exports([(data, name)])

@@ -65,6 +65,20 @@ def test_the_same_file_through_two_paths_is_one_delivery(tmp_path: Path) -> None
     assert len(FolderSource([landing, path]).deliveries()) == 1
 
 
+def test_a_linked_file_is_read_once_and_a_linked_folder_is_not_entered(tmp_path: Path) -> None:
+    elsewhere = put(tmp_path / "elsewhere", "york.csv", b"y", 2)
+    landing = tmp_path / "landing"
+    put(landing, "sub/leeds.csv", b"a", 1)
+    (landing / "york.csv").symlink_to(elsewhere)
+    (landing / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (landing / "broken.csv").symlink_to(tmp_path / "nowhere.csv")
+    assert [d.name for d in FolderSource([landing]).deliveries()] == ["sub/leeds.csv", "york.csv"]
+    # Reached through the link and directly, it is still one file.
+    assert len(FolderSource([landing, elsewhere]).deliveries()) == 2
+    only = FolderSource([landing], only=[elsewhere, landing / "sub" / "leeds.csv"])
+    assert [d.name for d in only.deliveries()] == ["sub/leeds.csv", "york.csv"]
+
+
 def test_a_missing_landing_path_is_a_config_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does-not-exist does not exist"):
         FolderSource([tmp_path / "does-not-exist"]).deliveries()

@@ -25,7 +25,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 __all__ = [
     "Delivery",
@@ -109,7 +109,7 @@ def delivery_order(delivery: Delivery) -> tuple[float, str, int]:
 def is_delivery_name(relative: str) -> bool:
     """Whether a name under a landing root is a delivery: a visible ``.csv`` that is not
     a quarantine file and not in a hidden or quarantine folder."""
-    parts = PurePosixPath(relative).parts
+    parts = [part for part in relative.split("/") if part not in ("", ".")]  # as PurePosixPath
     return (
         bool(parts)
         and not any(part.startswith(".") or part == QUARANTINE_DIR_NAME for part in parts)
