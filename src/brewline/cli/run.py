@@ -27,6 +27,7 @@ from brewline.cli.output import (
     folded,
     print_json,
     printable,
+    settle_imports,
     table,
     text,
     validate_location,
@@ -119,6 +120,7 @@ def run(
     from brewline.demo import with_demo_key
     from brewline.pipeline import run as run_pipeline
 
+    settle_imports()
     with exit_on_error(as_json):
         settings, demo_note = with_demo_key(
             load_settings(

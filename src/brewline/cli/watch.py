@@ -27,6 +27,7 @@ from brewline.cli.output import (
     exit_on_error,
     print_json,
     printable,
+    settle_imports,
     validate_location,
 )
 from brewline.vocabulary import FileState, counted
@@ -80,6 +81,7 @@ def watch(
     from brewline.config import load_settings
     from brewline.watch import watch as watch_loop
 
+    settle_imports()
     with exit_on_error(as_json):
         settings = load_settings(warehouse=warehouse, quarantine=quarantine)
         where = location if location is not None else str(settings.landing)
