@@ -214,9 +214,7 @@ def _typed(rows: pl.DataFrame, layout: Layout, limits: _Limits) -> pl.DataFrame:
         "line_problem",
         "timestamp",
         branch=per_distinct(rows["branch"], _branch),
-        branch_given=per_distinct(rows["branch"], lambda t: t.str.strip_chars() != "").fill_null(
-            False
-        ),
+        branch_text="branch",  # raw, for the missing_branch reason (failing rows only)
         sold_at=sold_at,
         plausible_date=plausible,
         payment_method=payment,
@@ -383,7 +381,7 @@ def _row_reason() -> pl.Expr:
     checks = [
         (pl.col("line_problem").is_not_null(), pl.col("line_problem")),
         (pl.col("fields") < _MIN_FIELDS, pl.lit("too_few_fields")),
-        (~pl.col("branch_given"), pl.lit("missing_branch")),
+        (_branch_missing(), pl.lit("missing_branch")),
         (pl.col("branch").is_null(), pl.lit("bad_branch")),
         (pl.col("sold_at").is_null(), pl.lit("bad_timestamp")),
         (~pl.col("plausible_date"), pl.lit("implausible_date")),
@@ -402,6 +400,11 @@ def _row_reason() -> pl.Expr:
     for condition, reason in reversed(checks):  # built inside-out: the first check wins
         expr = pl.when(condition).then(reason).otherwise(expr)
     return expr
+
+
+def _branch_missing() -> pl.Expr:
+    """Empty or absent branch field: told apart from a bad one only for rejected rows."""
+    return ~(pl.col("branch_text").str.strip_chars() != "").fill_null(False)
 
 
 def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRejected]:
@@ -451,8 +454,11 @@ def _file_branches(typed: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
             share=pl.col("len").first() / pl.col("len").sum(),
         )
     )
+    # typed and rows are both in row order: the customer column is laid beside, not joined.
     people = (
-        named.join(rows.lazy().select("row", "customer_name"), on="row")
+        typed.lazy()
+        .with_columns(rows["customer_name"])
+        .filter(pl.col("branch").is_not_null())
         .group_by("file_index")
         .agg(customers=customer.n_unique(), customer=customer.first())
     )
