@@ -165,15 +165,14 @@ def _check_layout(
     refused = _refuse_month_first(typed, layout)
     branches = _file_branches(typed, rows)
     refused |= _refuse_other_than_one_branch(branches, {i: raw.source for i, raw in raws})
-    typed = typed.join(
-        branches.select("file_index", "file_branch"),
-        on="file_index",
-        how="left",
-        maintain_order="left",
-    )
     basket = basket_items(rows, layout)
     items = _priced_items(basket, limits.max_item_price)
-    checked = typed.join(_per_sale(items, basket.menu), on="row", how="left", maintain_order="left")
+    # Every frame here is in `row` order, one row per row: columns are laid side by side
+    # (a gather by file, a stack of per-sale columns), which hash joins on `row` only redo.
+    checked = typed.with_columns(
+        _file_branch(branches, typed["file_index"]),
+        total_cents=_cents(typed["total"]),
+    ).hstack(_per_sale(items, basket.menu, rows.height))
     good = checked.select(
         _all_rules_pass() & ~pl.col("file_index").is_in(list(refused))
     ).to_series()
@@ -215,9 +214,7 @@ def _typed(rows: pl.DataFrame, layout: Layout, limits: _Limits) -> pl.DataFrame:
         "line_problem",
         "timestamp",
         branch=per_distinct(rows["branch"], _branch),
-        branch_given=per_distinct(rows["branch"], lambda t: t.str.strip_chars() != "").fill_null(
-            False
-        ),
+        branch_text="branch",  # raw, for the missing_branch reason (failing rows only)
         sold_at=sold_at,
         plausible_date=plausible,
         payment_method=payment,
@@ -260,16 +257,57 @@ def _priced_items(basket: BasketItems, max_item_price: Decimal) -> pl.DataFrame:
     )
 
 
-def _per_sale(items: pl.DataFrame, menu: pl.DataFrame) -> pl.DataFrame:
-    """Per sale: worst item rank, item count and sum, and whether a product has two prices."""
-    per_sale = items.group_by("row").agg(
-        item_rank=pl.col("item_rank").min(),
-        item_sum=pl.col("price").sum(),
-        items=pl.len().cast(pl.Int32),
-    )
+def _per_sale(items: pl.DataFrame, menu: pl.DataFrame, n_rows: int) -> pl.DataFrame:
+    """Per sale, in row order: worst item rank, item count and cents, and whether a product
+    has two prices (null for a row with no item, as a left join would give).
+
+    Items come in row order, so each sale's items are one run: numpy folds the runs
+    (a running sum, the few wrong items' ranks), where a group-by hashes every item's row
+    and a join on ``row`` then puts the result back in the order it already had.
+    """
+    row = items["row"].to_numpy()
+    starts = np.flatnonzero(np.concatenate(([True], row[1:] != row[:-1])))[: len(row)]
+    counts = np.diff(starts, append=len(row))
+    # Sums from one running total; worst ranks from the few wrong items only.
+    running = np.cumsum(_cents(items["price"]).fill_null(0).to_numpy())
+    sums = np.diff(running[starts + counts - 1], prepend=0) if len(row) else running
+    wrong = items.select("row", "item_rank").filter(pl.col("item_rank").is_not_null())
+    worst = np.full(len(starts), _NO_RANK, dtype=np.int32)
+    at = np.searchsorted(row[starts], wrong["row"].to_numpy())
+    np.minimum.at(worst, at, wrong["item_rank"].to_numpy())
+    conflicting = np.zeros(n_rows, dtype=bool)
+    conflicting[_conflicting_rows(items, menu).to_numpy()] = True
+    per_sale = pl.DataFrame(
+        {"item_rank": worst, "item_sum": sums, "items": counts},
+        schema={"item_rank": pl.Int32, "item_sum": pl.Int64, "items": pl.Int32},
+    ).with_columns(item_rank=pl.when(pl.col("item_rank") != _NO_RANK).then("item_rank"))
+    if len(starts) < n_rows:  # a row without items (none today: a basket splits into >= 1)
+        present = pl.Series(row[starts])
+        per_sale = pl.DataFrame(
+            [
+                pl.repeat(None, n_rows, dtype=c.dtype, eager=True).alias(c.name).scatter(present, c)
+                for c in per_sale
+            ]
+        )
     return per_sale.with_columns(
-        conflicting=pl.col("row").is_in(_conflicting_rows(items, menu).implode())
+        conflicting=pl.when(pl.col("items").is_not_null()).then(pl.Series(conflicting))
     )
+
+
+_NO_RANK = len(REASONS)
+"""Stands for "no item is wrong" (null) while numpy takes the minimum."""
+
+
+def _cents(money: pl.Series) -> pl.Series:
+    """Money (two decimals) as whole cents: Decimal's integer form, cheap to sum and compare."""
+    return money.to_physical().cast(pl.Int64)
+
+
+def _file_branch(branches: pl.DataFrame, file_index: pl.Series) -> pl.Series:
+    """Each row's file's branch: a lookup by file index (a gather, not a join)."""
+    size = int(np.max(file_index.to_numpy(), initial=0)) + 1
+    lookup = pl.repeat(None, size, dtype=pl.String, eager=True).alias("file_branch")
+    return lookup.scatter(branches["file_index"], branches["file_branch"]).gather(file_index)
 
 
 def _conflicting_rows(items: pl.DataFrame, menu: pl.DataFrame) -> pl.Series:
@@ -333,7 +371,7 @@ def _all_rules_pass() -> pl.Expr:
         pl.col("has_basket"),
         pl.col("item_rank").is_null(),
         ~pl.col("conflicting"),
-        pl.col("item_sum") == pl.col("total"),
+        pl.col("item_sum") == pl.col("total_cents"),
         pl.col("branch") == pl.col("file_branch"),
     ).fill_null(False)
 
@@ -343,7 +381,7 @@ def _row_reason() -> pl.Expr:
     checks = [
         (pl.col("line_problem").is_not_null(), pl.col("line_problem")),
         (pl.col("fields") < _MIN_FIELDS, pl.lit("too_few_fields")),
-        (~pl.col("branch_given"), pl.lit("missing_branch")),
+        (_branch_missing(), pl.lit("missing_branch")),
         (pl.col("branch").is_null(), pl.lit("bad_branch")),
         (pl.col("sold_at").is_null(), pl.lit("bad_timestamp")),
         (~pl.col("plausible_date"), pl.lit("implausible_date")),
@@ -355,13 +393,18 @@ def _row_reason() -> pl.Expr:
             pl.col("item_rank").replace_strict(rank_to_reason, return_dtype=pl.String),
         ),
         (pl.col("conflicting"), pl.lit("conflicting_prices")),
-        (pl.col("item_sum") != pl.col("total"), pl.lit("total_mismatch")),
+        (pl.col("item_sum") != pl.col("total_cents"), pl.lit("total_mismatch")),
         (pl.col("branch") != pl.col("file_branch"), pl.lit("other_branch")),
     ]
     expr: pl.Expr = pl.lit(None, dtype=pl.String)
     for condition, reason in reversed(checks):  # built inside-out: the first check wins
         expr = pl.when(condition).then(reason).otherwise(expr)
     return expr
+
+
+def _branch_missing() -> pl.Expr:
+    """Empty or absent branch field: told apart from a bad one only for rejected rows."""
+    return ~(pl.col("branch_text").str.strip_chars() != "").fill_null(False)
 
 
 def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRejected]:
@@ -411,8 +454,11 @@ def _file_branches(typed: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
             share=pl.col("len").first() / pl.col("len").sum(),
         )
     )
+    # typed and rows are both in row order: the customer column is laid beside, not joined.
     people = (
-        named.join(rows.lazy().select("row", "customer_name"), on="row")
+        typed.lazy()
+        .with_columns(rows["customer_name"])
+        .filter(pl.col("branch").is_not_null())
         .group_by("file_index")
         .agg(customers=customer.n_unique(), customer=customer.first())
     )
