@@ -119,7 +119,7 @@ def _files_under(root: Path) -> Iterable[tuple[str, Delivery]]:
     for error in unreadable:  # a folder we cannot list may hold exports: never skip it silently
         path = Path(str(error.filename))
         yield (
-            str(path),
+            os.path.realpath(path),
             Delivery(_printable(path.relative_to(root).as_posix() + "/"), 0, 0.0, str(path)),
         )
 
