@@ -163,8 +163,9 @@ def _check_layout(
     )
     typed = _typed(rows, layout, limits)
     refused = _refuse_month_first(typed, layout)
-    branches = _file_branches(typed, rows)
-    refused |= _refuse_other_than_one_branch(branches, {i: raw.source for i, raw in raws})
+    sources = {i: raw.source for i, raw in raws}
+    branches = _file_branches(typed, rows, sources)
+    refused |= _refuse_other_than_one_branch(branches, sources)
     basket = basket_items(rows, layout)
     items = _priced_items(basket, limits.max_item_price)
     # Every frame here is in `row` order, one row per row: columns are laid side by side
@@ -437,12 +438,13 @@ def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRe
     }
 
 
-def _file_branches(typed: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+def _file_branches(
+    typed: pl.DataFrame, rows: pl.DataFrame, sources: dict[int, str]
+) -> pl.DataFrame:
     """Per file: its branch (the most common value), how many values, the branch's share.
 
-    Also the customer column's distinct count and first value, for the swap check.
+    Also the customer column's first value and, for the swap check, its distinct count.
     """
-    customer = pl.col("customer_name").str.strip_chars()
     named = typed.lazy().filter(pl.col("branch").is_not_null())
     counts = named.group_by("file_index", "branch").len()
     top = (
@@ -457,12 +459,30 @@ def _file_branches(typed: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     # typed and rows are both in row order: the customer column is laid beside, not joined.
     people = (
         typed.lazy()
-        .with_columns(rows["customer_name"])
+        .select("file_index", "branch", rows["customer_name"])
         .filter(pl.col("branch").is_not_null())
-        .group_by("file_index")
-        .agg(customers=customer.n_unique(), customer=customer.first())
     )
-    return top.join(people, on="file_index").collect()
+    # Only the first value is stripped: stripping every name costs as much as the rest.
+    first = people.group_by("file_index").agg(
+        customer=pl.col("customer_name").first().str.strip_chars()
+    )
+    found = top.join(first, on="file_index").collect()
+    # The distinct count only matters where the swap check could fire (one branch, a
+    # customer that the file's name names): counting every file's names is the costly part.
+    suspects = [
+        index
+        for index, branch, n, _, customer in found.iter_rows()
+        if n == 1 and _named_after(sources[index], customer, branch)
+    ]
+    customers = (
+        people.filter(pl.col("file_index").is_in(suspects))
+        .group_by("file_index")
+        .agg(customers=pl.col("customer_name").str.strip_chars().n_unique())
+        .collect()
+    )
+    return found.join(customers, on="file_index", how="left", maintain_order="left").select(
+        "file_index", "file_branch", "branches", "share", "customers", "customer"
+    )
 
 
 def _refuse_other_than_one_branch(
