@@ -345,15 +345,25 @@ def _sale_lines(items: pl.DataFrame) -> pl.DataFrame:
     ).to_series()
     order = np.argsort(packed.to_numpy(), kind="stable")
     ordered = packed.to_numpy()[order]
-    starts = np.flatnonzero(np.diff(ordered, prepend=-1))
-    heads = pl.Series(order[starts])
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    starts = starts[: len(ordered)]  # no items: the leading True marks no run
+    # Gather the three columns in one frame gather, with the index type polars uses.
+    heads = pl.Series(order[starts].astype(np.uint32 if _IDX32 else np.uint64))
     quantity = pl.Series("quantity", np.diff(starts, append=len(ordered)), dtype=pl.Int32)
-    return pl.DataFrame(
-        [items["row"].gather(heads), items["product_key"].gather(heads), quantity]
-    ).with_columns(
-        unit_price=items["price"].gather(heads),
-        line_amount=items["price"].gather(heads) * quantity.cast(pl.Decimal(18, 0)),
+    return (
+        items.select("row", "product_key", unit_price="price")[heads]
+        .with_columns(quantity)
+        .select(
+            "row",
+            "product_key",
+            "quantity",
+            "unit_price",
+            line_amount=pl.col("unit_price") * quantity.cast(pl.Decimal(18, 0)),
+        )
     )
+
+
+_IDX32 = pl.get_index_type() == pl.UInt32
 
 
 _PRODUCT_SPACE = 1 << 20
