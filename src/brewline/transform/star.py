@@ -13,8 +13,10 @@ and the card is consumed here to make the customer key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from brewline.extract.converters import MONEY, per_distinct
@@ -189,7 +191,7 @@ def _sales(sales: pl.DataFrame, file_table: pl.DataFrame, pii_key: bytes | None)
     return sales.with_columns(
         file_id=file_table["file_id"].gather(index),
         sale_key=file_table["sale_key_base"].gather(index) + pl.col("line_no"),
-        branch_key=per_distinct(sales["branch"], _branch_key),
+        branch_key=_per_run(sales["branch"], _branch_key),
         date_key=per_distinct(sales["sold_at"].dt.date(), date_key_expr),
         customer_key=customer_keys(sales["card"], pii_key),
         total=pl.col("total").cast(MONEY),
@@ -202,7 +204,7 @@ def _lines(lines: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
     Both frames come in ``row`` order and every line's row is a valid sale, so
     a binary search finds each line's sale (cheaper than a hash join).
     """
-    at = sales["row"].search_sorted(lines["row"])
+    at = _positions(sales["row"], lines["row"])
     sale_columns = sales.select("sale_key", "file_id", "branch_key", "date_key")
     return pl.concat([lines, sale_columns[at]], how="horizontal").select(
         "sale_key",
@@ -214,6 +216,34 @@ def _lines(lines: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
         pl.col("unit_price").cast(MONEY),
         pl.col("line_amount").cast(MONEY),
     )
+
+
+def _positions(sorted_rows: pl.Series, rows: pl.Series) -> pl.Series:
+    """``sorted_rows.search_sorted(rows)`` (leftmost) for small non-negative row numbers.
+
+    A row's position is how many sorted rows lie below it: one running count over
+    the row numbers (at most the batch's rows), where a binary search per line costs
+    several times more.
+    """
+    sales = sorted_rows.to_numpy()
+    wanted = rows.to_numpy()
+    size = int(max(np.max(sales, initial=0), np.max(wanted, initial=0))) + 1
+    # below[r]: how many sorted rows are < r (bincount counts a repeated row each time).
+    below = np.cumsum(np.bincount(sales.astype(np.int64) + 1, minlength=size + 1))
+    return pl.Series(below[wanted.astype(np.int64)])
+
+
+def _per_run(column: pl.Series, convert: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
+    """``per_distinct`` for a column whose equal values come in runs (a file's branch).
+
+    Only each run's first value is converted, then repeated over its run: comparing
+    each value with the one before is cheaper than hashing every value into a mapping.
+    """
+    if column.is_empty():
+        return per_distinct(column, convert)
+    starts = column.ne_missing(column.shift(1)).scatter(0, True)
+    converted = per_distinct(column.filter(starts), convert)
+    return converted.gather(starts.cast(pl.UInt32).cum_sum() - 1)
 
 
 def _branch_key(branch: pl.Expr) -> pl.Expr:

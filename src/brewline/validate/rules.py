@@ -163,8 +163,9 @@ def _check_layout(
     )
     typed = _typed(rows, layout, limits)
     refused = _refuse_month_first(typed, layout)
-    branches = _file_branches(typed, rows)
-    refused |= _refuse_other_than_one_branch(branches, {i: raw.source for i, raw in raws})
+    sources = {i: raw.source for i, raw in raws}
+    branches = _file_branches(typed, rows, sources)
+    refused |= _refuse_other_than_one_branch(branches, sources)
     basket = basket_items(rows, layout)
     items = _priced_items(basket, limits.max_item_price)
     # Every frame here is in `row` order, one row per row: columns are laid side by side
@@ -344,15 +345,25 @@ def _sale_lines(items: pl.DataFrame) -> pl.DataFrame:
     ).to_series()
     order = np.argsort(packed.to_numpy(), kind="stable")
     ordered = packed.to_numpy()[order]
-    starts = np.flatnonzero(np.diff(ordered, prepend=-1))
-    heads = pl.Series(order[starts])
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    starts = starts[: len(ordered)]  # no items: the leading True marks no run
+    # Gather the three columns in one frame gather, with the index type polars uses.
+    heads = pl.Series(order[starts].astype(np.uint32 if _IDX32 else np.uint64))
     quantity = pl.Series("quantity", np.diff(starts, append=len(ordered)), dtype=pl.Int32)
-    return pl.DataFrame(
-        [items["row"].gather(heads), items["product_key"].gather(heads), quantity]
-    ).with_columns(
-        unit_price=items["price"].gather(heads),
-        line_amount=items["price"].gather(heads) * quantity.cast(pl.Decimal(18, 0)),
+    return (
+        items.select("row", "product_key", unit_price="price")[heads]
+        .with_columns(quantity)
+        .select(
+            "row",
+            "product_key",
+            "quantity",
+            "unit_price",
+            line_amount=pl.col("unit_price") * quantity.cast(pl.Decimal(18, 0)),
+        )
     )
+
+
+_IDX32 = pl.get_index_type() == pl.UInt32
 
 
 _PRODUCT_SPACE = 1 << 20
@@ -437,12 +448,13 @@ def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRe
     }
 
 
-def _file_branches(typed: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+def _file_branches(
+    typed: pl.DataFrame, rows: pl.DataFrame, sources: dict[int, str]
+) -> pl.DataFrame:
     """Per file: its branch (the most common value), how many values, the branch's share.
 
-    Also the customer column's distinct count and first value, for the swap check.
+    Also the customer column's first value and, for the swap check, its distinct count.
     """
-    customer = pl.col("customer_name").str.strip_chars()
     named = typed.lazy().filter(pl.col("branch").is_not_null())
     counts = named.group_by("file_index", "branch").len()
     top = (
@@ -457,12 +469,30 @@ def _file_branches(typed: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     # typed and rows are both in row order: the customer column is laid beside, not joined.
     people = (
         typed.lazy()
-        .with_columns(rows["customer_name"])
+        .select("file_index", "branch", rows["customer_name"])
         .filter(pl.col("branch").is_not_null())
-        .group_by("file_index")
-        .agg(customers=customer.n_unique(), customer=customer.first())
     )
-    return top.join(people, on="file_index").collect()
+    # Only the first value is stripped: stripping every name costs as much as the rest.
+    first = people.group_by("file_index").agg(
+        customer=pl.col("customer_name").first().str.strip_chars()
+    )
+    found = top.join(first, on="file_index").collect()
+    # The distinct count only matters where the swap check could fire (one branch, a
+    # customer that the file's name names): counting every file's names is the costly part.
+    suspects = [
+        index
+        for index, branch, n, _, customer in found.iter_rows()
+        if n == 1 and _named_after(sources[index], customer, branch)
+    ]
+    customers = (
+        people.filter(pl.col("file_index").is_in(suspects))
+        .group_by("file_index")
+        .agg(customers=pl.col("customer_name").str.strip_chars().n_unique())
+        .collect()
+    )
+    return found.join(customers, on="file_index", how="left", maintain_order="left").select(
+        "file_index", "file_branch", "branches", "share", "customers", "customer"
+    )
 
 
 def _refuse_other_than_one_branch(
