@@ -112,4 +112,5 @@ def test_precomputed_hmac_states_give_the_standard_hmac(key: bytes, card: str) -
     from brewline.transform.pii import _hmac_sha256
 
     expected = hmac.digest(key, card.encode(), "sha256")
-    assert _hmac_sha256(key)(card.encode()) == int.from_bytes(expected[:8], "big") & ((1 << 63) - 1)
+    (token,) = _hmac_sha256(key)([card.encode()])
+    assert token == int.from_bytes(expected[:8], "big") & ((1 << 63) - 1)

@@ -36,27 +36,19 @@ def customer_keys(cards: pl.Series, key: bytes | None) -> pl.Series:
         return pl.repeat(None, len(cards), dtype=pl.Int64, eager=True).alias("customer_key")
     frame = cards.alias("card").to_frame()
     distinct = frame.drop_nulls().unique()
-    tokens = _hmac_sha256_many(key)(card.encode("ascii") for card in distinct["card"].to_list())
+    tokens = _hmac_sha256(key)(card.encode("ascii") for card in distinct["card"].to_list())
     lookup = distinct.with_columns(pl.Series("customer_key", tokens, dtype=pl.Int64))
     return frame.join(lookup, on="card", how="left", maintain_order="left")["customer_key"]
 
 
-def _hmac_sha256(key: bytes) -> Callable[[bytes], int]:
-    """HMAC-SHA256 (RFC 2104) with the key's inner and outer states computed once.
+def _hmac_sha256(key: bytes) -> Callable[[Iterable[bytes]], np.ndarray]:
+    """HMAC-SHA256 (RFC 2104) of many messages, as int64 keys (the digest's first 8 bytes,
+    63 bits), with the key's inner and outer states computed once.
 
     Copying two precomputed SHA-256 states per card is about 4x faster than
     ``hmac.digest``, which derives them again for every message; the result is
-    the same HMAC (a test compares them).
-    """
-    tokens = _hmac_sha256_many(key)
-    return lambda message: int(tokens([message])[0])
-
-
-def _hmac_sha256_many(key: bytes) -> Callable[[Iterable[bytes]], np.ndarray]:
-    """:func:`_hmac_sha256` of many messages at once, as an int64 array.
-
-    Each digest's first 8 bytes go into one buffer that numpy reads as big-endian
-    integers: one ``int.from_bytes`` and one Python int per card cost more than the mask.
+    the same HMAC (a test compares them). The heads go into one buffer that numpy
+    reads as big-endian integers: an ``int.from_bytes`` per card costs more.
     """
     block = hashlib.sha256().block_size
     padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")

@@ -202,7 +202,7 @@ def _lines(lines: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
     """Sale lines with their sale's keys.
 
     Both frames come in ``row`` order and every line's row is a valid sale, so
-    a binary search finds each line's sale (cheaper than a hash join).
+    each line's sale is found by position (:func:`_positions`), not a hash join.
     """
     at = _positions(sales["row"], lines["row"])
     sale_columns = sales.select("sale_key", "file_id", "branch_key", "date_key")

@@ -260,11 +260,12 @@ def _priced_items(basket: BasketItems, max_item_price: Decimal) -> pl.DataFrame:
 
 def _per_sale(items: pl.DataFrame, menu: pl.DataFrame, n_rows: int) -> pl.DataFrame:
     """Per sale, in row order: worst item rank, item count and cents, and whether a product
-    has two prices (null for a row with no item, as a left join would give).
+    has two prices.
 
     Items come in row order, so each sale's items are one run: numpy folds the runs
     (a running sum, the few wrong items' ranks), where a group-by hashes every item's row
-    and a join on ``row`` then puts the result back in the order it already had.
+    and a join on ``row`` then puts the result back in the order it already had. Every
+    row has a run: a basket splits into at least one item (an empty basket into ``""``).
     """
     row = items["row"].to_numpy()
     starts = np.flatnonzero(np.concatenate(([True], row[1:] != row[:-1])))[: len(row)]
@@ -278,21 +279,16 @@ def _per_sale(items: pl.DataFrame, menu: pl.DataFrame, n_rows: int) -> pl.DataFr
     np.minimum.at(worst, at, wrong["item_rank"].to_numpy())
     conflicting = np.zeros(n_rows, dtype=bool)
     conflicting[_conflicting_rows(items, menu).to_numpy()] = True
-    per_sale = pl.DataFrame(
-        {"item_rank": worst, "item_sum": sums, "items": counts},
-        schema={"item_rank": pl.Int32, "item_sum": pl.Int64, "items": pl.Int32},
+    assert len(starts) == n_rows, "every row has at least one basket item"
+    return pl.DataFrame(
+        {"item_rank": worst, "item_sum": sums, "items": counts, "conflicting": conflicting},
+        schema={
+            "item_rank": pl.Int32,
+            "item_sum": pl.Int64,
+            "items": pl.Int32,
+            "conflicting": pl.Boolean,
+        },
     ).with_columns(item_rank=pl.when(pl.col("item_rank") != _NO_RANK).then("item_rank"))
-    if len(starts) < n_rows:  # a row without items (none today: a basket splits into >= 1)
-        present = pl.Series(row[starts])
-        per_sale = pl.DataFrame(
-            [
-                pl.repeat(None, n_rows, dtype=c.dtype, eager=True).alias(c.name).scatter(present, c)
-                for c in per_sale
-            ]
-        )
-    return per_sale.with_columns(
-        conflicting=pl.when(pl.col("items").is_not_null()).then(pl.Series(conflicting))
-    )
 
 
 _NO_RANK = len(REASONS)
