@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -16,6 +19,9 @@ from tests.conftest import PII_KEY, copy_exports
 from brewline.config import Settings
 from brewline.errors import ConfigError
 from brewline.pipeline import run
+from brewline.report import RunReport
+from brewline.sources import Delivery
+from brewline.sources.folder import FolderSource
 
 FACT_TABLES = ("fact_sale", "fact_sale_line", "etl_file_branch_day", "etl_rejected_row")
 
@@ -229,6 +235,60 @@ def test_unreadable_file_is_rejected_whole_and_others_load(
     assert report.exit_code == 1
     # An unchanged rejected file is not retried (and not re-reported as a failure).
     assert run(settings).exit_code == 0
+
+
+_OPEN_WHEN_FREE = """
+import sys, time, duckdb
+deadline = time.monotonic() + 20
+while True:
+    try:
+        with duckdb.connect(sys.argv[1], read_only=True) as con:
+            print(con.execute("SELECT count(*) FROM etl_file").fetchone()[0])
+        break
+    except duckdb.IOException:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.05)
+"""
+
+
+def test_a_run_lets_go_of_its_duckdb_file_while_it_waits_for_files(
+    landing: Path, shared_exports: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """A run keeps the file across back-to-back commits, but not while it waits (here
+    for a slow read): then dashboards and reports can open it."""
+    copy_exports(shared_exports, landing)
+    settings = make_settings(batch_files=1)
+    reading, go_on = threading.Event(), threading.Event()
+
+    class SlowFourthFile(FolderSource):
+        def read(self, delivery: Delivery) -> bytes:
+            if delivery.name == self.fourth:
+                reading.set()
+                go_on.wait(60)
+            return super().read(delivery)
+
+    source = SlowFourthFile([landing], quarantine=settings.quarantine)
+    source.fourth = source.deliveries()[3].name  # type: ignore[attr-defined]
+    reports: list[RunReport] = []
+    runner = threading.Thread(target=lambda: reports.append(run(settings, source=source)))
+    runner.start()
+    try:
+        assert reading.wait(60)
+        other = subprocess.run(
+            [sys.executable, "-c", _OPEN_WHEN_FREE, str(settings.warehouse)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        go_on.set()
+        runner.join(120)
+    assert other.returncode == 0, other.stderr[-500:]
+    assert int(other.stdout) <= 3  # the files committed before the wait, if any
+    assert reports[0].exit_code == 0
+    assert reports[0].count("loaded") == 33
 
 
 def test_pii_key_cannot_change_under_a_warehouse(

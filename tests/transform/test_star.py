@@ -21,6 +21,7 @@ from polars.testing import assert_frame_equal
 
 from brewline.extract import read_export
 from brewline.keys import sale_key_base, stable_key
+from brewline.marts import of_batch
 from brewline.transform.star import FileFacts, StarBatch, build_star, calendar
 from brewline.validate.rules import validate_exports, validate_rows
 
@@ -72,7 +73,9 @@ def personal_data(data: bytes) -> tuple[set[str], set[str]]:
 
 
 def frames(batch: StarBatch) -> dict[str, pl.DataFrame]:
-    return {field.name: getattr(batch, field.name) for field in dataclasses.fields(batch)}
+    """Every frame the batch carries to the warehouse, its mart rows included."""
+    found = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch) if f.name != "marts"}
+    return found | (batch.marts or of_batch(batch.sales, batch.lines))
 
 
 @pytest.fixture(scope="module")

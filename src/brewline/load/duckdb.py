@@ -3,8 +3,10 @@
 DuckDB lets one process at a time open a file for writing, and no other
 process read it meanwhile. A loader therefore opens it with ``share=True``:
 it holds the file only while a transaction runs (a commit of a batch, a
-ledger update) and lets go between them, so dashboards, ``report`` and other
-runners get their turn while it parses the next batch. Every open waits up to
+ledger update) and lets go between them, unless told to keep it
+(:meth:`held`: a run keeps it across back-to-back commits for a second at
+most), so dashboards, ``report`` and other runners get their turn while it
+parses the next batch. Every open waits up to
 ``lock_timeout`` seconds for the file, then gives up with
 :class:`~brewline.errors.WarehouseBusy`. Runners interleaving their commits
 never load a file twice: the loader checks the ledger inside each

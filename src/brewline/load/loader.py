@@ -64,10 +64,10 @@ class SqlLoader(SqlEngine, Loader):
                 self._execute(statement)
             if victims:
                 self._refresh_customers()
-            # The batch's mart rows are aggregated in-process while the facts are
-            # appended (DuckDB releases the GIL in both).
+            # The batch's mart rows, unless worked out ahead, are aggregated
+            # in-process while the facts are appended (DuckDB releases the GIL in both).
             with ThreadPoolExecutor(1) as aside:
-                fresh = aside.submit(of_batch, batch.sales, batch.lines)
+                fresh = aside.submit(lambda: batch.marts or of_batch(batch.sales, batch.lines))
                 for table, frame in (
                     ("fact_sale", batch.sales),
                     ("fact_sale_line", batch.lines),

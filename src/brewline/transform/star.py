@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -62,14 +63,20 @@ class StarBatch:
     lines: pl.DataFrame
     branch_days: pl.DataFrame
     rejects: pl.DataFrame
+    marts: dict[str, pl.DataFrame] | None = None
+    """This batch's own mart rows (:func:`brewline.marts.of_batch`) when worked out
+    ahead of loading; a part of the batch (:meth:`only`) has none."""
 
     @classmethod
     def without_data(cls, files: pl.DataFrame) -> StarBatch:
         """A batch that only records ledger rows (every file rejected or skipped)."""
-        return cls(files=files, **{name: pl.DataFrame(schema=s) for name, s in SCHEMAS.items()})
+        empty: dict[str, Any] = {name: pl.DataFrame(schema=s) for name, s in SCHEMAS.items()}
+        return cls(files=files, **empty)
 
     def only(self, file_ids: list[int]) -> StarBatch:
         """The part of this batch that belongs to ``file_ids`` (dimensions kept whole)."""
+        if set(file_ids) == set(self.files["file_id"].to_list()):
+            return self
         keep = pl.col("file_id").is_in(file_ids)
         return StarBatch(
             files=self.files.filter(keep),
