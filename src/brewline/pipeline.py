@@ -249,9 +249,10 @@ class _Holding:
     """Keeps a shared warehouse's file open across back-to-back commits.
 
     Opening a DuckDB file and closing it (a checkpoint) cost ~60 ms a batch.
-    The file is let go before any wait for parsing or reading, and after
-    :data:`HOLD_SECONDS`, so dashboards and other runners still get their turn;
-    holding longer would also keep more of what was written cached in memory.
+    The file is let go before any wait for parsing or reading; between commits
+    when another process waits for it (a dashboard, a report, another runner),
+    which then gets its turn first; and after :data:`HOLD_SECONDS` (holding
+    longer would keep more of what was written cached in memory).
     """
 
     def __init__(self, warehouse: Warehouse):
@@ -260,8 +261,12 @@ class _Holding:
         self._since: float | None = None
 
     def hold(self) -> None:
-        if self._since is not None and time.monotonic() - self._since >= HOLD_SECONDS:
-            self.let_go()
+        if self._since is not None:
+            if self._warehouse.wanted_elsewhere():
+                self.let_go()
+                self._warehouse.make_way()
+            elif time.monotonic() - self._since >= HOLD_SECONDS:
+                self.let_go()
         if self._since is None:
             self._held.enter_context(self._warehouse.held())
             self._since = time.monotonic()

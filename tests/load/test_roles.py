@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,3 +136,39 @@ def test_postgres_commit_lock_wait_is_bounded_by_lock_timeout(
     assert "lock_timeout" in report.error
     after = run(settings)  # once the lock is free, the pending file loads
     assert [(f.state, f.rows_loaded) for f in after.files] == [("loaded", 50)]
+
+
+_WAIT_FOR_IT = """
+import sys
+from brewline.load import open_warehouse
+with open_warehouse(sys.argv[1], read_only=True, lock_timeout=30) as reader:
+    print(reader.query("SELECT count(*) AS n FROM etl_file")["n"][0])
+"""
+
+
+def test_a_duckdb_holder_sees_who_waits_and_makes_way(tmp_path: Path) -> None:
+    """A process waiting for a held DuckDB file says so; the holder, having let go, waits
+    until it got in. A waiter that died leaves a marker that does not count."""
+    path = str(tmp_path / "w.duckdb")
+    with open_warehouse(path, share=True) as holder:
+        holder.ensure_schema()
+        with holder.held():
+            holder.deliveries()  # opens the file, kept by held()
+            stale = Path(f"{path}.waiting-999999-1")
+            stale.write_text("")  # as left by a reader killed while waiting
+            assert not holder.wanted_elsewhere()
+            assert not stale.exists()
+            waiter = subprocess.Popen(
+                [sys.executable, "-c", _WAIT_FOR_IT, path], stdout=subprocess.PIPE, text=True
+            )
+            deadline = time.monotonic() + 20
+            while not holder.wanted_elsewhere():
+                assert time.monotonic() < deadline, "the waiting reader never said so"
+                time.sleep(0.02)
+        started = time.monotonic()
+        holder.make_way()  # returns once the reader has the file
+        assert not holder.wanted_elsewhere()
+        assert time.monotonic() - started < 2
+        out, _ = waiter.communicate(timeout=30)
+        assert waiter.returncode == 0
+        assert out.strip() == "0"

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +47,7 @@ from brewline.vocabulary import RunState
 __all__ = ["DuckDBWarehouse"]
 
 _RETRY_EVERY = 0.05
+_TURN_SECONDS = 2.0
 _NO_EXTENSION_DOWNLOADS: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
@@ -99,6 +102,16 @@ class DuckDBWarehouse(SqlWarehouse):
         if self._share and not busy and self._con is not None:
             self._con.close()
             self._con = None
+
+    def wanted_elsewhere(self) -> bool:
+        return self._share and self._path != _MEMORY and _others_waiting(self._path)
+
+    def make_way(self) -> None:
+        """Wait (at most :data:`_TURN_SECONDS`) until the processes waiting for the file,
+        which this one has let go, have opened it."""
+        deadline = time.monotonic() + _TURN_SECONDS
+        while self.wanted_elsewhere() and time.monotonic() < deadline:
+            time.sleep(_RETRY_EVERY / 5)
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -253,15 +266,61 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
     if path != ":memory:" and not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout
-    while True:
+    with contextlib.ExitStack() as waiting:
+        said = False
+        while True:
+            try:
+                config = dict(_NO_EXTENSION_DOWNLOADS)
+                return duckdb.connect(path, read_only=read_only, config=config)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"DuckDB warehouse {path} is in use by another process "
+                        f"(waited {lock_timeout:g}s); retry when it has finished"
+                    ) from None
+                if not said:  # the first miss: tell the holder we are waiting
+                    waiting.enter_context(_waiting(path))
+                    said = True
+                time.sleep(_RETRY_EVERY)
+
+
+@contextmanager
+def _waiting(path: str) -> Iterator[None]:
+    """Say, for as long as this lasts, that this process waits to open ``path``.
+
+    A marker file beside the warehouse, locked while its owner lives (a
+    process that died leaves a stale one, which :func:`_others_waiting` clears).
+    """
+    me = f"{os.getpid()}-{threading.get_ident()}"
+    marker, unready = Path(f"{path}{_WAITING}{me}"), Path(f"{path}.unready-{me}")
+    try:
+        handle = unready.open("w")
+    except OSError:  # a read-only folder: just wait without saying so
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        unready.rename(marker)  # seen only once locked, so never taken for a stale one
         try:
-            return duckdb.connect(path, read_only=read_only, config=dict(_NO_EXTENSION_DOWNLOADS))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None
-            if time.monotonic() >= deadline:
-                raise WarehouseBusy(
-                    f"DuckDB warehouse {path} is in use by another process "
-                    f"(waited {lock_timeout:g}s); retry when it has finished"
-                ) from None
-            time.sleep(_RETRY_EVERY)
+            yield
+        finally:
+            marker.unlink(missing_ok=True)
+
+
+def _others_waiting(path: str) -> bool:
+    """Some live process waits to open ``path`` (see :func:`_waiting`)."""
+    for name in glob.glob(glob.escape(path) + _WAITING + "*"):
+        try:
+            with open(name, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                Path(name).unlink(missing_ok=True)  # stale: its owner is gone
+        except BlockingIOError:
+            return True
+        except OSError:
+            continue
+    return False
+
+
+_WAITING = ".waiting-"

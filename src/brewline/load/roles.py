@@ -190,6 +190,14 @@ class Warehouse(Loader, Ledger, Reader):
     def reconnect(self) -> None:
         """Re-open a lost connection (after a server restart); embedded engines need not."""
 
+    def wanted_elsewhere(self) -> bool:
+        """Another process is waiting to open this warehouse (an embedded file that one
+        process at a time may hold): a holder should let go soon, then :meth:`make_way`."""
+        return False
+
+    def make_way(self) -> None:
+        """Having let go, wait briefly until the processes waiting for the warehouse have it."""
+
     def __enter__(self) -> Warehouse:
         return self
 
