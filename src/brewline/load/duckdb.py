@@ -104,14 +104,19 @@ class DuckDBWarehouse(SqlWarehouse):
             self._con = None
 
     def wanted_elsewhere(self) -> bool:
-        return self._share and self._path != _MEMORY and _others_waiting(self._path)
+        return self._share and self._path != _MEMORY and bool(_others_waiting(self._path))
 
     def make_way(self) -> None:
-        """Wait (at most :data:`_TURN_SECONDS`) until the processes waiting for the file,
-        which this one has let go, have opened it."""
+        """Wait until the processes waiting for the file, which this one has let go,
+        have opened it: at most :data:`_TURN_SECONDS`, and not for later arrivals, so
+        a stream of readers cannot stall a run."""
+        if not self._share or self._path == _MEMORY:
+            return
         deadline = time.monotonic() + _TURN_SECONDS
-        while self.wanted_elsewhere() and time.monotonic() < deadline:
+        waiting = _others_waiting(self._path)
+        while waiting and time.monotonic() < deadline:
             time.sleep(_RETRY_EVERY / 5)
+            waiting &= _others_waiting(self._path)
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -309,18 +314,19 @@ def _waiting(path: str) -> Iterator[None]:
             marker.unlink(missing_ok=True)
 
 
-def _others_waiting(path: str) -> bool:
-    """Some live process waits to open ``path`` (see :func:`_waiting`)."""
+def _others_waiting(path: str) -> set[str]:
+    """The live processes waiting to open ``path``, by marker (see :func:`_waiting`)."""
+    waiting = set()
     for name in glob.glob(glob.escape(path) + _WAITING + "*"):
         try:
-            with open(name, "a") as handle:
+            with open(name, "rb") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 Path(name).unlink(missing_ok=True)  # stale: its owner is gone
         except BlockingIOError:
-            return True
+            waiting.add(name)
         except OSError:
             continue
-    return False
+    return waiting
 
 
 _WAITING = ".waiting-"
