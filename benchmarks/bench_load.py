@@ -1,8 +1,9 @@
 """Throughput and memory of `brewline run`, timed as a user runs it (run by `make bench`).
 
 Every figure is a whole `brewline run` process (start-up, discovery, parsing,
-loading, the ledger; default settings and durability), beside floors measured
-in the same run on the same files:
+loading, the ledger; default settings and durability): the median of
+``--repeat`` runs (3), alternated with the same runs with a PII key, beside
+floors measured in the same run on the same files:
 
 - ``floor_one_buffer``: read every file's bytes and parse them as one CSV
   buffer with Polars (the least any loader must do);
@@ -32,10 +33,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,25 +138,38 @@ def brewline_run(folder: Path, warehouse: str, *, key: str | None = None) -> dic
     return {"seconds": seconds, "rss_mb": rss_mb, "rows": report["rows_loaded"]}
 
 
-def duckdb_figures(shape: str) -> dict[str, object]:
+def duckdb_figures(shape: str, repeat: int) -> dict[str, object]:
+    """Runs without and with a PII key, alternated ``repeat`` times: on a shared machine
+    speed drifts from minute to minute, so a median of alternated runs compares fairly."""
     folder = landing(shape)
     floors = python(_FLOORS, str(folder))
-    with tempfile.TemporaryDirectory() as tmp:
-        plain = brewline_run(folder, f"{tmp}/plain.duckdb")
-        keyed = brewline_run(folder, f"{tmp}/keyed.duckdb", key=KEY)
+    plain, keyed = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            plain.append(brewline_run(folder, f"{tmp}/plain.duckdb"))
+            keyed.append(brewline_run(folder, f"{tmp}/keyed.duckdb", key=KEY))
+    seconds = statistics.median(r["seconds"] for r in plain)
+    keyed_seconds = statistics.median(r["seconds"] for r in keyed)
     return {
         "files": len(list(folder.glob("*.csv"))),
-        "sales": plain["rows"],
+        "sales": plain[0]["rows"],
         "input_mb": round(sum(f.stat().st_size for f in folder.glob("*.csv")) / 1e6, 1),
         "floor_one_buffer_s": round(floors["one_buffer"], 2),
         "floor_read_csv_s": round(floors["read_csv"], 2),
-        "run_s": round(plain["seconds"], 2),
-        "run_sales_per_s": round(plain["rows"] / plain["seconds"]),
-        "run_vs_one_buffer": round(plain["seconds"] / floors["one_buffer"], 1),
-        "run_peak_rss_mb": round(plain["rss_mb"]),
-        "run_with_pii_key_s": round(keyed["seconds"], 2),
-        "pii_key_slowdown": f"{keyed['seconds'] / plain['seconds'] - 1:+.0%}",
+        "run_s": round(seconds, 2),
+        "run_s_range": _range(r["seconds"] for r in plain),
+        "run_sales_per_s": round(plain[0]["rows"] / seconds),
+        "run_vs_one_buffer": round(seconds / floors["one_buffer"], 1),
+        "run_peak_rss_mb": round(max(r["rss_mb"] for r in plain + keyed)),
+        "run_with_pii_key_s": round(keyed_seconds, 2),
+        "run_with_pii_key_s_range": _range(r["seconds"] for r in keyed),
+        "pii_key_slowdown": f"{keyed_seconds / seconds - 1:+.0%}",
     }
+
+
+def _range(values: Iterable[float]) -> str:
+    ordered = sorted(values)
+    return f"{ordered[0]:.2f}-{ordered[-1]:.2f}"
 
 
 def postgres_figures(shape: str) -> dict[str, object]:
@@ -185,11 +201,14 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--all", action="store_true", help="also the 8,000-file memory shape")
     parser.add_argument("--shape", choices=sorted(SHAPES), help="only this shape")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="alternated runs per shape (medians are shown)"
+    )
     args = parser.parse_args()
     shapes = [args.shape] if args.shape else ["big", "small", *(["many"] if args.all else [])]
     results: dict[str, object] = {"cores": os.cpu_count()}
     for shape in shapes:
-        results[shape] = duckdb_figures(shape)
+        results[shape] = duckdb_figures(shape, args.repeat)
     results["postgres_big"] = postgres_figures("big")
     if args.json:
         print(json.dumps(results, indent=2))
@@ -198,7 +217,7 @@ def main() -> None:
         if isinstance(value, dict):
             print(f"{name}:")
             for key, figure in value.items():
-                print(f"  {key:<22} {figure}")
+                print(f"  {key:<25} {figure}")
         else:
             print(f"{name}: {value}")
 
