@@ -52,8 +52,13 @@ def ensure_data() -> None:
 
 
 def ensure_warehouse() -> float | None:
-    """Load the 1M sales once; returns the load time, or None when reused."""
+    """Load the 1M sales once; returns the load time, or None when reused (after
+    upgrading its schema, as `brewline init` would, if an older Brewline made it)."""
     if _sales_in(WAREHOUSE) == SALES:
+        from brewline.load import open_warehouse
+
+        with open_warehouse(str(WAREHOUSE)) as warehouse:
+            warehouse.ensure_schema(upgrade=True)
         return None
     from brewline.config import Settings
     from brewline.pipeline import run
