@@ -86,7 +86,7 @@ class Settings(CheckSettings, AlertSettings):
         "1 = a transaction per file.",
     )
     batch_megabytes: float = Field(
-        default=32.0,
+        default=28.0,
         gt=0,
         description="A batch closes when its files reach this many megabytes (bounds memory).",
     )
