@@ -413,6 +413,16 @@ def test_a_bad_settings_file_exits_1_with_one_line_naming_it(
         assert len(result.stderr.splitlines()) == 1, result.stderr
 
 
+def test_a_duckdb_folder_with_a_question_mark_is_refused_in_one_line(tmp_path: Path) -> None:
+    """DuckDB would create the file, then fail at the first commit (its log path breaks)."""
+    warehouse = tmp_path / "why?" / "w.duckdb"
+    result = invoke(tmp_path, ["run", tmp_path, "-w", warehouse])
+    assert result.exit_code == 1
+    assert "choose a folder without '?'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not warehouse.parent.exists()
+
+
 def test_status_of_a_missing_warehouse_exits_1_and_creates_nothing(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "w.duckdb"
     result = invoke(tmp_path, ["status", "-w", missing])

@@ -39,7 +39,7 @@ from typing import IO, Any
 import duckdb
 import polars as pl
 
-from brewline.errors import WarehouseBusy, WarehouseError
+from brewline.errors import ConfigError, WarehouseBusy, WarehouseError
 from brewline.load.roles import Params
 from brewline.load.warehouse import SqlWarehouse
 from brewline.vocabulary import RunState
@@ -269,6 +269,11 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
     if path != ":memory:" and read_only and not Path(path).exists():
         raise WarehouseError(f"no warehouse at {path}; load one with `brewline run`")
     if path != ":memory:" and not read_only:
+        if "?" in os.path.dirname(path):  # DuckDB puts ".wal" before the first "?" of a path
+            raise ConfigError(
+                f"DuckDB cannot keep a warehouse at {path}: its log file's path breaks at "
+                "the '?' in the folder name; choose a folder without '?'"
+            )
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout
     with contextlib.ExitStack() as waiting:
