@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import subprocess
 import sys
 import time
@@ -172,3 +173,33 @@ def test_a_duckdb_holder_sees_who_waits_and_makes_way(tmp_path: Path) -> None:
         out, _ = waiter.communicate(timeout=30)
         assert waiter.returncode == 0
         assert out.strip() == "0"
+
+
+def test_a_duckdb_holder_does_not_make_way_again_for_a_waiter_that_did_not_come(
+    tmp_path: Path,
+) -> None:
+    """A waiter that did not open the file when given its turn (stopped, frozen) is not
+    waited for again at every commit: it would cost a run two seconds a batch."""
+    path = str(tmp_path / "w.duckdb")
+    with open_warehouse(path, share=True) as holder:
+        holder.ensure_schema()
+        with holder.held():
+            holder.deliveries()
+            waiter = subprocess.Popen(
+                [sys.executable, "-c", _WAIT_FOR_IT, path], stdout=subprocess.PIPE, text=True
+            )
+            deadline = time.monotonic() + 20
+            while not holder.wanted_elsewhere():
+                assert time.monotonic() < deadline, "the waiting reader never said so"
+                time.sleep(0.02)
+            waiter.send_signal(signal.SIGSTOP)  # as by Ctrl-Z while it waits
+        try:
+            holder.make_way()  # in vain: the waiter cannot take its turn
+            with holder.held():
+                holder.deliveries()
+                assert not holder.wanted_elsewhere()
+        finally:
+            waiter.send_signal(signal.SIGCONT)
+    out, _ = waiter.communicate(timeout=30)
+    assert waiter.returncode == 0
+    assert out.strip() == "0"

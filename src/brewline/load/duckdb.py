@@ -77,6 +77,7 @@ class DuckDBWarehouse(SqlWarehouse):
         self._staged: list[str] = []
         self._in_transaction = False
         self._held = 0
+        self._passed_over: set[_Marker] = set()  # waiters that did not take their turn
         self._run_lock: IO[str] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._connection()  # a missing file or a busy one fails now, not at first use
@@ -104,19 +105,26 @@ class DuckDBWarehouse(SqlWarehouse):
             self._con = None
 
     def wanted_elsewhere(self) -> bool:
-        return self._share and self._path != _MEMORY and bool(_others_waiting(self._path))
+        return self._share and self._path != _MEMORY and bool(self._waiting_for_a_turn())
 
     def make_way(self) -> None:
         """Wait until the processes waiting for the file, which this one has let go,
         have opened it: at most :data:`_TURN_SECONDS`, and not for later arrivals, so
-        a stream of readers cannot stall a run."""
+        a stream of readers cannot stall a run. A waiter that did not open it in that
+        time (stopped, frozen) is not waited for again."""
         if not self._share or self._path == _MEMORY:
             return
         deadline = time.monotonic() + _TURN_SECONDS
-        waiting = _others_waiting(self._path)
+        waiting = self._waiting_for_a_turn()
         while waiting and time.monotonic() < deadline:
             time.sleep(_RETRY_EVERY / 5)
             waiting &= _others_waiting(self._path)
+        self._passed_over |= waiting
+
+    def _waiting_for_a_turn(self) -> set[_Marker]:
+        waiting = _others_waiting(self._path)
+        self._passed_over &= waiting  # forget the markers that are gone
+        return waiting - self._passed_over
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -319,16 +327,23 @@ def _waiting(path: str) -> Iterator[None]:
             marker.unlink(missing_ok=True)
 
 
-def _others_waiting(path: str) -> set[str]:
+_Marker = tuple[str, int, int]
+"""A waiting marker: its name, inode and modification time (a new wait makes a new file)."""
+
+
+def _others_waiting(path: str) -> set[_Marker]:
     """The live processes waiting to open ``path``, by marker (see :func:`_waiting`)."""
     waiting = set()
     for name in glob.glob(glob.escape(path) + _WAITING + "*"):
         try:
             with open(name, "rb") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                stat = os.fstat(handle.fileno())
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    waiting.add((name, stat.st_ino, stat.st_mtime_ns))
+                    continue
                 Path(name).unlink(missing_ok=True)  # stale: its owner is gone
-        except BlockingIOError:
-            waiting.add(name)
         except OSError:
             continue
     return waiting
