@@ -147,6 +147,18 @@ with open_warehouse(sys.argv[1], read_only=True, lock_timeout=30) as reader:
 """
 
 
+def _start_waiting(path: str, holder: Warehouse) -> subprocess.Popen[str]:
+    """A reader process that waits for ``path``, once ``holder`` sees it waiting."""
+    waiter = subprocess.Popen(
+        [sys.executable, "-c", _WAIT_FOR_IT, path], stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 20
+    while not holder.wanted_elsewhere():
+        assert time.monotonic() < deadline, "the waiting reader never said so"
+        time.sleep(0.02)
+    return waiter
+
+
 def test_a_duckdb_holder_sees_who_waits_and_makes_way(tmp_path: Path) -> None:
     """A process waiting for a held DuckDB file says so; the holder, having let go, waits
     until it got in. A waiter that died leaves a marker that does not count."""
@@ -159,13 +171,7 @@ def test_a_duckdb_holder_sees_who_waits_and_makes_way(tmp_path: Path) -> None:
             stale.write_text("")  # as left by a reader killed while waiting
             assert not holder.wanted_elsewhere()
             assert not stale.exists()
-            waiter = subprocess.Popen(
-                [sys.executable, "-c", _WAIT_FOR_IT, path], stdout=subprocess.PIPE, text=True
-            )
-            deadline = time.monotonic() + 20
-            while not holder.wanted_elsewhere():
-                assert time.monotonic() < deadline, "the waiting reader never said so"
-                time.sleep(0.02)
+            waiter = _start_waiting(path, holder)
         started = time.monotonic()
         holder.make_way()  # returns once the reader has the file
         assert not holder.wanted_elsewhere()
@@ -185,13 +191,7 @@ def test_a_duckdb_holder_does_not_make_way_again_for_a_waiter_that_did_not_come(
         holder.ensure_schema()
         with holder.held():
             holder.deliveries()
-            waiter = subprocess.Popen(
-                [sys.executable, "-c", _WAIT_FOR_IT, path], stdout=subprocess.PIPE, text=True
-            )
-            deadline = time.monotonic() + 20
-            while not holder.wanted_elsewhere():
-                assert time.monotonic() < deadline, "the waiting reader never said so"
-                time.sleep(0.02)
+            waiter = _start_waiting(path, holder)
             waiter.send_signal(signal.SIGSTOP)  # as by Ctrl-Z while it waits
         try:
             holder.make_way()  # in vain: the waiter cannot take its turn
