@@ -248,11 +248,11 @@ class _Holding:
     """Keeps a shared warehouse's file open across back-to-back commits.
 
     Opening a DuckDB file and closing it (a checkpoint) cost ~60 ms a batch.
-    The file is let go before any wait for parsing or reading; between commits,
-    once held :data:`TURN_AFTER_SECONDS`, when another process waits for it (a
-    dashboard, a report, another runner), which then gets its turn first; and
-    after :data:`HOLD_SECONDS` (holding longer would keep more of what was
-    written cached in memory).
+    The file is let go before any wait for parsing or reading; between commits
+    when another process (a dashboard, a report, another runner) has waited
+    :data:`PATIENCE_SECONDS` for it, which then gets its turn first; and after
+    :data:`HOLD_SECONDS` (holding longer would keep more of what was written
+    cached in memory).
     """
 
     def __init__(self, warehouse: Warehouse):
@@ -262,11 +262,10 @@ class _Holding:
 
     def hold(self) -> None:
         if self._since is not None:
-            held_for = time.monotonic() - self._since
-            if held_for >= TURN_AFTER_SECONDS and self._warehouse.wanted_elsewhere():
+            if self._warehouse.wanted_elsewhere(for_seconds=PATIENCE_SECONDS):
                 self.let_go()
                 self._warehouse.make_way()
-            elif held_for >= HOLD_SECONDS:
+            elif time.monotonic() - self._since >= HOLD_SECONDS:
                 self.let_go()
         if self._since is None:
             self._held.enter_context(self._warehouse.held())
@@ -279,9 +278,10 @@ class _Holding:
 
 HOLD_SECONDS = 1.0
 """Longest a run keeps a shared warehouse's file across commits."""
-TURN_AFTER_SECONDS = 0.5
-"""A run holding the file gives way to those waiting once it has held it this long:
-they wait about this plus one commit, and a stream of them slows a run by a bounded share."""
+PATIENCE_SECONDS = 0.3
+"""A run holding the file gives way to a process that has waited this long for it: it
+waits about this plus one commit (a dashboard request waits 1 s at most), and a stream
+of them slows a run by a bounded share."""
 
 
 @dataclass

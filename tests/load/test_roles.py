@@ -172,6 +172,9 @@ def test_a_duckdb_holder_sees_who_waits_and_makes_way(tmp_path: Path) -> None:
             assert not holder.wanted_elsewhere()
             assert not stale.exists()
             waiter = _start_waiting(path, holder)
+            assert not holder.wanted_elsewhere(for_seconds=60)  # it has not waited that long
+            time.sleep(0.3)
+            assert holder.wanted_elsewhere(for_seconds=0.2)
         started = time.monotonic()
         holder.make_way()  # returns once the reader has the file
         assert not holder.wanted_elsewhere()

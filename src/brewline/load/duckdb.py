@@ -104,8 +104,11 @@ class DuckDBWarehouse(SqlWarehouse):
             self._con.close()
             self._con = None
 
-    def wanted_elsewhere(self) -> bool:
-        return self._share and self._path != _MEMORY and bool(self._waiting_for_a_turn())
+    def wanted_elsewhere(self, *, for_seconds: float = 0.0) -> bool:
+        if not self._share or self._path == _MEMORY:
+            return False
+        since = time.time_ns() - int(for_seconds * 1e9)  # a marker is made when its wait starts
+        return any(mtime <= since for _, _, mtime in self._waiting_for_a_turn())
 
     def make_way(self) -> None:
         """Wait until the processes waiting for the file, which this one has let go,

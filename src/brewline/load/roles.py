@@ -190,9 +190,10 @@ class Warehouse(Loader, Ledger, Reader):
     def reconnect(self) -> None:
         """Re-open a lost connection (after a server restart); embedded engines need not."""
 
-    def wanted_elsewhere(self) -> bool:
-        """Another process is waiting to open this warehouse (an embedded file that one
-        process at a time may hold): a holder should let go soon, then :meth:`make_way`."""
+    def wanted_elsewhere(self, *, for_seconds: float = 0.0) -> bool:
+        """Another process has been waiting ``for_seconds`` or more to open this warehouse
+        (an embedded file that one process at a time may hold): a holder should let go
+        soon, then :meth:`make_way`."""
         return False
 
     def make_way(self) -> None:
