@@ -105,7 +105,7 @@ class DuckDBWarehouse(SqlWarehouse):
             self._con = None
 
     def wanted_elsewhere(self, *, for_seconds: float = 0.0) -> bool:
-        if not self._share or self._path == _MEMORY:
+        if not self._share:  # an in-memory warehouse is never shared
             return False
         since = time.time_ns() - int(for_seconds * 1e9)  # a marker is made when its wait starts
         return any(mtime <= since for _, _, mtime in self._waiting_for_a_turn())
@@ -115,7 +115,7 @@ class DuckDBWarehouse(SqlWarehouse):
         have opened it: at most :data:`_TURN_SECONDS`, and not for later arrivals, so
         a stream of readers cannot stall a run. A waiter that did not open it in that
         time (stopped, frozen) is not waited for again."""
-        if not self._share or self._path == _MEMORY:
+        if not self._share:  # an in-memory warehouse is never shared
             return
         deadline = time.monotonic() + _TURN_SECONDS
         waiting = self._waiting_for_a_turn()
@@ -287,24 +287,30 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
             )
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout
-    with contextlib.ExitStack() as waiting:
-        said = False
+    connection = _try_open(path, read_only=read_only)
+    if connection is not None:
+        return connection
+    with _waiting(path):  # missed once: tell the holder we are waiting
         while True:
-            try:
-                config = dict(_NO_EXTENSION_DOWNLOADS)
-                return duckdb.connect(path, read_only=read_only, config=config)
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None
-                if time.monotonic() >= deadline:
-                    raise WarehouseBusy(
-                        f"DuckDB warehouse {path} is in use by another process "
-                        f"(waited {lock_timeout:g}s); retry when it has finished"
-                    ) from None
-                if not said:  # the first miss: tell the holder we are waiting
-                    waiting.enter_context(_waiting(path))
-                    said = True
-                time.sleep(_RETRY_EVERY)
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"DuckDB warehouse {path} is in use by another process "
+                    f"(waited {lock_timeout:g}s); retry when it has finished"
+                ) from None
+            time.sleep(_RETRY_EVERY)
+            connection = _try_open(path, read_only=read_only)
+            if connection is not None:
+                return connection
+
+
+def _try_open(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection | None:
+    """A connection, or None while another process holds the file's lock."""
+    try:
+        return duckdb.connect(path, read_only=read_only, config=dict(_NO_EXTENSION_DOWNLOADS))
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None
+        return None
 
 
 @contextmanager
