@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -206,3 +210,55 @@ def test_a_duckdb_holder_does_not_make_way_again_for_a_waiter_that_did_not_come(
     out, _ = waiter.communicate(timeout=30)
     assert waiter.returncode == 0
     assert out.strip() == "0"
+
+
+@contextmanager
+def _a_writer_waits(path: str) -> Iterator[None]:
+    """As long as this lasts, a (pretend) run waits to open ``path`` for writing."""
+    marker = Path(f"{path}.waiting-writer-{os.getpid()}-1")
+    with marker.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            marker.unlink()
+
+
+def _open_to_read(path: str, lock_timeout: float) -> tuple[threading.Event, threading.Thread]:
+    """Open ``path`` to read in a thread; the event is set once it is open."""
+    opened = threading.Event()
+
+    def read() -> None:
+        with open_warehouse(path, read_only=True, lock_timeout=lock_timeout) as reader:
+            reader.deliveries()
+            opened.set()
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    return opened, thread
+
+
+def test_a_duckdb_reader_lets_a_waiting_writer_in_first(tmp_path: Path) -> None:
+    """Readers share the file, so a stream of them could keep a run out for good: a reader
+    that finds a writer waiting lets it in first, but only for a while, and a marker left
+    by a dead writer does not count."""
+    path = str(tmp_path / "w.duckdb")
+    with open_warehouse(path) as warehouse:
+        warehouse.ensure_schema()
+    with _a_writer_waits(path):
+        opened, thread = _open_to_read(path, lock_timeout=30)
+        assert not opened.wait(0.5)  # the file is free, but the writer goes first
+    assert opened.wait(5)  # the writer got in (its marker went): now the reader's turn
+    thread.join()
+    with _a_writer_waits(path):  # a writer that does not come is not waited for long
+        started = time.monotonic()
+        opened, thread = _open_to_read(path, lock_timeout=1)
+        assert opened.wait(5)
+        assert 0.4 < time.monotonic() - started < 2  # half of its lock_timeout, then in
+        thread.join()
+    stale = Path(f"{path}.waiting-writer-999999-1")
+    stale.write_text("")  # as left by a run killed while it waited
+    opened, thread = _open_to_read(path, lock_timeout=30)
+    assert opened.wait(0.5)
+    thread.join()
+    assert not stale.exists()

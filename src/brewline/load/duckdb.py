@@ -6,7 +6,9 @@ it holds the file only while a transaction runs (a commit of a batch, a
 ledger update) and lets go between them, unless told to keep it
 (:meth:`held`: a run keeps it across back-to-back commits for a second at
 most), so dashboards, ``report`` and other runners get their turn while it
-parses the next batch. Every open waits up to
+parses the next batch. A process waiting for the file says so with a marker
+beside it; a run lets waiting readers in before its next commit, and a
+reader lets a waiting run in first. Every open waits up to
 ``lock_timeout`` seconds for the file, then gives up with
 :class:`~brewline.errors.WarehouseBusy`. Runners interleaving their commits
 never load a file twice: the loader checks the ledger inside each
@@ -48,6 +50,10 @@ __all__ = ["DuckDBWarehouse"]
 
 _RETRY_EVERY = 0.05
 _TURN_SECONDS = 2.0
+_WAITING = ".waiting-"
+"""Beside the warehouse, ``<file>.waiting-<pid>-<thread>`` says a process waits to open it."""
+_WRITER_WAITING = f"{_WAITING}writer-"
+"""``<file>.waiting-writer-<pid>-<thread>``: the one waiting wants to write."""
 _NO_EXTENSION_DOWNLOADS: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
@@ -287,10 +293,15 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
             )
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout
-    connection = _try_open(path, read_only=read_only)
+    # A reader lets a waiting writer in first: readers share the file with each other, so
+    # a stream of them, each coming in while another is still in, would keep a run out.
+    writer_first = read_only and bool(_others_waiting(path, _WRITER_WAITING))
+    connection = None if writer_first else _try_open(path, read_only=read_only)
     if connection is not None:
         return connection
-    with _waiting(path):  # missed once: tell the holder we are waiting
+    with _waiting(path, writer=not read_only):  # tell the holder we are waiting
+        if writer_first:  # for a turn at most, and at most half of this open's patience
+            _after_writers(path, until=time.monotonic() + min(_TURN_SECONDS, lock_timeout / 2))
         while True:
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
@@ -313,15 +324,23 @@ def _try_open(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection | None
         return None
 
 
+def _after_writers(path: str, *, until: float) -> None:
+    """Wait until no writer waits for ``path`` (it got in, or gave up), or until ``until``."""
+    while _others_waiting(path, _WRITER_WAITING) and time.monotonic() < until:
+        time.sleep(_RETRY_EVERY / 5)
+
+
 @contextmanager
-def _waiting(path: str) -> Iterator[None]:
-    """Say, for as long as this lasts, that this process waits to open ``path``.
+def _waiting(path: str, *, writer: bool) -> Iterator[None]:
+    """Say, for as long as this lasts, that this process waits to open ``path`` (to write,
+    or to read).
 
     A marker file beside the warehouse, locked while its owner lives (a
     process that died leaves a stale one, which :func:`_others_waiting` clears).
     """
     me = f"{os.getpid()}-{threading.get_ident()}"
-    marker, unready = Path(f"{path}{_WAITING}{me}"), Path(f"{path}.unready-{me}")
+    kind = _WRITER_WAITING if writer else _WAITING
+    marker, unready = Path(f"{path}{kind}{me}"), Path(f"{path}.unready-{me}")
     try:
         handle = unready.open("w")
     except OSError:  # a read-only folder: just wait without saying so
@@ -340,10 +359,11 @@ _Marker = tuple[str, int, int]
 """A waiting marker: its name, inode and modification time (a new wait makes a new file)."""
 
 
-def _others_waiting(path: str) -> set[_Marker]:
-    """The live processes waiting to open ``path``, by marker (see :func:`_waiting`)."""
+def _others_waiting(path: str, kind: str = _WAITING) -> set[_Marker]:
+    """The live processes waiting to open ``path`` (all, or only writers), by marker
+    (see :func:`_waiting`)."""
     waiting = set()
-    for name in glob.glob(glob.escape(path) + _WAITING + "*"):
+    for name in glob.glob(glob.escape(path) + kind + "*"):
         try:
             with open(name, "rb") as handle:
                 stat = os.fstat(handle.fileno())
@@ -356,6 +376,3 @@ def _others_waiting(path: str) -> set[_Marker]:
         except OSError:
             continue
     return waiting
-
-
-_WAITING = ".waiting-"
