@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import duckdb
+import psycopg
+import pytest
 from tests.conftest import PII_KEY, copy_exports
 from tests.semantics._util import line, rows, write
 
 from brewline.config import Settings
+from brewline.load import open_warehouse
 from brewline.pipeline import run
+from brewline.schema import TABLES
 
 
 def test_customer_first_seen_follows_a_correction(
@@ -84,3 +91,77 @@ def test_odd_but_valid_rows_load_and_lines_add_up_to_sales(
         ("Chesterfield",),
         ("Leeds",),
     ]
+
+
+def _with_the_old_customer_key(url: str) -> None:
+    """Make ``dim_customer`` as Brewline made it before it dropped the table's primary key."""
+    with open_warehouse(url) as wh:
+        wh.ensure_schema()
+    old = replace(TABLES["dim_customer"], key=("customer_key",)).create_sql()
+    if url.startswith("postgres"):
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("DROP TABLE dim_customer")
+            pg.execute(old)  # type: ignore[arg-type]  # Brewline's own DDL, no input in it
+    else:
+        with duckdb.connect(url) as con:
+            con.execute("DROP TABLE dim_customer")
+            con.execute(old)
+
+
+@pytest.mark.parametrize("made_before", [False, True], ids=["new", "keyed-before"])
+def test_a_customer_is_one_row_first_seen_at_their_earliest_sale(
+    warehouse_url: str, landing: Path, make_settings: Callable[..., Settings], made_before: bool
+) -> None:
+    """dim_customer has no primary key (its random keys made the index costly): the loader
+    keeps one row per customer, moved to an earlier sale delivered later, in a warehouse
+    made before too (which kept the key)."""
+    if made_before:
+        _with_the_old_customer_key(warehouse_url)
+    other = "4929000000006"
+    write(landing, "a.csv", line(ts="26/08/2021 10:00"), 1000)
+    write(
+        landing,
+        "b.csv",
+        line(ts="25/08/2021 09:00", branch="York")
+        + line(ts="25/08/2021 09:05", branch="York", card=other),
+        2000,
+    )
+    write(
+        landing,
+        "c.csv",
+        line(ts="27/08/2021 08:00") + line(ts="27/08/2021 08:30", card=other),
+        3000,
+    )
+    settings = make_settings(warehouse=warehouse_url, pii_key=PII_KEY, batch_files=1)
+    for _ in range(2):  # the second run changes nothing
+        assert run(settings).status == "succeeded"
+        customers = rows(
+            warehouse_url,
+            "SELECT count(*) AS n, count(DISTINCT customer_key) AS customers, "
+            "min(first_seen_at) AS first, max(first_seen_at) AS last FROM dim_customer",
+        )
+        assert customers == [(2, 2, dt.datetime(2021, 8, 25, 9, 0), dt.datetime(2021, 8, 25, 9, 5))]
+
+
+def test_a_refused_file_leaves_no_customer_behind(
+    warehouse_url: str, landing: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """A file refused inside the commit (a second file for a loaded branch-day, with
+    redelivery = "reject") takes its customers with it: none is a customer without sales."""
+    settings = make_settings(warehouse=warehouse_url, pii_key=PII_KEY, redelivery="reject")
+    write(landing, "leeds.csv", line(), 1000)
+    run(settings)
+    write(landing, "leeds_again.csv", line(ts="25/08/2021 10:00", card="4929000000006"), 2000)
+    write(landing, "york.csv", line(branch="York"), 3000)
+    report = run(settings)
+    assert sorted((f.source_name, f.state) for f in report.files) == [
+        ("leeds.csv", "skipped"),
+        ("leeds_again.csv", "rejected"),
+        ("york.csv", "loaded"),
+    ]
+    orphans = rows(
+        warehouse_url,
+        "SELECT customer_key FROM dim_customer WHERE customer_key NOT IN "
+        "(SELECT customer_key FROM fact_sale WHERE customer_key IS NOT NULL)",
+    )
+    assert orphans == []

@@ -271,9 +271,13 @@ _INSERTS = (
     "ON CONFLICT DO NOTHING",
     "INSERT INTO dim_date SELECT date_key, date, year, quarter, month, month_name, day_of_month, "
     "day_of_week, day_name, iso_week, is_weekend FROM stage_dates ON CONFLICT DO NOTHING",
-    "INSERT INTO dim_customer SELECT customer_key, first_seen_at FROM stage_customers "
-    "ON CONFLICT (customer_key) DO UPDATE SET "
-    "first_seen_at = LEAST(dim_customer.first_seen_at, EXCLUDED.first_seen_at)",
+    # dim_customer has no key to upsert on (see brewline.schema): earlier first sightings,
+    # then new customers (stage_customers has one row per customer).
+    "UPDATE dim_customer SET first_seen_at = s.first_seen_at FROM stage_customers s "
+    "WHERE dim_customer.customer_key = s.customer_key "
+    "AND s.first_seen_at < dim_customer.first_seen_at",
+    "INSERT INTO dim_customer SELECT customer_key, first_seen_at FROM stage_customers s "
+    "WHERE NOT EXISTS (SELECT 1 FROM dim_customer d WHERE d.customer_key = s.customer_key)",
     "INSERT INTO etl_file_branch_day SELECT branch_key, date_key, file_id, sales "
     "FROM stage_branch_days",
     "INSERT INTO etl_file (file_id, source_name, sha256, size_bytes, layout, state, reason, "

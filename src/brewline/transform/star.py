@@ -74,17 +74,23 @@ class StarBatch:
         return cls(files=files, **empty)
 
     def only(self, file_ids: list[int]) -> StarBatch:
-        """The part of this batch that belongs to ``file_ids`` (dimensions kept whole)."""
+        """The part of this batch that belongs to ``file_ids``.
+
+        Branches, products and dates are kept whole (they are the same whoever
+        loads them); customers are those of the part's sales, seen first when
+        the part's sales say: another file's sale must not date a first sighting.
+        """
         if set(file_ids) == set(self.files["file_id"].to_list()):
             return self
         keep = pl.col("file_id").is_in(file_ids)
+        sales = self.sales.filter(keep)
         return StarBatch(
             files=self.files.filter(keep),
             branches=self.branches,
             products=self.products,
             dates=self.dates,
-            customers=self.customers,
-            sales=self.sales.filter(keep),
+            customers=_customers(sales),
+            sales=sales,
             lines=self.lines.filter(keep),
             branch_days=self.branch_days.filter(keep),
             rejects=self.rejects.filter(keep),
@@ -139,9 +145,7 @@ def build_star(
             "product_key", product_name="product", size="size", variant="variant"
         ),
         dates=calendar(sales.select("date_key").unique()),
-        customers=sales.filter(pl.col("customer_key").is_not_null())
-        .group_by("customer_key")
-        .agg(first_seen_at=pl.col("sold_at").min()),
+        customers=_customers(sales),
         sales=sales.select(
             "sale_key",
             "file_id",
@@ -159,6 +163,15 @@ def build_star(
             sales=pl.len().cast(pl.Int32)
         ),
         rejects=rejects,
+    )
+
+
+def _customers(sales: pl.DataFrame) -> pl.DataFrame:
+    """``dim_customer`` rows of some sales: each customer token, first seen at its earliest."""
+    return (
+        sales.filter(pl.col("customer_key").is_not_null())
+        .group_by("customer_key")
+        .agg(first_seen_at=pl.col("sold_at").min())
     )
 
 
