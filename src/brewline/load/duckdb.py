@@ -302,7 +302,8 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
     with _waiting(path, writer=not read_only):  # tell the holder we are waiting
         if writer_first:  # for a turn at most, and at most half of this open's patience
             _after_writers(path, until=time.monotonic() + min(_TURN_SECONDS, lock_timeout / 2))
-        while True:
+            connection = _try_open(path, read_only=read_only)  # one try, even with no patience
+        while connection is None:
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
                     f"DuckDB warehouse {path} is in use by another process "
@@ -310,8 +311,7 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
                 ) from None
             time.sleep(_RETRY_EVERY)
             connection = _try_open(path, read_only=read_only)
-            if connection is not None:
-                return connection
+        return connection
 
 
 def _try_open(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection | None:
