@@ -165,3 +165,34 @@ def test_a_refused_file_leaves_no_customer_behind(
         "(SELECT customer_key FROM fact_sale WHERE customer_key IS NOT NULL)",
     )
     assert orphans == []
+
+
+def test_a_correction_keeps_its_own_customers(
+    warehouse_url: str, landing: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """A corrected file's customers are those of its replacement sales: the customer who
+    bought only in it keeps their row, and one who bought elsewhere later is first seen at
+    the corrected (earlier) sale, not at what was left of the facts before it was loaded."""
+    other = "4929000000006"
+    settings = make_settings(warehouse=warehouse_url, pii_key=PII_KEY, batch_files=1)
+    write(landing, "leeds.csv", line(ts="25/08/2021 09:00") + line(card=other), 1000)
+    write(landing, "york.csv", line(ts="26/08/2021 10:00", branch="York"), 2000)
+    assert run(settings).status == "succeeded"
+    write(
+        landing,
+        "leeds.csv",
+        line(ts="25/08/2021 08:00") + line(ts="25/08/2021 09:30", card=other),
+        3000,
+    )
+    assert run(settings).status == "succeeded"
+    customers = rows(
+        warehouse_url,
+        "SELECT s.customer_key, min(s.sold_at) AS first, min(c.first_seen_at) AS seen, "
+        "count(DISTINCT c.first_seen_at) AS n FROM fact_sale s "
+        "LEFT JOIN dim_customer c USING (customer_key) "
+        "WHERE s.customer_key IS NOT NULL GROUP BY 1 ORDER BY 2",
+    )
+    assert [row[1:] for row in customers] == [
+        (dt.datetime(2021, 8, 25, 8, 0), dt.datetime(2021, 8, 25, 8, 0), 1),
+        (dt.datetime(2021, 8, 25, 9, 30), dt.datetime(2021, 8, 25, 9, 30), 1),
+    ]

@@ -62,8 +62,6 @@ class SqlLoader(SqlEngine, Loader):
             outcome = self._replace(victims) if victims else []
             for statement in _INSERTS:
                 self._execute(statement)
-            if victims:
-                self._refresh_customers()
             # The batch's mart rows, unless worked out ahead, are aggregated
             # in-process while the facts are appended (DuckDB releases the GIL in both).
             with ThreadPoolExecutor(1) as aside:
@@ -75,6 +73,8 @@ class SqlLoader(SqlEngine, Loader):
                 ):
                     self._append(table, frame)
                 marts = fresh.result()
+            if victims:  # once the batch's own sales are in: they may be the customer's first
+                self._refresh_customers()
             self._refresh_marts(marts, replaced=bool(victims), redone=redone or bool(victims))
         replaced: dict[int, list[Replacement]] = {}
         for by, name, whole in outcome:
@@ -229,7 +229,8 @@ class SqlLoader(SqlEngine, Loader):
         return [(int(by), str(name), bool(whole)) for by, name, whole in rows]
 
     def _refresh_customers(self) -> None:
-        """First-seen times follow the facts: replaced sales no longer count."""
+        """First-seen times follow the facts: replaced sales no longer count, the batch's
+        (appended before this runs) do; a customer is dropped only with no sale left."""
         self._execute(
             "UPDATE dim_customer SET first_seen_at = (SELECT min(f.sold_at) FROM fact_sale f "
             "WHERE f.customer_key = dim_customer.customer_key) "
