@@ -256,6 +256,9 @@ def test_a_duckdb_reader_lets_a_waiting_writer_in_first(tmp_path: Path) -> None:
         assert opened.wait(5)
         assert 0.4 < time.monotonic() - started < 2  # half of its lock_timeout, then in
         thread.join()
+        opened, thread = _open_to_read(path, lock_timeout=1)
+        assert opened.wait(0.3)  # and a run that did not come is not waited for again
+        thread.join()
     with _a_writer_waits(path), open_warehouse(path, read_only=True, lock_timeout=0):
         pass  # no patience, yet it tries once: the file is free
     stale = Path(f"{path}.waiting-writer-999999-1")

@@ -295,7 +295,7 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
     deadline = time.monotonic() + lock_timeout
     # A reader lets a waiting writer in first: readers share the file with each other, so
     # a stream of them, each coming in while another is still in, would keep a run out.
-    writer_first = read_only and bool(_others_waiting(path, _WRITER_WAITING))
+    writer_first = read_only and bool(_writers_waiting(path))
     connection = None if writer_first else _try_open(path, read_only=read_only)
     if connection is not None:
         return connection
@@ -324,10 +324,24 @@ def _try_open(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection | None
         return None
 
 
+def _writers_waiting(path: str) -> set[_Marker]:
+    """The runs waiting for ``path``, but those this process already waited for in vain."""
+    waiting = _others_waiting(path, _WRITER_WAITING)
+    in_vain = _IN_VAIN.get(path, set()) & waiting  # forget the markers that are gone
+    _IN_VAIN[path] = in_vain
+    return waiting - in_vain
+
+
 def _after_writers(path: str, *, until: float) -> None:
-    """Wait until no writer waits for ``path`` (it got in, or gave up), or until ``until``."""
-    while _others_waiting(path, _WRITER_WAITING) and time.monotonic() < until:
+    """Wait until the runs waiting for ``path`` now got in (or gave up), or until ``until``.
+
+    A run still waiting then (stopped, frozen) is not waited for again by this
+    process: each open would pay the wait once more."""
+    waiting = _writers_waiting(path)
+    while waiting and time.monotonic() < until:
         time.sleep(_RETRY_EVERY / 5)
+        waiting &= _others_waiting(path, _WRITER_WAITING)
+    _IN_VAIN[path] = _IN_VAIN.get(path, set()) | waiting
 
 
 @contextmanager
@@ -357,6 +371,8 @@ def _waiting(path: str, *, writer: bool) -> Iterator[None]:
 
 _Marker = tuple[str, int, int]
 """A waiting marker: its name, inode and modification time (a new wait makes a new file)."""
+_IN_VAIN: dict[str, set[_Marker]] = {}
+"""Per warehouse path, the waiting runs' markers this process deferred to in vain."""
 
 
 def _others_waiting(path: str, kind: str = _WAITING) -> set[_Marker]:
