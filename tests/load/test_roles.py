@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -141,6 +142,56 @@ def test_postgres_commit_lock_wait_is_bounded_by_lock_timeout(
     assert "lock_timeout" in report.error
     after = run(settings)  # once the lock is free, the pending file loads
     assert [(f.state, f.rows_loaded) for f in after.files] == [("loaded", 50)]
+
+
+def test_postgres_first_runs_together_under_a_repeatable_read_default(
+    postgres_url: str, landing: Path, shared_exports: Path, tmp_path: Path
+) -> None:
+    """A database whose default isolation is repeatable read would freeze a transaction's
+    view before it got the commit lock: of two first runs on an empty database, the second
+    did not see the schema the first made, and failed making it again. Brewline's own
+    transactions read committed."""
+    copy_exports(shared_exports, landing, ["leeds_09-05-2023_09-00-00_done.csv"])
+    with psycopg.connect(postgres_url, autocommit=True) as holder:
+        name = holder.info.dbname
+        holder.execute(
+            f"ALTER DATABASE {name} SET default_transaction_isolation = 'repeatable read'"
+        )
+        holder.execute("SELECT pg_advisory_lock(%s)", (0x42726577,))  # both runners must wait
+        runners = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "brewline",
+                    "run",
+                    str(landing),
+                    "-w",
+                    postgres_url,
+                    "--quarantine",
+                    str(tmp_path / f"q{i}"),
+                    "--json",
+                    "--no-alert",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(2)
+        ]
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+            "AND state = 'idle in transaction' AND query LIKE '%%pg_try_advisory_xact_lock%%'"
+        )
+        deadline = time.monotonic() + 60
+        while holder.execute(waiting, (name,)).fetchone() != (2,):
+            assert time.monotonic() < deadline, "the runners never both waited for the lock"
+            time.sleep(0.05)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (0x42726577,))
+        outcomes = [json.loads(runner.communicate(timeout=120)[0]) for runner in runners]
+    assert [runner.returncode for runner in runners] == [0, 0]
+    assert sorted(o["files_loaded"] for o in outcomes) == [0, 1]
+    with open_warehouse(postgres_url, read_only=True) as wh:
+        assert wh.query("SELECT count(*) AS n FROM fact_sale")["n"][0] == 50
 
 
 _WAIT_FOR_IT = """

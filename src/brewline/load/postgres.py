@@ -80,6 +80,9 @@ class PostgresWarehouse(SqlWarehouse):
                 f"cannot reach PostgreSQL at {self.display_name}: {first_line(exc)}"
             ) from None
         con.read_only = self._read_only
+        # Whatever the server's default: a transaction re-reads the ledger (or the schema
+        # version) after waiting for the commit lock, and must see what was committed meanwhile.
+        con.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
         return con
 
     def close(self) -> None:
