@@ -135,14 +135,16 @@ def test_check_finds_a_tampered_mart_and_init_rebuilds_it(
     with duckdb.connect(warehouse) as con:
         con.execute("UPDATE mart_sales_day SET sales = sales + 1 WHERE payment_method = 'CARD'")
         con.execute("DELETE FROM mart_customer_first WHERE customer_key % 2 = 0")
+        con.execute("DELETE FROM dim_customer WHERE customer_key % 3 = 0")  # as a defect did
 
     checked = cli.invoke(app, ["check", "-w", warehouse, "--as-of", "2024-11-03"])
     assert checked.exit_code == 1
-    rows = [line.split() for line in checked.output.splitlines()]
-    assert [row[:3] for row in rows if row[:1] == ["marts"]] == [
+    table = [line.split() for line in checked.output.splitlines()]
+    assert [row[:3] for row in table if row[:1] == ["marts"]] == [
         ["marts", "fail", "mart_sales_day"],
         ["marts", "fail", "mart_sales_month"],  # the rollup no longer equals its days
         ["marts", "fail", "mart_customer_first"],
+        ["marts", "fail", "dim_customer"],
     ]
     assert "`brewline init --rebuild-marts` fixes it" in " ".join(checked.output.split())
 
@@ -150,6 +152,14 @@ def test_check_finds_a_tampered_mart_and_init_rebuilds_it(
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "recomputed" in rebuilt.output
     assert_marts_exact(warehouse)
+    assert rows(
+        warehouse,
+        "SELECT count(*) AS n FROM (SELECT customer_key, min(sold_at) FROM fact_sale "
+        "WHERE customer_key IS NOT NULL GROUP BY 1 "
+        "EXCEPT SELECT customer_key, first_seen_at FROM dim_customer) AS missing",
+    ) == [(0,)]
+    again = cli.invoke(app, ["check", "-w", warehouse, "--as-of", "2024-11-03", "--json"])
+    assert "marts and dim_customer equal the facts" in again.output
 
 
 def test_upgrading_a_warehouse_fills_its_marts_from_the_facts_it_holds(

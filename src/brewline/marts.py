@@ -12,6 +12,8 @@ definition serves three purposes, so the marts cannot drift from the facts:
 - ``brewline check`` counts the rows where a mart and its aggregate disagree
   (:func:`mismatch_sql`), which must always be zero.
 
+``dim_customer`` is checked and rebuilt the same way (:data:`FIRST_SIGHTINGS`).
+
 Readers (``report``, ``check``, the dashboard, ``/metrics``, Grafana) read the
 marts wherever one answers the question and the facts only for detail. The
 day marts are small: a branch-day has a few payment methods, ~14 trading hours
@@ -48,6 +50,7 @@ __all__ = [
     "BRANCH_YEAR",
     "CUSTOMER",
     "DAY_SCOPE",
+    "FIRST_SIGHTINGS",
     "MARTS",
     "ROLLUPS",
     "Mart",
@@ -234,6 +237,17 @@ MARTS: dict[str, Mart] = {
     )
 }
 """Every mart by table name, in the order the loader refreshes them."""
+
+FIRST_SIGHTINGS = Mart(
+    "dim_customer",
+    CUSTOMER,
+    "fact_sale",
+    """SELECT customer_key, MIN(sold_at) AS first_seen_at FROM {source}
+    WHERE customer_key IS NOT NULL AND {scope} GROUP BY customer_key""",
+)
+"""``dim_customer`` as the facts define it: each customer with a sale, first seen at their
+earliest. The loader keeps it with its dimensions' statements, not as a mart, but
+``check`` compares it and ``rebuild_marts`` rebuilds it as it does the marts."""
 
 
 def of_batch(sales: pl.DataFrame, lines: pl.DataFrame) -> dict[str, pl.DataFrame]:

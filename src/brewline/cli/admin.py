@@ -23,8 +23,8 @@ def init(
         bool,
         typer.Option(
             "--rebuild-marts",
-            help="Also recompute every mart from the facts (when `brewline check` "
-            "finds one that differs).",
+            help="Also recompute every mart, and dim_customer, from the facts (when "
+            "`brewline check` finds one that differs).",
         ),
     ] = False,
 ) -> None:

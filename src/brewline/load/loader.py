@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING
 
 from brewline.load.roles import AlreadyLoaded, BranchDayOwned, Loader, Replacement
 from brewline.load.sql import SqlEngine
-from brewline.marts import BRANCH_DAY, CUSTOMER, DAY_SCOPE, MARTS, ROLLUPS, of_batch
+from brewline.marts import (
+    BRANCH_DAY,
+    CUSTOMER,
+    DAY_SCOPE,
+    FIRST_SIGHTINGS,
+    MARTS,
+    ROLLUPS,
+    of_batch,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -91,7 +99,7 @@ class SqlLoader(SqlEngine, Loader):
     def rebuild_marts(self) -> None:
         with self._transaction():
             self._lock_loader()
-            for mart in MARTS.values():
+            for mart in (*MARTS.values(), FIRST_SIGHTINGS):
                 for statement in mart.rebuild():
                     self._execute(statement)
 

@@ -14,9 +14,10 @@ makes sense), so a cron job can alert on failures and a person can read a table:
   (warnings: a new till, a typo, a new menu item);
 - ``reject_rate``: rejected rows / rows read over the latest runs stays under a threshold;
 - ``source_freshness``: each incremental source (totesys) synced recently enough;
-- ``marts``: every mart equals its aggregate of the facts (see :mod:`brewline.marts`)
-  over the latest ``check_marts_days``; a difference means something wrote the
-  tables outside the loader.
+- ``marts``: every mart equals its aggregate of the facts (see :mod:`brewline.marts`),
+  and ``dim_customer`` its customers' first sightings, over the latest
+  ``check_marts_days``; a difference means something wrote the tables outside
+  the loader (or a loader defect).
 
 The window is the ``check_window_days`` trading days ending on the due day.
 Thresholds are :class:`brewline.ops.settings.CheckSettings` (kept apart from
@@ -40,7 +41,7 @@ from typing import Any, Literal
 import polars as pl
 
 from brewline.load import Warehouse
-from brewline.marts import BRANCH_DAY, CUSTOMER, MARTS, ROLLUPS, mismatch_sql
+from brewline.marts import BRANCH_DAY, CUSTOMER, FIRST_SIGHTINGS, MARTS, ROLLUPS, mismatch_sql
 from brewline.ops.settings import CheckSettings
 from brewline.vocabulary import (
     branch_local,
@@ -159,7 +160,7 @@ def _marts(warehouse: Warehouse, settings: CheckSettings, due: dt.date) -> list[
         scopes[rollup.grain] = (periods, (finer[0], (first * 100, last * 100 + 99)))
         finer = periods
     results = []
-    for mart in MARTS.values():
+    for mart in (*MARTS.values(), FIRST_SIGHTINGS):
         (scope, own), (source, of_source) = scopes[mart.grain]
         found = warehouse.query(
             mismatch_sql(mart, scope, source), (*own, *of_source, *of_source, *own)
@@ -172,7 +173,9 @@ def _marts(warehouse: Warehouse, settings: CheckSettings, due: dt.date) -> list[
             )
             results.append(CheckResult("marts", "fail", mart.table, detail))
     return results or [
-        CheckResult("marts", "ok", None, f"all {len(MARTS)} marts equal the facts {window}")
+        CheckResult(
+            "marts", "ok", None, f"all {len(MARTS)} marts and dim_customer equal the facts {window}"
+        )
     ]
 
 
