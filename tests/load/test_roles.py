@@ -122,6 +122,21 @@ def test_the_deliveries_ledger_names_who_replaced_whom(
     ]
 
 
+def test_a_run_that_dies_during_another_is_marked_abandoned_when_that_one_ends(
+    warehouse_url: str, landing: Path, shared_exports: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """A run is marked abandoned once its process is gone: when a run begins (as before),
+    and when one ends, so a run that died meanwhile does not stay 'running' until the next."""
+    copy_exports(shared_exports, landing, ["leeds_09-05-2023_09-00-00_done.csv"])
+    with open_warehouse(warehouse_url, share=True) as ghost:
+        ghost.ensure_schema()
+        ghost.begin_run("ghost", "elsewhere", 1)  # alive when the next run begins...
+        report = run(make_settings(warehouse=warehouse_url), on_start=lambda _: ghost.close())
+    with open_warehouse(warehouse_url, read_only=True) as wh:
+        runs = wh.query("SELECT run_id, status FROM etl_run ORDER BY started_at").rows()
+    assert runs == [("ghost", "abandoned"), (report.run_id, "succeeded")]  # ...then died
+
+
 def test_postgres_commit_lock_wait_is_bounded_by_lock_timeout(
     postgres_url: str, landing: Path, shared_exports: Path, make_settings: Callable[..., Settings]
 ) -> None:

@@ -42,6 +42,7 @@ class SqlLedger(SqlEngine, Ledger):
                 f"UPDATE etl_run SET finished_at = ?, status = ?, {columns} WHERE run_id = ?",
                 (utc_now(), status, *totals.values(), run_id),
             )
+            self._abandon_stale_runs()  # runs that died while this one ran, not only before
 
     def get_meta(self, name: str) -> str | None:
         rows = self._fetch("SELECT value FROM etl_meta WHERE name = ?", (name,))
