@@ -83,7 +83,7 @@ class DuckDBWarehouse(SqlWarehouse):
         self._staged: list[str] = []
         self._in_transaction = False
         self._held = 0
-        self._passed_over: set[_Marker] = set()  # waiters that did not take their turn
+        self._waiters = _Waiters(self._path, _WAITING)
         self._run_lock: IO[str] | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._connection()  # a missing file or a busy one fails now, not at first use
@@ -114,26 +114,15 @@ class DuckDBWarehouse(SqlWarehouse):
         if not self._share:  # an in-memory warehouse is never shared
             return False
         since = time.time_ns() - int(for_seconds * 1e9)  # a marker is made when its wait starts
-        return any(mtime <= since for _, _, mtime in self._waiting_for_a_turn())
+        return any(mtime <= since for _, _, mtime in self._waiters.now())
 
     def make_way(self) -> None:
         """Wait until the processes waiting for the file, which this one has let go,
         have opened it: at most :data:`_TURN_SECONDS`, and not for later arrivals, so
         a stream of readers cannot stall a run. A waiter that did not open it in that
         time (stopped, frozen) is not waited for again."""
-        if not self._share:  # an in-memory warehouse is never shared
-            return
-        deadline = time.monotonic() + _TURN_SECONDS
-        waiting = self._waiting_for_a_turn()
-        while waiting and time.monotonic() < deadline:
-            time.sleep(_RETRY_EVERY / 5)
-            waiting &= _others_waiting(self._path)
-        self._passed_over |= waiting
-
-    def _waiting_for_a_turn(self) -> set[_Marker]:
-        waiting = _others_waiting(self._path)
-        self._passed_over &= waiting  # forget the markers that are gone
-        return waiting - self._passed_over
+        if self._share:  # an in-memory warehouse is never shared
+            self._waiters.wait_out(until=time.monotonic() + _TURN_SECONDS)
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -295,13 +284,15 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
     deadline = time.monotonic() + lock_timeout
     # A reader lets a waiting writer in first: readers share the file with each other, so
     # a stream of them, each coming in while another is still in, would keep a run out.
-    writer_first = read_only and bool(_writers_waiting(path))
-    connection = None if writer_first else _try_open(path, read_only=read_only)
+    writers = _WRITERS.setdefault(path, _Waiters(path, _WRITER_WAITING)) if read_only else None
+    if writers is not None and not writers.now():
+        writers = None  # no run waits: nothing to let in first
+    connection = None if writers is not None else _try_open(path, read_only=read_only)
     if connection is not None:
         return connection
     with _waiting(path, writer=not read_only):  # tell the holder we are waiting
-        if writer_first:  # for a turn at most, and at most half of this open's patience
-            _after_writers(path, until=time.monotonic() + min(_TURN_SECONDS, lock_timeout / 2))
+        if writers is not None:  # for a turn at most, and at most half of this open's patience
+            writers.wait_out(until=time.monotonic() + min(_TURN_SECONDS, lock_timeout / 2))
             connection = _try_open(path, read_only=read_only)  # one try, even with no patience
         while connection is None:
             if time.monotonic() >= deadline:
@@ -322,26 +313,6 @@ def _try_open(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection | None
         if "lock" not in str(exc).lower():
             raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None
         return None
-
-
-def _writers_waiting(path: str) -> set[_Marker]:
-    """The runs waiting for ``path``, but those this process already waited for in vain."""
-    waiting = _others_waiting(path, _WRITER_WAITING)
-    in_vain = _IN_VAIN.get(path, set()) & waiting  # forget the markers that are gone
-    _IN_VAIN[path] = in_vain
-    return waiting - in_vain
-
-
-def _after_writers(path: str, *, until: float) -> None:
-    """Wait until the runs waiting for ``path`` now got in (or gave up), or until ``until``.
-
-    A run still waiting then (stopped, frozen) is not waited for again by this
-    process: each open would pay the wait once more."""
-    waiting = _writers_waiting(path)
-    while waiting and time.monotonic() < until:
-        time.sleep(_RETRY_EVERY / 5)
-        waiting &= _others_waiting(path, _WRITER_WAITING)
-    _IN_VAIN[path] = _IN_VAIN.get(path, set()) | waiting
 
 
 @contextmanager
@@ -371,8 +342,34 @@ def _waiting(path: str, *, writer: bool) -> Iterator[None]:
 
 _Marker = tuple[str, int, int]
 """A waiting marker: its name, inode and modification time (a new wait makes a new file)."""
-_IN_VAIN: dict[str, set[_Marker]] = {}
-"""Per warehouse path, the waiting runs' markers this process deferred to in vain."""
+
+
+class _Waiters:
+    """The processes waiting for a file (all, or only writers), but those this process
+    already gave a turn that they did not take (stopped, frozen): waiting for them again
+    would cost every later turn the same wait."""
+
+    def __init__(self, path: str, kind: str):
+        self._path, self._kind = path, kind
+        self._in_vain: set[_Marker] = set()
+
+    def now(self) -> set[_Marker]:
+        waiting = _others_waiting(self._path, self._kind)
+        self._in_vain &= waiting  # forget the markers that are gone
+        return waiting - self._in_vain
+
+    def wait_out(self, *, until: float) -> None:
+        """Wait until those waiting now got in (or gave up), not for later arrivals, or
+        until ``until``."""
+        waiting = self.now()
+        while waiting and time.monotonic() < until:
+            time.sleep(_RETRY_EVERY / 5)
+            waiting &= _others_waiting(self._path, self._kind)
+        self._in_vain |= waiting
+
+
+_WRITERS: dict[str, _Waiters] = {}
+"""Per warehouse path, the runs waiting for it, as this process's readers see them."""
 
 
 def _others_waiting(path: str, kind: str = _WAITING) -> set[_Marker]:
