@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,7 +68,7 @@ def test_bad_values_name_the_setting_but_never_echo_a_secret(
     monkeypatch.setenv("BREWLINE_PII_KEY", "short-secret")
     with pytest.raises(ConfigError) as caught:
         load_settings()
-    assert "pii_key" in str(caught.value)
+    assert "BREWLINE_PII_KEY" in str(caught.value)
     assert "short-secret" not in str(caught.value)
     with pytest.raises(ConfigError, match="redelivery"):
         load_settings(redelivery="sometimes")
@@ -121,3 +123,96 @@ def test_the_default_file_may_be_missing_but_not_malformed(
     Path("brewline.toml").write_text("warehouse = from-default.duckdb\n")
     with pytest.raises(ConfigError, match=r"^brewline\.toml: not a valid TOML settings file"):
         load_settings()
+
+
+# -- errors name where the bad value came from, and the closest valid name -------------------
+
+
+def brewline(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess, with no BREWLINE_* variable but ``env``'s."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BREWLINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "brewline", *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_misspelt_setting_in_the_file_names_the_file_its_line_and_the_closest_name(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "brewline.toml").write_text('landing = "in"\n\nwarehose = "sales.duckdb"\n')
+    result = brewline(tmp_path, "status")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "brewline: error: invalid settings: brewline.toml line 3: unknown setting "
+        "'warehose' (did you mean 'warehouse'?)\n"
+    )
+
+
+def test_a_bad_value_names_the_file_line_or_the_variable_it_came_from(
+    tmp_path: Path,
+) -> None:
+    named = tmp_path / "conf" / "cafe.toml"
+    named.parent.mkdir()
+    named.write_text("# thresholds\ncheck_cutoff_hour = 30\n")
+    from_file = brewline(tmp_path, "status", BREWLINE_CONFIG=str(named))
+    assert from_file.stderr == (
+        f"brewline: error: invalid settings: {named} line 2: check_cutoff_hour: "
+        "Input should be less than or equal to 23\n"
+    )
+    # The environment wins over the file, so its value is the one named.
+    from_env = brewline(
+        tmp_path, "status", BREWLINE_CONFIG=str(named), BREWLINE_CHECK_CUTOFF_HOUR="25"
+    )
+    assert from_env.stderr == (
+        "brewline: error: invalid settings: environment variable "
+        "BREWLINE_CHECK_CUTOFF_HOUR: Input should be less than or equal to 23\n"
+    )
+    secret = brewline(tmp_path, "status", BREWLINE_CONFIG=os.devnull, BREWLINE_PII_KEY="short1")
+    assert secret.stderr == (
+        "brewline: error: invalid settings: environment variable BREWLINE_PII_KEY: "
+        "must be at least 16 characters\n"
+    )
+
+
+def test_a_bad_option_value_names_the_option(tmp_path: Path) -> None:
+    bad = brewline(tmp_path, "check", "--as-of", "yesterday", BREWLINE_CONFIG=os.devnull)
+    assert bad.returncode == 2
+    assert "'--as-of'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    with pytest.raises(ConfigError) as caught:
+        load_settings(redelivery="sometimes")
+    assert str(caught.value) == (
+        "invalid settings: option --redelivery: Input should be 'replace' or 'reject'"
+    )
+
+
+def test_an_unknown_brewline_variable_is_a_warning_naming_the_closest_setting(
+    tmp_path: Path,
+) -> None:
+    """A typo in the environment used to be ignored without a word: the default was used."""
+    result = brewline(
+        tmp_path,
+        "init",
+        "-w",
+        str(tmp_path / "w.duckdb"),
+        BREWLINE_CONFIG=os.devnull,
+        BREWLINE_WAREHOSE="sales.duckdb",
+        BREWLINE_CHECK_CUTOF_HOUR="9",
+        # Variables Brewline reads that are not settings, and those of its tests and deploys.
+        BREWLINE_TOTESYS_LAKE="lake/",
+        BREWLINE_TEST_POSTGRES_URL="postgresql://x@y/z",
+        BREWLINE_GRAFANA_DB_HOST="db",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "brewline: warning: environment variable BREWLINE_CHECK_CUTOF_HOUR is not a "
+        "Brewline setting and is ignored (did you mean BREWLINE_CHECK_CUTOFF_HOUR?)",
+        "brewline: warning: environment variable BREWLINE_WAREHOSE is not a "
+        "Brewline setting and is ignored (did you mean BREWLINE_WAREHOUSE?)",
+    ]

@@ -10,6 +10,7 @@ The TOML file is ``./brewline.toml`` unless ``BREWLINE_CONFIG`` names another.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -19,8 +20,9 @@ from pydantic_settings import SettingsConfigDict
 
 from brewline.errors import ConfigError
 from brewline.ops.settings import AlertSettings, CheckSettings
+from brewline.settings_base import CONFIG_VARIABLE, ENV_PREFIX, closest
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["NOT_SETTINGS", "Settings", "load_settings", "unknown_variables"]
 
 MIN_PII_KEY_LENGTH = 16
 
@@ -151,3 +153,49 @@ def load_settings(**overrides: Any) -> Settings:
             f"(at least {MIN_PII_KEY_LENGTH} characters) or set pii_key in brewline.toml"
         )
     return settings
+
+
+NOT_SETTINGS = (
+    CONFIG_VARIABLE,
+    "BREWLINE_TOTESYS_LAKE",
+    "BREWLINE_TOTESYS_SOURCE",
+    "BREWLINE_TOOLS_VENV",
+    "BREWLINE_TEST_",
+    "BREWLINE_GRAFANA_",
+)
+"""``BREWLINE_`` variables (or prefixes, ending in ``_``) that are not settings: the
+settings file, the sync Lambda's lake and source, and those of the tests and of the
+Grafana provisioning, which may share an environment with Brewline."""
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each ``BREWLINE_*`` variable that is no setting (a typo is otherwise
+    ignored without a word: the default is used), with the closest setting's variable.
+
+        >>> [found] = unknown_variables({"BREWLINE_WAREHOSE": "x", "BREWLINE_WAREHOUSE": "y"})
+        >>> found.endswith("BREWLINE_WAREHOSE is not a Brewline setting and is ignored "
+        ...                "(did you mean BREWLINE_WAREHOUSE?)")
+        True
+    """
+    fields = list(Settings.model_fields)
+    warnings = []
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or _not_a_setting(upper):
+            continue
+        name = upper.removeprefix(ENV_PREFIX).lower()
+        if name in fields:
+            continue
+        guess = closest(name, fields)
+        hint = f" (did you mean {ENV_PREFIX}{guess.upper()}?)" if guess else ""
+        warnings.append(
+            f"environment variable {variable} is not a Brewline setting and is ignored{hint}"
+        )
+    return warnings
+
+
+def _not_a_setting(variable: str) -> bool:
+    return any(
+        variable.startswith(other) if other.endswith("_") else variable == other
+        for other in NOT_SETTINGS
+    )

@@ -14,8 +14,11 @@ exist (``BREWLINE_CONFIG=/dev/null`` reads none), and a file that is not TOML is
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -33,10 +36,16 @@ __all__ = [
     "CONFIG_VARIABLE",
     "DEFAULT_CONFIG",
     "ENV_ONLY",
+    "ENV_PREFIX",
     "BrewlineSettings",
     "TomlWithoutSecrets",
+    "closest",
+    "config_file",
     "read_toml",
 ]
+
+ENV_PREFIX = "BREWLINE_"
+"""Every setting ``name`` may come from the environment variable ``BREWLINE_<NAME>``."""
 
 ENV_ONLY = ("alert_smtp_password",)
 """Secrets read from the environment only, never from the TOML file."""
@@ -71,7 +80,7 @@ class TomlWithoutSecrets(InitSettingsSource):
 class BrewlineSettings(BaseSettings):
     """Base of every settings class: env prefix ``BREWLINE_`` and one precedence."""
 
-    model_config = SettingsConfigDict(env_prefix="BREWLINE_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     @classmethod
     def settings_customise_sources(
@@ -82,9 +91,8 @@ class BrewlineSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        named = os.environ.get(CONFIG_VARIABLE, "")
-        toml = TomlWithoutSecrets(settings_cls, Path(named or DEFAULT_CONFIG), named=bool(named))
-        return (init_settings, env_settings, toml)
+        path, named = config_file()
+        return (init_settings, env_settings, TomlWithoutSecrets(settings_cls, path, named=named))
 
     @classmethod
     def from_settings(cls, settings: BaseModel | None = None, **overrides: Any) -> Self:
@@ -93,7 +101,8 @@ class BrewlineSettings(BaseSettings):
         Fields the main :class:`~brewline.config.Settings` already carries (it resolved
         them with the same precedence) are taken from it; the others come from the
         environment and the TOML file. ``None`` overrides mean "not given".
-        Invalid values raise :class:`ConfigError`, one line naming each bad setting.
+        Invalid values raise :class:`ConfigError`, one line naming each bad setting and
+        where its value came from (option, environment variable, or file and line).
 
         >>> from brewline.ops.settings import CheckSettings
         >>> CheckSettings.from_settings(None, check_cutoff_hour=9).check_cutoff_hour
@@ -107,7 +116,23 @@ class BrewlineSettings(BaseSettings):
         try:
             return cls(**given)
         except ValidationError as exc:
-            raise _invalid(exc) from None
+            raise _invalid(exc, overrides, list(cls.model_fields)) from None
+
+
+def config_file() -> tuple[Path, bool]:
+    """The TOML file to read, and whether :data:`CONFIG_VARIABLE` named it (so it must exist)."""
+    named = os.environ.get(CONFIG_VARIABLE, "")
+    return Path(named or DEFAULT_CONFIG), bool(named)
+
+
+def closest(name: str, names: list[str]) -> str | None:
+    """The valid name ``name`` was most likely meant to be (a typo), or None.
+
+    >>> closest("warehose", ["landing", "warehouse"])
+    'warehouse'
+    """
+    found = difflib.get_close_matches(name.lower(), names, n=1)
+    return found[0] if found else None
 
 
 def read_toml(path: Path, *, named: bool) -> dict[str, Any]:
@@ -133,10 +158,50 @@ def read_toml(path: Path, *, named: bool) -> dict[str, Any]:
         raise ConfigError(f"cannot read it ({exc.strerror})", source=str(path)) from None
 
 
-def _invalid(exc: ValidationError) -> ConfigError:
-    """One readable line: each bad setting and what is wrong with it (never the value)."""
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-        for err in exc.errors()
-    )
-    return ConfigError(f"invalid settings ({problems})")
+def _invalid(exc: ValidationError, overrides: Mapping[str, Any], fields: list[str]) -> ConfigError:
+    """One readable line: each bad setting, where it came from and what is wrong (never
+    the value). Pydantic's "Extra inputs are not permitted" becomes the closest valid name."""
+    problems = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else ""
+        origin = _origin(name, overrides)
+        # A validator's own message is the message; pydantic prefixes it.
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            guess = closest(name, fields)
+            message = f"unknown setting {name!r}" + (f" (did you mean {guess!r}?)" if guess else "")
+        elif name and not origin.startswith(("option ", "environment variable ")):
+            message = f"{name}: {message}"  # a file's line does not say which setting it is
+        problems.append(f"{origin}: {message}")
+    return ConfigError("invalid settings: " + "; ".join(problems))
+
+
+def _origin(name: str, overrides: Mapping[str, Any]) -> str:
+    """Where the value of setting ``name`` came from, by the precedence of the sources."""
+    if not name:
+        return "settings"  # a rule across settings (e.g. an e-mail host without recipients)
+    if overrides.get(name) is not None:
+        return f"option --{name.replace('_', '-')}"
+    variable = f"{ENV_PREFIX}{name}".upper()
+    # pydantic-settings matches variable names case-insensitively; name the one set.
+    found = next((key for key in os.environ if key.upper() == variable), None)
+    if found:
+        return f"environment variable {found}"
+    path, _named = config_file()
+    line = _toml_line(path, name)
+    return f"{path} line {line}" if line else str(path)
+
+
+def _toml_line(path: Path, key: str) -> int | None:
+    """The line of ``path`` that sets ``key`` (or opens table ``[key]``), if it can be found.
+
+    tomllib keeps no positions; settings are top-level keys, so matching the start
+    of a line is enough. The file was read already, so it is readable UTF-8 text.
+    """
+    quoted = rf"(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')"
+    pattern = re.compile(rf"^\s*(?:{quoted}\s*=|\[+\s*{quoted}\s*[\].])")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    return next((n for n, text in enumerate(lines, 1) if pattern.match(text)), None)

@@ -18,12 +18,14 @@ Rich and the rest inside the commands, so ``brewline --help`` starts in a blink.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from brewline import __version__
 from brewline.cli import admin, check, demo, inspect, run, serve, sync, watch
+from brewline.cli.output import warn
 
 __all__ = ["app"]
 
@@ -66,6 +68,11 @@ def main(
     ] = False,
 ) -> None:
     """Brewline: branch till exports -> a private, query-ready sales warehouse."""
+    if any(name.upper().startswith("BREWLINE_") for name in os.environ):  # else skip pydantic
+        from brewline.config import unknown_variables
+
+        for message in unknown_variables(os.environ):
+            warn(message)
 
 
 app.command()(run.run)
