@@ -294,11 +294,78 @@ def test_an_empty_warehouse(tmp_path: Path) -> None:
         wh.ensure_schema()
     assert checks_on(warehouse, dt.date(2024, 11, 2)) == [
         CheckResult("freshness", "warn", None, "no branch has any data loaded yet"),
-        CheckResult("volume", "ok", None, "no branch has data on 2024-11-01"),
+        CheckResult(
+            "volume", "warn", None, "nothing to compare: no data on 2024-11-01 (none loaded yet)"
+        ),
         CheckResult("new_branches", "ok", None, "nothing loaded before 2024-11-01 to compare with"),
         CheckResult("new_products", "ok", None, "nothing loaded before 2024-11-01 to compare with"),
         CheckResult("reject_rate", "ok", None, "no run has read any rows yet"),
-        marts_ok("2024-11-01"),
+        CheckResult(
+            "marts",
+            "warn",
+            None,
+            "nothing to compare: no data from 2024-09-28 to 2024-11-01 (none loaded yet)",
+        ),
+    ]
+
+
+def test_a_check_over_days_without_data_says_there_was_nothing_to_compare(
+    loaded: tuple[str, str],
+) -> None:
+    """After the demo (data from 2024), `check` said "ok" for the marts over a window
+    holding no data at all: nothing compared is not a pass, and the detail says which
+    --as-of fits the data."""
+    warehouse, _ = loaded
+    found = {r.name: r for r in checks_on(warehouse, dt.date(2026, 6, 1)) if r.subject is None}
+    hint = "newest trading day loaded 2024-11-10: try --as-of 2024-11-11"
+    assert found["volume"] == CheckResult(
+        "volume", "warn", None, f"nothing to compare: no data on 2026-05-31 ({hint})"
+    )
+    assert found["marts"] == CheckResult(
+        "marts", "warn", None, f"nothing to compare: no data from 2026-04-27 to 2026-05-31 ({hint})"
+    )
+    fitting = checks_on(warehouse, dt.date(2024, 11, 11))
+    assert [r for r in fitting if r.name == "marts"] == [marts_ok("2024-11-10")]
+
+
+def test_source_freshness_is_judged_as_of_the_given_moment(tmp_path: Path) -> None:
+    """--as-of was ignored: for any past day the source checks were silently left out."""
+    warehouse = str(tmp_path / "w.duckdb")
+    with open_warehouse(warehouse) as wh:
+        wh.ensure_schema()
+        wh.set_cursor("totesys", "design", "2024-11-11T07:00:00")
+        wh.set_cursor("totesys", "payment", "2024-11-11T09:30:00")
+
+    def sources(as_of: dt.date | dt.datetime) -> list[tuple[str | None, str, str]]:
+        results = checks_on(warehouse, as_of)
+        return [(r.subject, r.status, r.detail) for r in results if r.name == "source_freshness"]
+
+    # 10:00 in London in November is 10:00 UTC; a date means its cut-off hour (10 by default).
+    at_ten = [
+        (
+            "totesys.design",
+            "fail",
+            "watermark 2024-11-11 07:00:00 UTC, 180 min behind 2024-11-11 10:00 UTC (limit 60 min)",
+        ),
+        (
+            "totesys.payment",
+            "ok",
+            "watermark 2024-11-11 09:30:00 UTC, 30 min behind 2024-11-11 10:00 UTC (limit 60 min)",
+        ),
+    ]
+    assert sources(dt.datetime(2024, 11, 11, 10, 0)) == at_ten
+    assert sources(dt.date(2024, 11, 11)) == at_ten
+    assert sources(dt.datetime(2024, 11, 11, 7, 30)) == [
+        (
+            "totesys.design",
+            "ok",
+            "watermark 2024-11-11 07:00:00 UTC, 30 min behind 2024-11-11 07:30 UTC (limit 60 min)",
+        ),
+        (
+            "totesys.payment",
+            "ok",
+            "watermark 2024-11-11 09:30:00 UTC, synced past 2024-11-11 07:30 UTC",
+        ),
     ]
 
 
@@ -349,7 +416,7 @@ def test_fields_the_main_settings_carry_win(
 
 def test_invalid_settings_fail_loudly(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREWLINE_CHECK_CUTOFF_HOUR", "25")
-    with pytest.raises(ConfigError, match="check_cutoff_hour"):
+    with pytest.raises(ConfigError, match="BREWLINE_CHECK_CUTOFF_HOUR"):
         CheckSettings.from_settings()
 
 
@@ -437,14 +504,14 @@ def test_command_reads_thresholds_from_the_environment(
     assert statuses[("freshness", "Leeds")] == "warn"
 
 
-def test_command_on_an_empty_warehouse_says_1_warning(tmp_path: Path) -> None:
+def test_command_on_an_empty_warehouse_says_3_warnings(tmp_path: Path) -> None:
     warehouse = str(tmp_path / "w.duckdb")
     with open_warehouse(warehouse) as wh:
         wh.ensure_schema()
     result = invoke(tmp_path, ["-w", warehouse, "--as-of", "2024-11-02"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == (
-        "As of 2024-11-02 (data due for 2024-11-01): 0 failed, 1 warning, 5 ok."
+        "As of 2024-11-02 (data due for 2024-11-01): 0 failed, 3 warnings, 3 ok."
     )
 
 
@@ -457,7 +524,7 @@ def test_command_errors(tmp_path: Path) -> None:
     assert "YYYY-MM-DD" in bad_date.stderr
     bad_setting = invoke(tmp_path, [], BREWLINE_CHECK_VOLUME_RATIO="2")
     assert bad_setting.exit_code == 1
-    assert "check_volume_ratio" in bad_setting.stderr
+    assert "BREWLINE_CHECK_VOLUME_RATIO" in bad_setting.stderr
 
 
 def test_parse_as_of() -> None:

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -617,25 +618,56 @@ def test_a_longer_demo_keeps_the_earlier_days_files(tmp_path: Path) -> None:
 
 
 def test_every_next_command_the_demo_prints_runs_as_printed(tmp_path: Path) -> None:
-    demo = brewline(
-        tmp_path, "demo", "--branches", 2, "--days", 2
-    )  # defaults: ./demo, ./brewline.duckdb
+    """As `make demo` runs it: `.venv/bin/brewline demo`, with the venv not on PATH.
+
+    The commands said `brewline ...`, which is not found there; and `check` right
+    after the demo failed, its data being from 2024: the demo prints the --as-of that fits.
+    """
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BREWLINE_")}
+    env.update(BREWLINE_CONFIG=os.devnull, PATH="/usr/bin:/bin", COLUMNS="200")
+    assert shutil.which("brewline", path=env["PATH"]) is None
+
+    def shell(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+
+    demo = shell(".venv/bin/brewline demo --branches 2 --days 2")  # ./demo, ./brewline.duckdb
     assert demo.returncode == 0, demo.stderr
     lines = demo.stdout.splitlines()
     commands = [line.strip() for line in lines[lines.index("Next:") + 1 :]]
-    assert [c.split()[:2] for c in commands] == [
-        ["brewline", "report"],
-        ["brewline", "status"],
-        ["brewline", "run"],
+    assert commands == [
+        ".venv/bin/brewline report --warehouse brewline.duckdb",
+        ".venv/bin/brewline status --warehouse brewline.duckdb",
+        ".venv/bin/brewline check --as-of 2024-11-03 --warehouse brewline.duckdb",
+        ".venv/bin/brewline run demo/landing --warehouse brewline.duckdb "
+        "--quarantine demo/quarantine",
     ]
     for command in commands:
-        program, *args = shlex.split(command)
-        assert program == "brewline"
-        result = brewline(tmp_path, *args)
+        result = shell(command)
         assert result.returncode == 0, (command, result.stdout, result.stderr)
+        assert result.stderr == "", (command, result.stderr)
     # The run into the demo's warehouse kept the demo's key: nothing new, nothing refused.
     assert "4 files: 0 loaded, 4 skipped" in result.stdout
     assert "made with the built-in DEMO key" in result.stdout
+
+
+def test_the_demo_names_brewline_as_it_was_started(tmp_path: Path) -> None:
+    """From elsewhere, the script's absolute path; `python -m brewline` stays that."""
+    script = Path(sys.executable).parent / "brewline"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BREWLINE_")}
+    env.update(BREWLINE_CONFIG=os.devnull, PATH="/usr/bin:/bin", COLUMNS="200")
+    args = ["demo", "--branches", "1", "--days", "1", "--warehouse", "d.duckdb"]
+    for program in ([str(script)], [sys.executable, "-m", "brewline"]):
+        done = subprocess.run(
+            [*program, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        status = next(line.strip() for line in done.stdout.splitlines() if " status " in line)
+        assert status == shlex.join([*program, "status", "--warehouse", "d.duckdb"])
 
 
 def test_run_uses_the_demo_key_only_in_the_demo_warehouse(tmp_path: Path) -> None:

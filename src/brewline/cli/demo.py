@@ -6,7 +6,10 @@ over :mod:`brewline.demo`::
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
+import shutil
+import sys
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 
     from brewline.demo import DemoLoad, SynthSpec
 
-__all__ = ["DemoSource", "demo"]
+__all__ = ["DemoSource", "demo", "next_commands", "this_program"]
 
 
 class DemoSource(StrEnum):
@@ -103,15 +106,46 @@ def demo(
     raise typer.Exit(loaded.report.exit_code)
 
 
-def next_commands(folder: Path, warehouse: str) -> list[str]:
+def this_program(argv: list[str] | None = None) -> list[str]:
+    """The words that start this Brewline again from the current folder, as it was started.
+
+    ``make demo`` runs ``.venv/bin/brewline``, which is not on PATH: a bare
+    ``brewline`` would not be found. A program found on PATH is named bare, one
+    under the current folder by its relative path, anything else by its absolute one;
+    ``python -m brewline`` stays that, with this interpreter.
+
+        >>> this_program(["/nowhere/bin/brewline", "demo"])
+        ['/nowhere/bin/brewline']
+    """
+    started = Path((argv or sys.argv)[0])
+    if started.name == "__main__.py":
+        return [_runnable(Path(sys.executable)), "-m", "brewline"]
+    return [_runnable(started)]
+
+
+def _runnable(program: Path) -> str:
+    on_path = shutil.which(program.name)
+    if on_path and Path(on_path).resolve() == program.resolve():
+        return program.name
+    absolute = program.absolute()  # not resolve(): keep the venv's link as the user typed it
+    if absolute.is_relative_to(Path.cwd()):
+        return str(absolute.relative_to(Path.cwd()))  # it has a '/', so the shell takes it as given
+    return str(absolute)
+
+
+def next_commands(
+    folder: Path, warehouse: str, check_as_of: dt.date, program: list[str] | None = None
+) -> list[str]:
     """What to try after the demo, as shell commands that run from the current folder.
 
     Paths are printed as given (so relative ones stay relative to where the demo
-    ran) and quoted for the shell. A warehouse URL's password is never printed,
-    so with one the commands need it put back (the demo says so).
+    ran) and quoted for the shell. ``check`` is as of the day after the demo's
+    last (its data is from 2024, so against today's clock it would fail). A warehouse
+    URL's password is never printed, so with one the commands need it put back (the
+    demo says so).
 
-    >>> next_commands(Path("demo"), "brewline.duckdb")[0]
-    'brewline report --warehouse brewline.duckdb'
+        >>> next_commands(Path("demo"), "brewline.duckdb", dt.date(2024, 12, 1), ["brewline"])[2]
+        'brewline check --as-of 2024-12-01 --warehouse brewline.duckdb'
     """
     from brewline.load.locations import redact
 
@@ -120,9 +154,10 @@ def next_commands(folder: Path, warehouse: str) -> list[str]:
     commands = (
         ["report", *where],
         ["status", *where],
+        ["check", "--as-of", check_as_of.isoformat(), *where],
         ["run", landing, *where, "--quarantine", quarantine],
     )
-    return [shlex.join(["brewline", *command]) for command in commands]
+    return [shlex.join([*(program or this_program()), *command]) for command in commands]
 
 
 def _render_demo(spec: SynthSpec, loaded: DemoLoad, folder: Path, warehouse: str) -> None:
@@ -145,7 +180,8 @@ def _render_demo(spec: SynthSpec, loaded: DemoLoad, folder: Path, warehouse: str
     console.print(text(loaded.key_note, style="dim"))
     hidden = redact(warehouse) != warehouse
     console.print(text("Next (put the warehouse password in for ***):" if hidden else "Next:"))
-    for command in next_commands(folder, warehouse):  # soft wrap: one line to copy
+    after = spec.start + dt.timedelta(days=spec.days)  # its last day is then the due day
+    for command in next_commands(folder, warehouse, after):  # soft wrap: one line to copy
         console.print(text(f"  {command}"), soft_wrap=True)
 
 
@@ -205,9 +241,9 @@ def _totesys(
     for currency, revenue in done.revenue:
         out.print(text(f"Revenue (current orders): {currency} {Decimal(revenue):,.2f}"))
     out.print(text("Next:"))
-    where_w = shlex.join(["--warehouse", redact(warehouse)])
-    for command in (f"brewline report --source totesys {where_w}", f"brewline serve {where_w}"):
-        out.print(text(f"  {command}"), soft_wrap=True)
+    for command in (["report", "--source", "totesys"], ["serve"]):
+        line = shlex.join([*this_program(), *command, "--warehouse", redact(warehouse)])
+        out.print(text(f"  {line}"), soft_wrap=True)
 
 
 def _share(value: float | None) -> str:

@@ -10,10 +10,13 @@ makes sense), so a cron job can alert on failures and a person can read a table:
   (closed?), not a failure, but when *no* branch has data for the due day the
   warehouse as a whole fails (deliveries or runs have stopped);
 - ``volume``: no branch-day in the window is far below the branch's trailing mean;
+  a window without any data is a warning, "nothing to compare", naming the
+  ``--as-of`` that fits the data (as is the marts check's);
 - ``new_branches`` / ``new_products``: what was first seen within the window
   (warnings: a new till, a typo, a new menu item);
 - ``reject_rate``: rejected rows / rows read over the latest runs stays under a threshold;
-- ``source_freshness``: each incremental source (totesys) synced recently enough;
+- ``source_freshness``: each incremental source (totesys) had synced recently
+  enough at ``as_of``;
 - ``marts``: every mart equals its aggregate of the facts (see :mod:`brewline.marts`),
   and ``dim_customer`` its customers' first sightings, over the latest
   ``check_marts_days``; a difference means something wrote the tables outside
@@ -44,6 +47,7 @@ from brewline.load import Warehouse
 from brewline.marts import BRANCH_DAY, CUSTOMER, FIRST_SIGHTINGS, MARTS, ROLLUPS, mismatch_sql
 from brewline.ops.settings import CheckSettings
 from brewline.vocabulary import (
+    BRANCH_TIMEZONE,
     branch_local,
     counted,
     date_key,
@@ -58,6 +62,7 @@ __all__ = [
     "CheckResult",
     "Status",
     "due_day",
+    "fitting_as_of",
     "local_now",
     "run_checks",
 ]
@@ -108,6 +113,29 @@ class _Window:
         return f"on {self.due}" if self.first == self.due else f"from {self.first} to {self.due}"
 
 
+def fitting_as_of(warehouse: Warehouse) -> dt.date | None:
+    """The ``as_of`` whose due day is the newest trading day loaded (None: nothing loaded).
+
+    What to check a warehouse of old data with, e.g. the demo's, which is from 2024.
+    """
+    newest = warehouse.query("SELECT MAX(date_key) AS k FROM etl_file_branch_day")["k"][0]
+    return None if newest is None else key_date(int(newest)) + dt.timedelta(days=1)
+
+
+def _nothing_to_compare(warehouse: Warehouse, name: str, window: _Window) -> CheckResult:
+    """A warning, not "ok": a check that compared nothing has not found the data right.
+
+    Not a failure either: missing data is the freshness check's to fail.
+    """
+    fits = fitting_as_of(warehouse)
+    hint = (
+        "none loaded yet"
+        if fits is None
+        else f"newest trading day loaded {fits - dt.timedelta(days=1)}: try --as-of {fits}"
+    )
+    return CheckResult(name, "warn", None, f"nothing to compare: no data {window} ({hint})")
+
+
 def _window(settings: CheckSettings, as_of: dt.date | dt.datetime) -> _Window:
     due = due_day(as_of, settings.check_cutoff_hour)
     today = branch_local(as_of).date() if isinstance(as_of, dt.datetime) else as_of
@@ -136,7 +164,7 @@ def run_checks(
         *_new_branches(warehouse, window),
         *_new_products(warehouse, window),
         *_reject_rate(warehouse, settings),
-        *_source_freshness(warehouse, settings, as_of),
+        *_source_freshness(warehouse, settings, _utc(as_of, settings.check_cutoff_hour)),
         *_marts(warehouse, settings, window.due),
     ]
 
@@ -159,6 +187,8 @@ def _marts(warehouse: Warehouse, settings: CheckSettings, due: dt.date) -> list[
         periods = (f"{rollup.key} BETWEEN ? AND ?", (first, last))
         scopes[rollup.grain] = (periods, (finer[0], (first * 100, last * 100 + 99)))
         finer = periods
+    if _no_data(warehouse, window):
+        return [_nothing_to_compare(warehouse, "marts", window)]
     results = []
     for mart in (*MARTS.values(), FIRST_SIGHTINGS):
         (scope, own), (source, of_source) = scopes[mart.grain]
@@ -177,6 +207,15 @@ def _marts(warehouse: Warehouse, settings: CheckSettings, due: dt.date) -> list[
             "marts", "ok", None, f"all {len(MARTS)} marts and dim_customer equal the facts {window}"
         )
     ]
+
+
+def _no_data(warehouse: Warehouse, window: _Window) -> bool:
+    """Whether no branch-day in ``window`` is loaded (then neither facts nor marts hold any)."""
+    found = warehouse.query(
+        "SELECT COUNT(*) AS n FROM etl_file_branch_day WHERE date_key BETWEEN ? AND ?",
+        (date_key(window.first), date_key(window.due)),
+    )
+    return int(found["n"][0]) == 0
 
 
 def _freshness_results(
@@ -198,40 +237,45 @@ def _freshness_results(
     return results if newest >= window.due else [_none_fresh(newest, window.due), *results]
 
 
-def _source_freshness(
-    warehouse: Warehouse, settings: CheckSettings, as_of: dt.date | dt.datetime
-) -> list[CheckResult]:
-    """Per table of an incremental source: is its watermark close enough to the clock?
+def _utc(as_of: dt.date | dt.datetime, cutoff_hour: int) -> dt.datetime:
+    """``as_of`` as naive UTC, the clock of source watermarks: a naive datetime is branch
+    local time, and a date means its cut-off hour (as it does for the due day)."""
+    if not isinstance(as_of, dt.datetime):
+        as_of = dt.datetime.combine(as_of, dt.time(cutoff_hour))
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=BRANCH_TIMEZONE)
+    return as_of.astimezone(dt.UTC).replace(tzinfo=None)
 
-    Watermarks are the source's UTC clock. Only checked for today (a check of a
-    past day cannot know where the watermarks were then).
+
+def _source_freshness(
+    warehouse: Warehouse, settings: CheckSettings, at: dt.datetime
+) -> list[CheckResult]:
+    """Per table of an incremental source: was its watermark close enough to ``at`` (UTC)?
+
+    A watermark after ``at`` is ok: the source's data up to ``at`` is in, as a
+    branch's later trading days count as fresh for an earlier due day.
     """
-    today = as_of.date() if isinstance(as_of, dt.datetime) else as_of
-    if today < dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1):
-        return []
     rows = warehouse.query(
         "SELECT source, name, value FROM etl_cursor ORDER BY source, name"
     ).rows()
     limit = dt.timedelta(minutes=settings.check_source_stale_minutes)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     results = []
     for source, name, value in rows:
         try:
             watermark = dt.datetime.fromisoformat(str(value))
         except ValueError:
             continue  # a cursor that is not a time (an id, an offset): nothing to judge
-        behind = now - watermark
+        behind = at - watermark
         status: Status = "fail" if behind > limit else "ok"
-        results.append(
-            CheckResult(
-                "source_freshness",
-                status,
-                f"{source}.{name}",
-                f"watermark {watermark:%Y-%m-%d %H:%M:%S} UTC, "
-                f"{behind.total_seconds() / 60:,.0f} min behind the clock "
-                f"(limit {settings.check_source_stale_minutes} min)",
+        where = f"watermark {watermark:%Y-%m-%d %H:%M:%S} UTC, "
+        if behind < dt.timedelta(0):
+            detail = f"{where}synced past {at:%Y-%m-%d %H:%M} UTC"
+        else:
+            detail = (
+                f"{where}{behind.total_seconds() / 60:,.0f} min behind {at:%Y-%m-%d %H:%M} UTC "
+                f"(limit {settings.check_source_stale_minutes} min)"
             )
-        )
+        results.append(CheckResult("source_freshness", status, f"{source}.{name}", detail))
     return results
 
 
@@ -285,7 +329,7 @@ def _volume_results(
         pl.col("date") >= window.first
     )
     if judged.is_empty():
-        return [CheckResult("volume", "ok", None, f"no branch has data {window}")]
+        return [_nothing_to_compare(warehouse, "volume", window)]
     return [
         _volume(str(branch), part, settings)
         for (branch,), part in judged.partition_by("branch", as_dict=True).items()
