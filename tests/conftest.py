@@ -81,6 +81,11 @@ def postgres_server() -> Iterator[PostgresServer | None]:
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer | None) -> str:
     """A fresh, empty database for one test."""
+    return new_database(postgres_server)
+
+
+def new_database(postgres_server: PostgresServer | None) -> str:
+    """A fresh, empty database on the suite's server (for fixtures wider than one test)."""
     if postgres_server is None:
         base = os.environ["BREWLINE_TEST_POSTGRES_URL"]
         name = f"t_{uuid.uuid4().hex[:12]}"
