@@ -239,3 +239,59 @@ def test_grant_readonly_show_sql_on_duckdb_is_an_error_not_postgres_sql(tmp_path
     assert shown.exit_code == 1
     assert "GRANT" not in shown.output
     assert "PostgreSQL feature" in shown.output
+
+
+def test_grant_readonly_says_exactly_what_the_role_can_do_and_how_to_close_the_rest(
+    postgres_server: PostgresServer | None, postgres_url: str
+) -> None:
+    """It said "(and nothing else)" while the role could create temporary tables and
+    connect to every other database (PostgreSQL's default grants to PUBLIC)."""
+    from typer.testing import CliRunner
+
+    from brewline.cli import app
+
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    database = postgres_url.rsplit("/", 1)[1]
+    other = postgres_server.database() if postgres_server else postgres_url  # one more database
+    other_name = other.rsplit("/", 1)[1]
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", "-w", postgres_url]).exit_code == 0
+    done = runner.invoke(app, ["grant-readonly", role, "-w", postgres_url])
+    assert done.exit_code == 0, done.output
+    assert "nothing else" not in done.output
+    lines = done.output.splitlines()
+    assert lines[0].startswith(f"Role {role} can now log in to ")
+    assert "SELECT every table in schema public" in lines[0]
+    assert f"create temporary tables in {database}" in lines[1]
+    assert "connect to the server's other databases (" in lines[1]
+    assert other_name in lines[1]
+    lockdown = [line.strip().rstrip(";") for line in lines if line.startswith("  ")]
+    assert f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC' in lockdown
+    assert f'REVOKE CONNECT ON DATABASE "{other_name}" FROM PUBLIC' in lockdown
+
+    as_role = postgres_url.replace("postgres@", f"{role}@", 1)
+    with psycopg.connect(as_role) as con:  # what the message says, the server does
+        assert con.execute("SELECT count(*) FROM etl_file").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            con.execute("INSERT INTO schema_version VALUES (99, now())")
+        con.rollback()
+        con.execute("SET TRANSACTION READ WRITE")  # read-only is only the role's default
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute("INSERT INTO schema_version VALUES (99, now())")
+        con.rollback()
+        con.execute("SET TRANSACTION READ WRITE")
+        con.execute("CREATE TEMP TABLE scratch (x int)")  # PUBLIC's TEMPORARY
+    psycopg.connect(other.replace("postgres@", f"{role}@", 1)).close()  # PUBLIC's CONNECT
+
+    mine = [s for s in lockdown if f'"{database}"' in s or f'"{other_name}"' in s]
+    with psycopg.connect(postgres_url, autocommit=True) as admin_con:
+        for statement in mine:  # only this test's databases: others' belong to other tests
+            admin_con.execute(statement)
+    with psycopg.connect(as_role) as con:
+        con.execute("SET TRANSACTION READ WRITE")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute("CREATE TEMP TABLE scratch (x int)")
+    with pytest.raises(psycopg.OperationalError, match="permission denied"):
+        psycopg.connect(other.replace("postgres@", f"{role}@", 1))
+    again = runner.invoke(app, ["grant-readonly", role, "-w", postgres_url])
+    assert f"create temporary tables in {database}" not in again.output

@@ -8,11 +8,14 @@ a thin layer over :meth:`brewline.load.Warehouse.ensure_schema` and
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from brewline.cli.output import WarehouseOption, exit_on_error, printable
+
+if TYPE_CHECKING:
+    from brewline.load.admin import PublicAccess
 
 __all__ = ["grant_readonly", "init"]
 
@@ -64,9 +67,11 @@ def grant_readonly(
     Idempotent. Run it as the role that loads the warehouse (no CREATEROLE
     needed when the analyst role already exists) or as an administrator; it
     refuses superusers and the loading role. Tables the loading role creates
-    later stay readable. Give the role a password yourself (ALTER ROLE ...
-    PASSWORD); Brewline never handles it. Exits 1 for a DuckDB warehouse or a
-    bad role name.
+    later stay readable. What PostgreSQL lets every role do (PUBLIC: temporary
+    tables, connecting to other databases) stays: the command says what, and the
+    SQL an administrator runs to close it. Give the role a password yourself
+    (ALTER ROLE ... PASSWORD); Brewline never handles it. Exits 1 for a DuckDB
+    warehouse or a bad role name.
     """
     from brewline.config import load_settings
     from brewline.load import admin, open_warehouse
@@ -80,6 +85,35 @@ def grant_readonly(
             if show_sql:  # checked against the server, so what it shows is what would run
                 typer.echo(";\n".join(admin.readonly_sql(wh, role)) + ";")
                 return
-            admin.grant_readonly(wh, role)
-    where = printable(redact(settings.warehouse))
-    typer.echo(f"Role {printable(role)} can now read {where} (and nothing else).")
+            done = admin.grant_readonly(wh, role)
+            left = admin.public_access(wh, role)
+    for line in _granted(printable(role), printable(redact(settings.warehouse)), done, left):
+        typer.echo(line)
+
+
+def _granted(role: str, where: str, done: list[str], left: PublicAccess) -> list[str]:
+    """What the role may do now, exactly: its grants, then what PUBLIC still gives it."""
+    read_only = any(s.startswith("ALTER ROLE") for s in done)
+    lines = [
+        f"Role {role} can now log in to {where} and SELECT every table in schema public "
+        "(and the tables the loading role creates later); it cannot write them"
+        + (", and its sessions are read-only by default." if read_only else ".")
+    ]
+    allowed = []
+    if left.temporary:
+        allowed.append(f"create temporary tables in {left.database}")
+    if left.other_databases:
+        allowed.append(
+            f"connect to the server's other databases ({', '.join(left.other_databases)}) "
+            "and read there what is granted to PUBLIC"
+        )  # fmt: skip
+    if not allowed:
+        return lines
+    lines += [
+        f"Like every role (PostgreSQL's default grants to PUBLIC), it can still: "
+        f"{'; '.join(allowed)}.",
+        "To close that for every role, an administrator runs "
+        "(and grants CONNECT back to the roles that need it):",
+        *(f"  {statement};" for statement in left.lockdown_sql()),
+    ]
+    return lines

@@ -9,11 +9,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from brewline.errors import ConfigError, WarehouseError
 from brewline.load.roles import Warehouse
 
-__all__ = ["grant_readonly", "init_warehouse", "readonly_sql"]
+__all__ = ["PublicAccess", "grant_readonly", "init_warehouse", "public_access", "readonly_sql"]
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -38,7 +39,9 @@ def init_warehouse(warehouse: Warehouse) -> int:
 
 
 def readonly_sql(warehouse: Warehouse, role: str) -> list[str]:
-    """The SQL that lets ``role`` read this PostgreSQL warehouse and nothing else.
+    """The SQL that lets ``role`` read this PostgreSQL warehouse and write nothing in it.
+
+    What PostgreSQL grants every role (PUBLIC) stays: see :func:`public_access`.
 
     Checked against the server first: the role must not be a superuser, the
     role running this, or the role owning the warehouse's tables (a read-only
@@ -80,6 +83,55 @@ def readonly_sql(warehouse: Warehouse, role: str) -> list[str]:
     if facts["can_create_roles"]:
         statements.append(f"ALTER ROLE {role} SET default_transaction_read_only = on")
     return statements
+
+
+_PUBLIC = """
+    SELECT current_database() AS database,
+           COALESCE((SELECT tableowner FROM pg_tables
+                     WHERE schemaname = 'public' AND tablename = 'etl_file'),
+                    current_user) AS owner,
+           has_database_privilege(?, current_database(), 'TEMPORARY') AS temporary,
+           COALESCE((SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database
+                     WHERE datallowconn AND NOT datistemplate
+                       AND datname <> current_database()
+                       AND has_database_privilege(?, datname, 'CONNECT')), '') AS others
+"""
+
+
+@dataclass(frozen=True)
+class PublicAccess:
+    """What a role can do beyond its grants, by PostgreSQL's default grants to PUBLIC.
+
+    Every role may create temporary tables in a database and connect to every
+    database unless an administrator revoked that from PUBLIC; only revoking it
+    from PUBLIC closes it (not from one role), which changes every role's rights, so
+    Brewline says so and shows :meth:`lockdown_sql` rather than running it.
+    """
+
+    database: str
+    loader: str  # owns the warehouse's tables; its loads use temporary tables
+    temporary: bool
+    other_databases: tuple[str, ...]
+
+    def lockdown_sql(self) -> list[str]:
+        """What an administrator runs to close it (the loader keeps its temporary tables)."""
+        statements = []
+        if self.temporary:
+            statements += [
+                f'REVOKE TEMPORARY ON DATABASE "{self.database}" FROM PUBLIC',
+                f'GRANT TEMPORARY ON DATABASE "{self.database}" TO "{self.loader}"',
+            ]
+        statements += [
+            f'REVOKE CONNECT ON DATABASE "{d}" FROM PUBLIC' for d in self.other_databases
+        ]
+        return statements
+
+
+def public_access(warehouse: Warehouse, role: str) -> PublicAccess:
+    """What ``role`` may still do on this server that :func:`readonly_sql` does not grant."""
+    facts = warehouse.query(_PUBLIC, (role, role)).row(0, named=True)
+    others = tuple(name for name in str(facts["others"]).split(",") if name)
+    return PublicAccess(facts["database"], facts["owner"], bool(facts["temporary"]), others)
 
 
 def _refuse_unsafe(role: str, facts: dict[str, object]) -> None:
