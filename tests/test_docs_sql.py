@@ -124,3 +124,8 @@ def test_every_sql_example_in_the_docs_runs(
                 con.execute("SET TRANSACTION READ ONLY")
                 rows = con.execute(statement).fetchall()
         assert rows, f"{example.where}: returns no rows on the demo data:\n{statement}"
+
+
+def test_the_readme_says_how_to_load_ones_own_files_on_its_first_screen() -> None:
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:40])
+    assert "`make install`, then `.venv/bin/brewline run path/to/exports`" in first_screen
