@@ -15,7 +15,7 @@ Routes::
                           see :mod:`brewline.serve.assets`)
 
 A query value the dashboard cannot use (longer than 200 characters, a control
-character, a malformed day or number) answers 400 with a message that quotes at
+character, though a branch may hold any but NUL, a malformed day or number) answers 400 with a message that quotes at
 most 40 characters of it; unknown parameters are ignored. Never a 500.
 
 A page address with a trailing slash (``/operations/``) redirects to the page by a
@@ -98,6 +98,9 @@ _SHOWN = 40
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII: \d takes any script's digits
 _DAYS = re.compile(r"[0-9]{1,4}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace() and not 0x1C <= c <= 0x1F)
+"""Unicode White_Space, what the loader strips from names (Polars' ``strip_chars``):
+``str.isspace`` also counts the separators ``\\x1c``-``\\x1f``, which a name may end with."""
 _RETRY_AFTER = "5"
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -232,12 +235,32 @@ def _param(request: Request, name: str) -> str:
     Bad-value policy: a value longer than :data:`MAX_PARAM` characters or holding a
     control character (NUL included) is a bad request, never read further nor echoed.
     """
-    raw = request.query_params.get(name, "")
-    if len(raw) > MAX_PARAM:
-        raise BadRequest(f"{name} is {len(raw):,} characters long; at most {MAX_PARAM} are read.")
+    raw = _capped(request, name)
     if _CONTROL.search(raw):
         raise BadRequest(f"{name} contains a control character.")
     return raw.strip()
+
+
+def _name_param(request: Request, name: str) -> str:
+    """The query value ``name`` as a name in the data may be spelt; empty when absent.
+
+    The loader keeps a branch as the till wrote it, control characters included, and
+    the filter offers it so: those are read (the page shows them only escaped). A NUL
+    is a bad request (no warehouse holds one in a name), and only what the loader
+    strips is stripped, so the value matches the stored name exactly.
+    """
+    raw = _capped(request, name)
+    if "\x00" in raw:
+        raise BadRequest(f"{name} contains a NUL character.")
+    return raw.strip(_SPACE)
+
+
+def _capped(request: Request, name: str) -> str:
+    """The raw query value ``name``: longer than :data:`MAX_PARAM` is a bad request."""
+    raw = request.query_params.get(name, "")
+    if len(raw) > MAX_PARAM:
+        raise BadRequest(f"{name} is {len(raw):,} characters long; at most {MAX_PARAM} are read.")
+    return raw
 
 
 def _shown(raw: str) -> str:
@@ -264,7 +287,7 @@ def parse_filters(request: Request) -> Filters:
     start, end = _day_param(request, "start"), _day_param(request, "end")
     if start and end and start > end:
         raise BadRequest(f"start ({start.isoformat()}) is after end ({end.isoformat()}).")
-    return Filters(start, end, _param(request, "branch") or None)
+    return Filters(start, end, _name_param(request, "branch") or None)
 
 
 def parse_as_of(request: Request, today: dt.date) -> dt.date:
