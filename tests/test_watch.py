@@ -27,26 +27,33 @@ EXPORTS = "coffeetl-2024-12-18"
 
 
 class Watcher:
-    """A ``brewline watch --json`` process whose reports are read line by line."""
+    """A ``brewline watch --json`` process whose reports are read line by line (or,
+    ``as_json=False``, its plain lines)."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path):
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, cwd: Path, as_json: bool = True
+    ):
+        output = ["--json"] if as_json else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "brewline", "watch", "--json", "--no-alert", *args],
+            [sys.executable, "-m", "brewline", "watch", *output, "--no-alert", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=cwd,
             env={**os.environ, **(env or {})},
         )
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.lines.put(json.loads(line))
+            self.lines.put(line.rstrip("\n"))
 
     def report(self, timeout: float = 30) -> dict[str, Any]:
+        return dict(json.loads(self.line(timeout)))
+
+    def line(self, timeout: float = 30) -> str:
         try:
             return self.lines.get(timeout=timeout)
         except queue.Empty:
@@ -69,8 +76,10 @@ class Watcher:
 
 
 @contextmanager
-def watching(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[Watcher]:
-    watcher = Watcher(*args, cwd=cwd, env=env)
+def watching(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, as_json: bool = True
+) -> Iterator[Watcher]:
+    watcher = Watcher(*args, cwd=cwd, env=env, as_json=as_json)
     try:
         yield watcher
     finally:
@@ -116,6 +125,24 @@ def test_a_watched_folder_loads_files_as_they_land_and_stops_cleanly_on_sigterm(
         runs = con.execute("SELECT DISTINCT status FROM etl_run").fetchall()
     assert files == [("loaded", 5), ("replaced", 1)]
     assert runs == [("succeeded",)]
+
+
+def test_a_run_names_each_rejected_file_and_its_reason_on_a_line_of_its_own(
+    tmp_path: Path, landing: Path, shared_exports: Path
+) -> None:
+    copy_exports(shared_exports / EXPORTS, landing, ["leeds_18-12-2024_09-00-00.csv"])
+    (landing / "york_01-01-2024.csv").write_bytes(b"18/12/2024 09:00,York,\xff\xfe\n")
+    (landing / "hull_01-01-2024.csv").write_bytes(b"")
+    with watching(str(landing), "-w", str(tmp_path / "w.duckdb"), cwd=tmp_path, as_json=False) as w:
+        summary = w.line()
+        problems = sorted([w.line(), w.line()])
+        assert w.stop()[0] == 0
+    assert summary.endswith(" 3 files: 1 loaded, 2 rejected; 382 rows loaded")
+    assert problems == [
+        "hull_01-01-2024.csv: rejected (empty_file: the file is empty)",
+        "york_01-01-2024.csv: rejected (not_utf8: the file is not UTF-8 text (bad byte at "
+        "offset 22); save it as 'CSV UTF-8' and drop it into the landing folder again)",
+    ]
 
 
 def test_the_dashboard_keeps_answering_while_a_watcher_loads_duckdb(
