@@ -10,6 +10,7 @@ the command runs, never when the CLI starts.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import subprocess
@@ -161,4 +162,7 @@ def _run(config: DashboardConfig, listening: socket.socket) -> None:
             create_app(config), log_level="info", server_header=False, proxy_headers=False
         )
     )
-    server.run(sockets=[listening])
+    # After a graceful stop uvicorn raises the signal it stopped on again; Ctrl+C is how
+    # the dashboard is meant to stop, so it ends here (exit 0), as uvicorn.run does.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listening])
