@@ -127,6 +127,48 @@ def test_a_watched_folder_loads_files_as_they_land_and_stops_cleanly_on_sigterm(
     assert runs == [("succeeded",)]
 
 
+SLOW_WRITER = """
+import sys, time
+data, target = open(sys.argv[1], "rb").read(), sys.argv[2]
+pieces = 8
+with open(target, "wb") as out:  # cut mid-line: a half-written file ends in half a sale
+    for i in range(pieces):
+        out.write(data[len(data) * i // pieces : len(data) * (i + 1) // pieces])
+        out.flush()
+        time.sleep(0.4)
+"""
+
+
+def test_a_file_still_being_written_is_loaded_once_whole_as_is_one_renamed_into_place(
+    tmp_path: Path, landing: Path, shared_exports: Path
+) -> None:
+    exports = sorted((shared_exports / EXPORTS).glob("*.csv"))
+    slow, renamed = exports[0], exports[1]
+    lines = {p.name: len(p.read_bytes().splitlines()) for p in (slow, renamed)}
+    warehouse = tmp_path / "w.duckdb"
+    with watching(str(landing), "-w", str(warehouse), cwd=tmp_path) as watcher:
+        assert watcher.report()["files"] == []  # caught up: nothing there yet
+        # A copy that takes 3.2 s, longer than the watcher's debounce, in 8 writes.
+        subprocess.run(
+            [sys.executable, "-c", SLOW_WRITER, str(slow), str(landing / slow.name)], check=True
+        )
+        # Written under a hidden name, then renamed into place: whole on arrival.
+        hidden = landing / f".{renamed.name}.part"
+        shutil.copy(renamed, hidden)
+        hidden.rename(landing / renamed.name)
+        runs = watcher.reports_until(loaded=2)
+        time.sleep(3)  # time enough for a second, replacing load, if one were coming
+        assert watcher.lines.empty(), watcher.lines.get()
+        assert watcher.stop()[0] == 0
+    files = [f for r in runs for f in r["files"]]
+    assert sorted((f["source_name"], f["state"], f["rows_read"], f["rows_loaded"]) for f in files) == [
+        (name, "loaded", n, n) for name, n in sorted(lines.items())
+    ]
+    assert not any(f["replaced"] for f in files)
+    assert not (landing / "_quarantine").exists()  # no stale half line kept
+    assert fact_count(warehouse) == sum(lines.values())
+
+
 def test_a_run_names_each_rejected_file_and_its_reason_on_a_line_of_its_own(
     tmp_path: Path, landing: Path, shared_exports: Path
 ) -> None:
