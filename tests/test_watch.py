@@ -161,9 +161,10 @@ def test_a_file_still_being_written_is_loaded_once_whole_as_is_one_renamed_into_
         assert watcher.lines.empty(), watcher.lines.get()
         assert watcher.stop()[0] == 0
     files = [f for r in runs for f in r["files"]]
-    assert sorted((f["source_name"], f["state"], f["rows_read"], f["rows_loaded"]) for f in files) == [
-        (name, "loaded", n, n) for name, n in sorted(lines.items())
-    ]
+    outcomes = sorted(
+        (f["source_name"], f["state"], f["rows_read"], f["rows_loaded"]) for f in files
+    )
+    assert outcomes == [(name, "loaded", n, n) for name, n in sorted(lines.items())]
     assert not any(f["replaced"] for f in files)
     assert not (landing / "_quarantine").exists()  # no stale half line kept
     assert fact_count(warehouse) == sum(lines.values())
