@@ -74,8 +74,9 @@ def serve(
 
     Each request opens the warehouse read-only and closes it before answering,
     so `brewline run` and `brewline watch` can keep loading a DuckDB file (they
-    hold it only while committing; a page waits up to a second for its turn,
-    then answers 503 "warehouse busy, retry"). --watch PATH runs the watcher
+    hold it only while committing). While a load commits, a page shown before
+    comes back as it was, with a note, and one never shown waits up to a second,
+    then answers 503 "warehouse busy, retry". --watch PATH runs the watcher
     beside the dashboard and stops it with the dashboard. Charts work without internet: the
     dashboard serves Plotly.js itself. Stop with Ctrl+C.
     """
