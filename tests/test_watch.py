@@ -27,26 +27,33 @@ EXPORTS = "coffeetl-2024-12-18"
 
 
 class Watcher:
-    """A ``brewline watch --json`` process whose reports are read line by line."""
+    """A ``brewline watch --json`` process whose reports are read line by line (or,
+    ``as_json=False``, its plain lines)."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, cwd: Path):
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, cwd: Path, as_json: bool = True
+    ):
+        output = ["--json"] if as_json else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "brewline", "watch", "--json", "--no-alert", *args],
+            [sys.executable, "-m", "brewline", "watch", *output, "--no-alert", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=cwd,
             env={**os.environ, **(env or {})},
         )
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.lines.put(json.loads(line))
+            self.lines.put(line.rstrip("\n"))
 
     def report(self, timeout: float = 30) -> dict[str, Any]:
+        return dict(json.loads(self.line(timeout)))
+
+    def line(self, timeout: float = 30) -> str:
         try:
             return self.lines.get(timeout=timeout)
         except queue.Empty:
@@ -69,8 +76,10 @@ class Watcher:
 
 
 @contextmanager
-def watching(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[Watcher]:
-    watcher = Watcher(*args, cwd=cwd, env=env)
+def watching(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, as_json: bool = True
+) -> Iterator[Watcher]:
+    watcher = Watcher(*args, cwd=cwd, env=env, as_json=as_json)
     try:
         yield watcher
     finally:
@@ -116,6 +125,67 @@ def test_a_watched_folder_loads_files_as_they_land_and_stops_cleanly_on_sigterm(
         runs = con.execute("SELECT DISTINCT status FROM etl_run").fetchall()
     assert files == [("loaded", 5), ("replaced", 1)]
     assert runs == [("succeeded",)]
+
+
+SLOW_WRITER = """
+import sys, time
+data, target = open(sys.argv[1], "rb").read(), sys.argv[2]
+pieces = 8
+with open(target, "wb") as out:  # cut mid-line: a half-written file ends in half a sale
+    for i in range(pieces):
+        out.write(data[len(data) * i // pieces : len(data) * (i + 1) // pieces])
+        out.flush()
+        time.sleep(0.4)
+"""
+
+
+def test_a_file_still_being_written_is_loaded_once_whole_as_is_one_renamed_into_place(
+    tmp_path: Path, landing: Path, shared_exports: Path
+) -> None:
+    exports = sorted((shared_exports / EXPORTS).glob("*.csv"))
+    slow, renamed = exports[0], exports[1]
+    lines = {p.name: len(p.read_bytes().splitlines()) for p in (slow, renamed)}
+    warehouse = tmp_path / "w.duckdb"
+    with watching(str(landing), "-w", str(warehouse), cwd=tmp_path) as watcher:
+        assert watcher.report()["files"] == []  # caught up: nothing there yet
+        # A copy that takes 3.2 s, longer than the watcher's debounce, in 8 writes.
+        subprocess.run(
+            [sys.executable, "-c", SLOW_WRITER, str(slow), str(landing / slow.name)], check=True
+        )
+        # Written under a hidden name, then renamed into place: whole on arrival.
+        hidden = landing / f".{renamed.name}.part"
+        shutil.copy(renamed, hidden)
+        hidden.rename(landing / renamed.name)
+        runs = watcher.reports_until(loaded=2)
+        time.sleep(3)  # time enough for a second, replacing load, if one were coming
+        assert watcher.lines.empty(), watcher.lines.get()
+        assert watcher.stop()[0] == 0
+    files = [f for r in runs for f in r["files"]]
+    outcomes = sorted(
+        (f["source_name"], f["state"], f["rows_read"], f["rows_loaded"]) for f in files
+    )
+    assert outcomes == [(name, "loaded", n, n) for name, n in sorted(lines.items())]
+    assert not any(f["replaced"] for f in files)
+    assert not (landing / "_quarantine").exists()  # no stale half line kept
+    assert fact_count(warehouse) == sum(lines.values())
+
+
+def test_a_run_names_each_rejected_file_and_its_reason_on_a_line_of_its_own(
+    tmp_path: Path, landing: Path, shared_exports: Path
+) -> None:
+    copy_exports(shared_exports / EXPORTS, landing, ["leeds_18-12-2024_09-00-00.csv"])
+    (landing / "york_01-01-2024.csv").write_bytes(b"18/12/2024 09:00,York,\xff\xfe\n")
+    (landing / "hull_01-01-2024.csv").write_bytes(b"")
+    with watching(str(landing), "-w", str(tmp_path / "w.duckdb"), cwd=tmp_path, as_json=False) as w:
+        summary = w.line()
+        problems = sorted([w.line(), w.line()])
+        assert w.stop()[0] == 0
+    assert summary.endswith(" 3 files: 1 loaded, 2 rejected; 382 rows loaded")
+    assert problems == [
+        "hull_01-01-2024.csv: rejected (empty_file: the file is empty)",
+        "york_01-01-2024.csv: rejected (not_utf8: the file is not UTF-8 text (bad byte at "
+        "offset 22); save it as 'CSV UTF-8' and drop it into the landing folder again)",
+    ]
 
 
 def test_the_dashboard_keeps_answering_while_a_watcher_loads_duckdb(

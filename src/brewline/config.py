@@ -97,6 +97,14 @@ class Settings(CheckSettings, AlertSettings):
         ge=0,
         description="Seconds to wait for another runner to release the warehouse before giving up.",
     )
+    watch_settle_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="`brewline watch` on a folder loads a file once its size and time have "
+        "not changed for this many seconds (a copy in progress changes both with each "
+        "write). A writer that may pause longer mid-file should write under a hidden name "
+        "(`.name.csv.part`, never read) and rename it into place when done.",
+    )
     retry_seconds: float = Field(
         default=60.0,
         ge=0,

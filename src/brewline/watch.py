@@ -1,8 +1,11 @@
 """Loading on arrival: a long-running loop that runs the pipeline on what lands.
 
-- a **folder** is watched through filesystem events (``watchfiles``): changes
-  that arrive together (within its debounce) are one run over just those files;
-- an **S3 prefix** is fed by its event notifications on an SQS queue (``queue``):
+- a **folder** is watched through filesystem events (``watchfiles``): files that
+  are ready together are one run over just those files. A file is ready once its
+  size and time have not changed for ``watch_settle_seconds`` (a copy in progress
+  changes both with each write), so a half-copied file is not loaded;
+- an **S3 prefix** (whose objects are whole when they appear) is fed by its event
+  notifications on an SQS queue (``queue``):
   each received batch is one run over the objects it names; messages are
   deleted once their objects are loaded, skipped or rejected, and left to
   reappear (then dead-letter) when they failed;
@@ -21,8 +24,11 @@ so a watcher stopped at any point leaves no half-loaded delivery; ``stop``
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from brewline.config import Settings
@@ -71,20 +77,63 @@ def watch(
             from brewline.errors import ConfigError
 
             raise ConfigError("--queue is for S3 landing areas; a folder is watched directly")
-        _watch_folder(Path(location), stop, load)
+        _watch_folder(Path(location), _Settling(settings.watch_settle_seconds), stop, load)
 
 
 Load = Callable[[list[str] | None], RunReport]
 """One run over the given files or keys (None: everything there)."""
 
 
-def _watch_folder(root: Path, stop: threading.Event, load: Load) -> None:
+_Mark = tuple[int, int]
+"""A file's size and modification time (ns): every write changes them."""
+
+
+@dataclass
+class _Settling:
+    """Changed files, until each has kept its size and time for ``seconds``.
+
+    Events alone cannot say a file is whole: watchfiles reports a new file's first
+    write as "added" alone, as it does a file renamed into place, so a rename waits
+    the settle time too (one second more, against loading half a copy).
+    """
+
+    seconds: float
+    _pending: dict[str, tuple[_Mark | None, float]] = field(default_factory=dict)
+    """path -> (its mark at the last look, None before any; since when it has it)."""
+
+    def ready(self, paths: Iterable[str]) -> list[str]:
+        """Note the changed ``paths`` (deleted ones too); the files now ready, each once."""
+        now = time.monotonic()
+        for path in paths:
+            self._pending[path] = (None, now)
+        ready = []
+        for path, (mark, since) in list(self._pending.items()):
+            current = _mark(path)
+            if current is None:  # gone (deleted, renamed away)
+                del self._pending[path]
+            elif current == mark and now - since >= self.seconds:
+                ready.append(path)
+                del self._pending[path]
+            elif current != mark:  # written since the last look: settle again
+                self._pending[path] = (current, now)
+        return sorted(ready)
+
+
+def _mark(path: str) -> _Mark | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns) if os.path.isfile(path) else None
+
+
+def _watch_folder(root: Path, settling: _Settling, stop: threading.Event, load: Load) -> None:
     import watchfiles
 
     base = root.resolve()
 
     def wanted(change: watchfiles.Change, path: str) -> bool:
-        if change == watchfiles.Change.deleted or not Path(path).is_relative_to(base):
+        if not Path(path).is_relative_to(base):
             return False
         return is_delivery_name(Path(path).relative_to(base).as_posix())
 
@@ -103,7 +152,8 @@ def _watch_folder(root: Path, stop: threading.Event, load: Load) -> None:
             load(None)  # meanwhile is seen by the watcher, and loading twice is harmless
             caught_up = True
             continue
-        paths = sorted({path for _, path in changes if Path(path).is_file()})
+        # The empty yields (every rust_timeout) look at the files still settling again.
+        paths = settling.ready(path for _, path in changes)
         if paths:
             load(paths)
 

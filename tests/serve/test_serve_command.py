@@ -80,3 +80,23 @@ def test_importing_the_command_loads_no_engine_or_web_library() -> None:
     heavy = {"polars", "duckdb", "pyarrow", "psycopg", "plotly", "starlette"}
     assert sorted(m for m in loaded if m.split(".")[0] in heavy) == []
     assert "brewline.cli.serve" in loaded
+
+
+def test_a_port_in_use_is_one_line_and_exit_1_before_any_url_is_shown(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "brewline", "serve", "--port", str(port),
+             "-w", str(tmp_path / "w.duckdb")],
+            capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""  # no "dashboard for ...: http://..." as if it had started
+    assert result.stderr.splitlines() == [
+        f"brewline: error: port {port} on 127.0.0.1 is in use by another program; "
+        "pick another with --port"
+    ]

@@ -1,9 +1,10 @@
 """One dashboard process following a DuckDB warehouse through its life.
 
 No warehouse yet (503), a warehouse appears (200), a writer holds the file
-(503 "warehouse busy, retry", and no traceback), then a new load brings a late
-branch and a rejected row: the cached pages notice the new ledger version, the
-late branch is highlighted, and the threshold is a query parameter.
+(pages answered before come again from then, with a note; others 503 "warehouse
+busy, retry"; no traceback), then a new load brings a late branch and a rejected
+row: the cached pages notice the new ledger version, the late branch is
+highlighted, and the threshold is a query parameter.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,6 +55,7 @@ def test_dashboard_follows_the_warehouse_through_its_life(
         copy_warehouse(sample_duckdb, path)  # a warehouse appears: served without a restart
         assert kpi(app.get("/").text, "Revenue") == "£63,758.75"
         pages_wait_for_a_short_commit(app, path)
+        assert app.get("/operations").status == 200
         busy_while_a_writer_holds_the_file(app, path)
         assert app.get("/").status == 200
         # A load while the dashboard runs: it holds no connection between requests.
@@ -116,22 +119,38 @@ def pages_wait_for_a_short_commit(app: Dashboard, path: Path) -> None:
 
 
 def busy_while_a_writer_holds_the_file(app: Dashboard, path: Path) -> None:
-    """As while `brewline run` writes: 503 "warehouse busy, retry", never a traceback."""
+    """As while `brewline run` writes: a page answered before is answered again from
+    then, with a note, to 16 clients at once (not 503); a page never answered is 503
+    "warehouse busy, retry"; never a traceback."""
     writer = duckdb.connect(str(path))
     try:
-        busy = app.get("/")
+        with ThreadPoolExecutor(16) as clients:
+            answers = list(clients.map(app.get, ["/", "/operations"] * 8))
+        assert [a.status for a in answers] == [200] * 16
+        assert all("A load is writing to the warehouse" in a.text for a in answers)
+        assert kpi(answers[0].text, "Revenue") == "£63,758.75"  # the figures of before
+        busy = app.get("/?branch=Leeds")
         assert busy.status == 503
         assert "<h1>Warehouse busy, retry</h1>" in busy.text
         assert "The dashboard waited 1 s for it to finish." in busy.text
         assert busy.headers["retry-after"] == "5"
         assert "Traceback" not in busy.text
-        assert app.get("/operations").status == 503
         health = app.get("/healthz")
-        assert health.status == 503
-        assert json.loads(health.body)["busy"] is True
+        assert health.status == 200
+        assert json.loads(health.body) | {"error": ""} == {
+            "status": "busy",
+            "reachable": True,
+            "busy": True,
+            "engine": "duckdb",
+            "schema_version": SCHEMA_VERSION,
+            "warehouse": str(path),
+            "expected_schema_version": SCHEMA_VERSION,
+            "error": "",
+        }
         assert metrics(app)["brewline_up"] == 0
     finally:
         writer.close()
+    assert "A load is writing" not in app.get("/").text
 
 
 def new_version_is_shown(app: Dashboard, sample_sales: list[Sale]) -> None:

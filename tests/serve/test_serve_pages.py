@@ -13,15 +13,19 @@ import http.client
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.serve.conftest import Dashboard, Response, Sale
+from tests.serve.conftest import SHARED_EXPORTS, Dashboard, Response, Sale, dashboard
 
+from brewline.config import Settings
 from brewline.load.migrations import SCHEMA_VERSION
+from brewline.pipeline import run
 from brewline.serve.app import DashboardConfig
 from brewline.vocabulary import due_day, local_now
 
@@ -224,7 +228,8 @@ def test_an_unknown_branch_gives_an_empty_page_not_an_error(sample_dashboard: Da
         ("/operations?as_of=2024-13-01", "as_of “2024-13-01” is not a real calendar date."),
         ("/operations?late_after=%C2%B2", "late_after must be a whole number of days from 0 to"),
         ("/?start=%D9%A2%D9%A0%D9%A2%D9%A4-12-18", "start must be a date written YYYY-MM-DD"),
-        ("/?branch=Leeds%00", "branch contains a control character."),
+        ("/?branch=Leeds%00", "branch contains a NUL character."),
+        ("/?start=2024%0912-18", "start contains a control character."),
         ("/?branch=" + "a" * 100_000, "branch is 100,000 characters long; at most 200 are read."),
     ],
 )
@@ -525,3 +530,71 @@ def test_unknown_paths_are_404_pages(sample_dashboard: Dashboard) -> None:
     answer = sample_dashboard.get("/nowhere")
     assert answer.status == 404
     assert "There is no page at /nowhere." in answer.text
+
+
+# -- branch names as the tills wrote them -------------------------------------------------------
+
+ODD_BRANCHES = {"belfast": "Bel\x07fast\tQuay", "birmingham": "Birmingham\x1f"}
+"""Control characters a till left in the branch column: inside the name, and at its end
+(Python's ``str.strip`` takes ``\\x1f``, the loader's Unicode-whitespace strip does not)."""
+
+
+class _Options(HTMLParser):
+    """The branch filter's options as a browser reads them: (value, label, selected)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.options: list[tuple[str, str, bool]] = []
+        self._open: tuple[str, bool] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "option":
+            found = dict(attrs)
+            self._open = (found.get("value") or "", "selected" in found)
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self.options.append((self._open[0], data, self._open[1]))
+            self._open = None
+
+
+def options(html: str) -> list[tuple[str, str, bool]]:
+    parser = _Options()
+    parser.feed(html)
+    return parser.options
+
+
+@pytest.fixture(scope="module")
+def odd_branches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """A dashboard over two real exports whose branch column holds control characters."""
+    folder = tmp_path_factory.mktemp("odd-branches")
+    landing = folder / "landing"
+    landing.mkdir()
+    for path in sorted((SHARED_EXPORTS / "coffeetl-2024-12-18").glob("b[ei]*.csv")):
+        town = path.name.split("_")[0]
+        text = path.read_text(encoding="utf-8")
+        (landing / path.name).write_text(
+            text.replace(f",{town.title()},", f",{ODD_BRANCHES[town]},"), encoding="utf-8"
+        )
+    warehouse = folder / "w.duckdb"
+    settings = Settings(landing=landing, warehouse=str(warehouse), quarantine=folder / "q")
+    assert run(settings).rows_rejected == 0
+    with dashboard(str(warehouse), folder) as running:
+        yield running
+
+
+def test_a_branch_named_with_control_characters_can_be_chosen_in_the_filter(
+    odd_branches: Dashboard,
+) -> None:
+    offered = options(odd_branches.get("/").text)
+    assert [value for value, _, _ in offered] == ["", *sorted(ODD_BRANCHES.values())]
+    for value, label, _ in offered[1:]:
+        assert label == value  # shown as it is, escaped by the template
+        chosen = odd_branches.get("/?" + urlencode({"branch": value}))
+        assert chosen.status == 200, chosen.text
+        assert [o for o in options(chosen.text) if o[2]] == [(value, value, True)]
+        town = next(t for t, odd in ODD_BRANCHES.items() if odd == value)
+        export = next((SHARED_EXPORTS / "coffeetl-2024-12-18").glob(f"{town}_*.csv"))
+        assert kpi(chosen.text, "Sales") == f"{len(export.read_text().splitlines()):,}"
+    # NUL is still refused: no warehouse can hold it in a name.
+    assert odd_branches.get("/?branch=Bel%00fast").status == 400

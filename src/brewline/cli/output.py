@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from brewline.errors import BrewlineError, ConfigError
-from brewline.vocabulary import RunState
+from brewline.vocabulary import FileState, RunState, counted
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -51,6 +51,8 @@ __all__ = [
     "WarehouseOption",
     "alert_on_error",
     "exit_on_error",
+    "file_note",
+    "file_problem",
     "file_progress",
     "folded",
     "money",
@@ -230,6 +232,30 @@ def printable(value: object) -> str:
     ('\\\\x1b[2JLeeds\\\\x09West End', '\\\\u202eLeeds')
     """
     return str(value).translate(_CONTROLS)
+
+
+def file_note(f: FileReport) -> str:
+    """What a person may need to act on: the message, replaced files, the quarantine file."""
+    notes = []
+    if f.message and f.reason != "unchanged":
+        notes.append(f.message)
+    if f.replaced:
+        notes.append("replaced " + ", ".join(f.replaced))
+    if f.partly_replaced:
+        notes.append("took branch-days over from " + ", ".join(f.partly_replaced))
+    if f.quarantine is not None:
+        notes.append(f"{counted(f.rows_rejected, 'rejected line')} kept in {f.quarantine}")
+    return "; ".join(notes)
+
+
+def file_problem(f: FileReport) -> str | None:
+    """A rejected or failed file as one :func:`printable` line: name, state, reason and
+    :func:`file_note`, e.g. ``york.csv: rejected (empty_file: the file is empty)``; None
+    for a file that ended well."""
+    if f.state not in (FileState.REJECTED, FileState.FAILED):
+        return None
+    why = ": ".join(part for part in (f.reason, file_note(f)) if part)
+    return printable(f"{f.source_name}: {f.state}" + (f" ({why})" if why else ""))
 
 
 def text(value: object, style: str = "") -> Text:

@@ -23,6 +23,7 @@ from brewline.cli.output import (
     WarehouseOption,
     alert_on_error,
     exit_on_error,
+    file_note,
     file_progress,
     folded,
     print_json,
@@ -192,7 +193,7 @@ def _print_files(files: Sequence[FileReport], title: str, console: Console) -> N
     width = max(console.width - (others - len("file")), MIN_NAME_WIDTH)
     console.print(_files_table(files, title, [folded(f.source_name, width) for f in files]))
     for f in files:
-        note = _note(f)
+        note = file_note(f)
         if note:
             console.print(text(f"{f.source_name}: {note}"), soft_wrap=True)
 
@@ -208,20 +209,6 @@ def _files_table(files: Sequence[FileReport], title: str, names: Sequence[Render
         counts = (f"{f.rows_read:,}", f"{f.rows_loaded:,}", f"{f.rows_rejected:,}")
         files_table.add_row(name, _state(f.state), *counts, f.reason or "")
     return files_table
-
-
-def _note(f: FileReport) -> str:
-    """What a person may need to act on: the message, replaced files, the quarantine file."""
-    notes = []
-    if f.message and f.reason != "unchanged":
-        notes.append(f.message)
-    if f.replaced:
-        notes.append("replaced " + ", ".join(f.replaced))
-    if f.partly_replaced:
-        notes.append("took branch-days over from " + ", ".join(f.partly_replaced))
-    if f.quarantine is not None:
-        notes.append(f"{counted(f.rows_rejected, 'rejected line')} kept in {f.quarantine}")
-    return "; ".join(notes)
 
 
 def _states_table(report: RunReport) -> Table:

@@ -10,6 +10,9 @@ the command runs, never when the CLI starts.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from brewline.cli.output import WarehouseOption, exit_on_error, printable, validate_location
-from brewline.errors import BrewlineError
+from brewline.errors import BrewlineError, ConfigError
 
 if TYPE_CHECKING:
     from brewline.serve.app import DashboardConfig
@@ -71,8 +74,9 @@ def serve(
 
     Each request opens the warehouse read-only and closes it before answering,
     so `brewline run` and `brewline watch` can keep loading a DuckDB file (they
-    hold it only while committing; a page waits up to a second for its turn,
-    then answers 503 "warehouse busy, retry"). --watch PATH runs the watcher
+    hold it only while committing). While a load commits, a page shown before
+    comes back as it was, with a note, and one never shown waits up to a second,
+    then answers 503 "warehouse busy, retry". --watch PATH runs the watcher
     beside the dashboard and stops it with the dashboard. Charts work without internet: the
     dashboard serves Plotly.js itself. Stop with Ctrl+C.
     """
@@ -80,6 +84,7 @@ def serve(
 
     with exit_on_error():
         settings = load_settings(warehouse=warehouse)
+        listening = _listen(host, port)  # before the address is shown as if it served
     from brewline.load.locations import redact
     from brewline.serve.app import DashboardConfig
 
@@ -95,7 +100,7 @@ def serve(
             err=True,
         )
     with _watcher(watch, settings.warehouse):
-        _run(config, host, port)
+        _run(config, listening)
 
 
 @contextmanager
@@ -132,16 +137,33 @@ def _first_look(config: DashboardConfig) -> str | None:
     return None
 
 
-def _run(config: DashboardConfig, host: str, port: int) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``, made here rather than by uvicorn, which logs a
+    bind failure among its start-up lines and exits 3; a port in use is a setting to fix."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {host}: {exc.strerror}; check --host") from None
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise ConfigError(
+            f"port {port} on {host} is in use by another program; pick another with --port"
+        ) from None
+
+
+def _run(config: DashboardConfig, listening: socket.socket) -> None:
     import uvicorn
 
     from brewline.serve.app import create_app
 
-    uvicorn.run(
-        create_app(config),
-        host=host,
-        port=port,
-        log_level="info",
-        server_header=False,
-        proxy_headers=False,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config), log_level="info", server_header=False, proxy_headers=False
+        )
     )
+    # After a graceful stop uvicorn raises the signal it stopped on again; Ctrl+C is how
+    # the dashboard is meant to stop, so it ends here (exit 0), as uvicorn.run does.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listening])

@@ -25,6 +25,7 @@ from brewline.cli.output import (
     QuarantineOption,
     WarehouseOption,
     exit_on_error,
+    file_problem,
     print_json,
     printable,
     settle_imports,
@@ -35,7 +36,7 @@ from brewline.vocabulary import FileState, counted
 if TYPE_CHECKING:
     from brewline.report import RunReport
 
-__all__ = ["summary_line", "watch"]
+__all__ = ["problem_lines", "summary_line", "watch"]
 
 
 def watch(
@@ -95,6 +96,8 @@ def watch(
                 print_json(report.to_dict(), one_line=True)
             else:
                 typer.echo(summary_line(report))
+                for line in problem_lines(report):
+                    typer.echo(line)
 
         watch_loop(
             settings,
@@ -126,6 +129,12 @@ def summary_line(report: RunReport) -> str:
     if report.error:
         line += f"; stopped: {printable(report.error)}"
     return line
+
+
+def problem_lines(report: RunReport) -> list[str]:
+    """A line for each rejected or failed file of the run, naming it and why (as ``run``
+    notes it), so the summary's "2 rejected" can be acted on."""
+    return [line for line in map(file_problem, report.files) if line is not None]
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

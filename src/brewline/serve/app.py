@@ -15,8 +15,9 @@ Routes::
                           see :mod:`brewline.serve.assets`)
 
 A query value the dashboard cannot use (longer than 200 characters, a control
-character, a malformed day or number) answers 400 with a message that quotes at
-most 40 characters of it; unknown parameters are ignored. Never a 500.
+character, though a branch may hold any but NUL, a malformed day or number)
+answers 400 with a message that quotes at most 40 characters of it; unknown
+parameters are ignored. Never a 500.
 
 A page address with a trailing slash (``/operations/``) redirects to the page by a
 relative address, whatever the ``Host`` header says.
@@ -29,7 +30,10 @@ DuckDB this matters: a writer (``brewline run``) can only take the file while no
 reader holds it, and a reader cannot open it while the writer does. A request
 waits up to ``lock_timeout`` (1 s) for the writer, long enough for a loader that
 holds the lock only while it commits a batch; after that it answers 503
-"warehouse busy, retry" rather than block the load.
+"warehouse busy, retry" rather than block the load. A page answered before waits
+only ``stale_after`` (0.4 s), then gets its last answer with a note that a load
+is writing (stale while busy: 16 clients during a load get pages within a
+second; see docs/dashboard.md).
 
 Rendered pages are cached per *ledger version* (:func:`~brewline.serve.views.ledger_version`:
 changes with every committed batch, run and schema upgrade), so a repeated page
@@ -98,6 +102,9 @@ _SHOWN = 40
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII: \d takes any script's digits
 _DAYS = re.compile(r"[0-9]{1,4}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace() and not 0x1C <= c <= 0x1F)
+"""Unicode White_Space, what the loader strips from names (Polars' ``strip_chars``):
+``str.isspace`` also counts the separators ``\\x1c``-``\\x1f``, which a name may end with."""
 _RETRY_AFTER = "5"
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -125,6 +132,9 @@ class DashboardConfig:
     - ``lock_timeout``: seconds a request waits for a DuckDB writer's lock before
       answering 503 "busy, retry" (a loader holds it while it commits a batch: a
       moment, so a page is delayed, not refused);
+    - ``stale_after``: seconds a request for a page answered before waits for the
+      file before it is answered from that last answer, said to be from before the
+      load (so it comes within a second while a load commits);
     - ``cache_entries`` and ``cache_seconds``: bounds of the answer cache.
     """
 
@@ -132,6 +142,7 @@ class DashboardConfig:
     late_after: int = 0
     cutoff_hour: int = 10
     lock_timeout: float = 1.0
+    stale_after: float = 0.4
     cache_entries: int = 64
     cache_seconds: float = 300.0
 
@@ -195,15 +206,16 @@ class _Reader:
     def __init__(self, config: DashboardConfig):
         self.config = config
         self.cache = _Cache(config.cache_entries, config.cache_seconds)
+        self.last = _Cache(config.cache_entries, config.cache_seconds)
+        """Each page's (name, parameters) last answer, whatever the ledger version."""
 
-    def open(self) -> Warehouse:
-        return open_warehouse(
-            self.config.warehouse, read_only=True, lock_timeout=self.config.lock_timeout
-        )
+    def open(self, patience: float | None = None) -> Warehouse:
+        wait = self.config.lock_timeout if patience is None else patience
+        return open_warehouse(self.config.warehouse, read_only=True, lock_timeout=wait)
 
     @contextmanager
-    def snapshot(self) -> Iterator[_Snapshot]:
-        with self.open() as wh:
+    def snapshot(self, patience: float | None = None) -> Iterator[_Snapshot]:
+        with self.open(patience) as wh:
             yield _Snapshot(wh, _checked_version(wh), self.cache)
 
 
@@ -232,12 +244,32 @@ def _param(request: Request, name: str) -> str:
     Bad-value policy: a value longer than :data:`MAX_PARAM` characters or holding a
     control character (NUL included) is a bad request, never read further nor echoed.
     """
-    raw = request.query_params.get(name, "")
-    if len(raw) > MAX_PARAM:
-        raise BadRequest(f"{name} is {len(raw):,} characters long; at most {MAX_PARAM} are read.")
+    raw = _capped(request, name)
     if _CONTROL.search(raw):
         raise BadRequest(f"{name} contains a control character.")
     return raw.strip()
+
+
+def _name_param(request: Request, name: str) -> str:
+    """The query value ``name`` as a name in the data may be spelt; empty when absent.
+
+    The loader keeps a branch as the till wrote it, control characters included, and
+    the filter offers it so: those are read (the page shows them only escaped). A NUL
+    is a bad request (no warehouse holds one in a name), and only what the loader
+    strips is stripped, so the value matches the stored name exactly.
+    """
+    raw = _capped(request, name)
+    if "\x00" in raw:
+        raise BadRequest(f"{name} contains a NUL character.")
+    return raw.strip(_SPACE)
+
+
+def _capped(request: Request, name: str) -> str:
+    """The raw query value ``name``: longer than :data:`MAX_PARAM` is a bad request."""
+    raw = request.query_params.get(name, "")
+    if len(raw) > MAX_PARAM:
+        raise BadRequest(f"{name} is {len(raw):,} characters long; at most {MAX_PARAM} are read.")
+    return raw
 
 
 def _shown(raw: str) -> str:
@@ -264,7 +296,7 @@ def parse_filters(request: Request) -> Filters:
     start, end = _day_param(request, "start"), _day_param(request, "end")
     if start and end and start > end:
         raise BadRequest(f"start ({start.isoformat()}) is after end ({end.isoformat()}).")
-    return Filters(start, end, _param(request, "branch") or None)
+    return Filters(start, end, _name_param(request, "branch") or None)
 
 
 def parse_as_of(request: Request, today: dt.date) -> dt.date:
@@ -442,18 +474,38 @@ def _cached_page(
     ``version`` adds to the ledger version what else the page depends on.
     """
     started = time.perf_counter()
-    with reader.snapshot() as snap:
-        if version is not None:
-            key = (key, version(snap.wh))
-        cache_key = (name, key, snap.version)
-        body: str | None = reader.cache.get(cache_key)
-        if body is None:
-            answer = ask(snap)
+    page = (name, key)
+    last: str | None = reader.last.get(page)
+    try:
+        with reader.snapshot(None if last is None else reader.config.stale_after) as snap:
+            if version is not None:
+                key = (key, version(snap.wh))
+            cache_key = (name, key, snap.version)
+            body: str | None = reader.cache.get(cache_key)
+            if body is None:
+                answer = ask(snap)
+    except WarehouseBusy:
+        if last is None:
+            raise
+        return _html(_before_the_load(last), extra={"Retry-After": _RETRY_AFTER})
     queried = time.perf_counter()
     if body is None:
         body = render(answer, snap.as_of)
         reader.cache.put(cache_key, body)
+    reader.last.put(page, body)
     return _html(body, timings=(queried - started, time.perf_counter() - queried))
+
+
+_BUSY_NOTE = (
+    '<p class="busy" role="status">A load is writing to the warehouse: this is the page '
+    "as it was just before. Reload in a few seconds for the newest figures.</p>"
+)
+
+
+def _before_the_load(body: str) -> str:
+    """A page's last answer, said to be from before the load now committing (the page
+    is cached rendered, so the note goes in at the top of its content)."""
+    return body.replace("<main>", "<main>\n" + _BUSY_NOTE, 1)
 
 
 def _guarded(page: pages.Page, answer: Callable[[], Response], waited: float) -> Response:
@@ -502,15 +554,24 @@ def _html(
 
 
 def _health(reader: _Reader, shown: str) -> Response:
+    """200 when the warehouse can be read, else 503; busy after a good answer is still
+    200 (``"status": "busy"``): a load committing is no reason to take the dashboard out,
+    until the last good answer is ``cache_seconds`` old."""
     facts: dict[str, Any] = {"warehouse": shown, "expected_schema_version": SCHEMA_VERSION}
+    healthy = reader.last.get("healthz")
     try:
-        with reader.open() as wh:
+        with reader.open(None if healthy is None else reader.config.stale_after) as wh:
             facts.update(engine=wh.engine, reachable=True)
             wh.check_schema()  # the message names the version it found, if wrong
             facts["schema_version"] = SCHEMA_VERSION
     except BrewlineError as exc:
+        busy = isinstance(exc, WarehouseBusy)
+        if busy and healthy is not None:
+            busy_facts = healthy | {"status": "busy", "busy": True, "error": str(exc)}
+            return JSONResponse(busy_facts, headers={"Cache-Control": "no-store"})
         facts.setdefault("reachable", False)
-        facts.update(status="unavailable", busy=isinstance(exc, WarehouseBusy), error=str(exc))
+        facts.update(status="unavailable", busy=busy, error=str(exc))
         return JSONResponse(facts, 503, headers={"Cache-Control": "no-store"})
     facts["status"] = "ok"
+    reader.last.put("healthz", facts)
     return JSONResponse(facts, headers={"Cache-Control": "no-store"})
