@@ -214,7 +214,9 @@ def _first_data_rows(table: pl.DataFrame) -> pl.DataFrame:
     stack of any height is skipped). Looking at all rows at once would strip and
     match every line of a batch to find a handful of headers.
     """
-    data_like = _timestamp_like() | _value_like() | pl.col("line_problem").is_not_null()
+    data_like = (
+        _timestamp_like() | _value_like() | _figures() | pl.col("line_problem").is_not_null()
+    )
     found: list[pl.DataFrame] = []
     unsettled = table
     for limit in (1, SAMPLE_ROWS, None):
@@ -438,6 +440,20 @@ def _timestamp_like() -> pl.Expr:
     so any number of headers, agreeing or not, are skipped."""
     return pl.any_horizontal(
         pl.col("c0").str.contains(layout.timestamp_shape) for layout in LAYOUTS
+    ).fill_null(False)
+
+
+def _figures() -> pl.Expr:
+    """A line holding figures no column name has: a price or amount (``2.45``, ``5.49E+15``),
+    a clock time (``9:00``), or four digits in a row (a year, a card number).
+
+    So a sale whose time, total and payment are all damaged is still a row, rejected with
+    its reason, rather than skipped as a header; ``Column1``, ``(16 digits)`` or
+    ``(day/month/year hour:minute)`` have no such figures. Only the head of each file is
+    looked at, so the regex costs nothing per row.
+    """
+    return pl.any_horizontal(
+        pl.col(c).str.contains(r"[0-9][.:][0-9]|[0-9]{4}") for c in _POSITIONAL
     ).fill_null(False)
 
 
