@@ -3,6 +3,9 @@ damaged first lines, symlinks, Excel-type files, ignored files, empty areas."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,3 +49,48 @@ def test_a_damaged_first_sale_is_a_rejected_row_not_a_header(
     for f in files.values():
         assert f.quarantine is not None and Path(f.quarantine).exists()
         assert "Amy Kader" in Path(f.quarantine).read_text()
+
+
+def brewline_json(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[dict, str, int]:
+    """``python -m brewline ARGS --json`` in a real subprocess: (JSON report, stderr, exit code)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "brewline", *args, "--json", "--no-alert"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return json.loads(done.stdout), done.stderr, done.returncode
+
+
+def test_symlink_loops_and_dangling_links_fail_alone_and_the_other_files_load(
+    tmp_path: Path, landing: Path
+) -> None:
+    (landing / "good.csv").write_text(GOOD)
+    (landing / "deep").mkdir()
+    (landing / "deep" / "loop a.csv").symlink_to("loop b.csv")
+    (landing / "deep" / "loop b.csv").symlink_to("loop a.csv")
+    (landing / "self.csv").symlink_to("self.csv")
+    (landing / "gone.csv").symlink_to("/nowhere/leeds.csv")
+    (landing / "linked.csv").symlink_to(landing / "deep")  # a folder: not an export
+    (tmp_path / "outside.csv").write_text(GOOD.replace("Leeds", "York"))
+    (landing / "deep" / "alias.csv").symlink_to(tmp_path / "outside.csv")  # followed
+    report, stderr, code = brewline_json(
+        "run", str(landing), "--warehouse", str(tmp_path / "w.duckdb"), cwd=tmp_path
+    )
+    outcomes = {f["source_name"]: (f["state"], f["reason"]) for f in report["files"]}
+    assert outcomes == {
+        "good.csv": ("loaded", None),
+        "deep/alias.csv": ("loaded", None),
+        "deep/loop a.csv": ("failed", "symlink_loop"),
+        "deep/loop b.csv": ("failed", "symlink_loop"),
+        "self.csv": ("failed", "symlink_loop"),
+        "gone.csv": ("failed", "dangling_symlink"),
+    }
+    messages = {f["source_name"]: f["message"] for f in report["files"]}
+    assert messages["gone.csv"].startswith("dangling symlink to /nowhere/leeds.csv")
+    assert messages["self.csv"].startswith("symlink loop")
+    assert (code, report["files_failed"], report["rows_loaded"]) == (1, 4, 2)

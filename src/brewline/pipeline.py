@@ -295,14 +295,14 @@ def _intake(fetched: _Fetched, context: _Context) -> _Intake:
     prepared = _Prepared(star=None, data={}, seconds=fetched.seconds)
     wanted: list[tuple[FileFacts, bytes]] = []
     for delivery, data, sha256 in fetched.files:
-        if isinstance(data, OSError):  # moved or unreadable since discovery: still pending
+        if delivery.problem is not None or isinstance(data, OSError):
+            # Moved or unreadable since discovery, or known unreadable then: still pending.
+            reason, message = delivery.problem or (
+                "unreadable_file",
+                f"cannot read the file: {getattr(data, 'strerror', None) or data}",
+            )
             prepared.verdicts.append(
-                FileReport(
-                    delivery.name,
-                    FileState.FAILED,
-                    reason="unreadable_file",
-                    message=f"cannot read the file: {data.strerror or data}",
-                )
+                FileReport(delivery.name, FileState.FAILED, reason=reason, message=message)
             )
             continue
         file = FileFacts(delivery.name, sha256, len(data), layout="", skipped_lines=0)

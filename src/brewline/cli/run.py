@@ -248,9 +248,11 @@ def totals_line(report: RunReport) -> Text:
     t = report.totals()
     tokens = "on" if report.customer_tokens else "off (no PII key set)"
     replaced = counted(t["files_replaced"], "earlier version")
+    failed = f", {t['files_failed']:,} failed" if t["files_failed"] else ""
     return Text(
         f"{counted(len(report.files), 'file')}: {t['files_loaded']:,} loaded, "
-        f"{t['files_skipped']:,} skipped, {t['files_rejected']:,} rejected; {replaced} replaced.\n"
+        f"{t['files_skipped']:,} skipped, {t['files_rejected']:,} rejected{failed}; "
+        f"{replaced} replaced.\n"
         f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
         f"{t['rows_rejected']:,} rejected in {t['seconds']:.2f}s.\n"
         f"Warehouse {printable(report.warehouse)}, run {report.run_id}, "

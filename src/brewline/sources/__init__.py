@@ -52,13 +52,16 @@ class Delivery:
     ``name`` is its identity in the ledger; ``arrived`` (seconds since the
     epoch) orders deliveries, so that a later delivery of a branch-day wins;
     ``ref`` is how its source finds it again (a path, an object key), which
-    nothing else reads.
+    nothing else reads. ``problem`` is ``(reason, message)`` when listing already
+    showed that it cannot be read (a symlink loop, a dangling link): it is reported
+    ``failed`` with that reason, not read.
     """
 
     name: str
     size: int
     arrived: float
     ref: str
+    problem: tuple[str, str] | None = None
 
 
 class Quarantine(ABC):
