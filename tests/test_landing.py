@@ -4,6 +4,7 @@ damaged first lines, symlinks, Excel-type files, ignored files, empty areas."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -94,3 +95,48 @@ def test_symlink_loops_and_dangling_links_fail_alone_and_the_other_files_load(
     assert messages["gone.csv"].startswith("dangling symlink to /nowhere/leeds.csv")
     assert messages["self.csv"].startswith("symlink loop")
     assert (code, report["files_failed"], report["rows_loaded"]) == (1, 4, 2)
+
+
+def without_aws_credentials(tmp_path: Path) -> dict[str, str]:
+    """This environment less every AWS credential source; S3 calls would go to a closed
+    local port (nothing here may reach AWS), and no instance metadata is asked."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    empty = tmp_path / "aws-empty"
+    empty.write_text("")
+    return {
+        **env,
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(empty),
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_DEFAULT_REGION": "eu-west-2",
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "s3://cafe-landing/landing/"],
+        ["watch", "s3://cafe-landing/landing/"],
+        ["watch", "s3://cafe-landing/landing/", "--queue", "http://127.0.0.1:9/1/q"],
+    ],
+    ids=["run", "watch-poll", "watch-queue"],
+)
+def test_s3_without_aws_credentials_is_one_line_and_exit_1(
+    command: list[str], tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "brewline", *command, "--no-alert"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**without_aws_credentials(tmp_path), "BREWLINE_WAREHOUSE": str(tmp_path / "w.db")},
+        check=False,
+        timeout=60,
+    )
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("Watching ")]
+    assert done.returncode == 1, done.stderr
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("brewline: error: no AWS credentials found for ")
+    assert "AWS_ACCESS_KEY_ID" in errors[0]
