@@ -3,10 +3,12 @@ damaged first lines, symlinks, Excel-type files, ignored files, empty areas."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,8 @@ import duckdb
 import pytest
 
 from brewline.config import Settings
+from brewline.errors import FileRejected
+from brewline.extract import read_export
 from brewline.pipeline import run
 
 GOOD = "09/05/2023 09:00,Leeds,Fay Fiction,Large Latte - 2.45,2.45,CASH,\n"
@@ -140,3 +144,42 @@ def test_s3_without_aws_credentials_is_one_line_and_exit_1(
     assert len(errors) == 1, done.stderr
     assert errors[0].startswith("brewline: error: no AWS credentials found for ")
     assert "AWS_ACCESS_KEY_ID" in errors[0]
+
+
+def xlsx_bytes() -> bytes:
+    """A minimal real .xlsx: a zip with the parts Excel writes (one sheet, one cell)."""
+    parts = {
+        "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxml'
+        'formats.org/package/2006/content-types"/>',
+        "_rels/.rels": "<Relationships/>",
+        "xl/workbook.xml": "<workbook><sheets><sheet name='Sheet1' sheetId='1'/></sheets>"
+        "</workbook>",
+        "xl/worksheets/sheet1.xml": "<worksheet><sheetData><row r='1'><c r='A1' t='inlineStr'>"
+        "<is><t>09/05/2023 09:00</t></is></c></row></sheetData></worksheet>",
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
+        for name, text in parts.items():
+            book.writestr(name, text)
+    return out.getvalue()
+
+
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504) + b"Workbook\x00" * 8
+"""The header block of an .xls (OLE2 compound file): its magic, then NUL-filled fields."""
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (xlsx_bytes(), "is an Excel workbook (.xlsx), not a CSV"),
+        (OLE2, "is an Excel workbook (.xls), not a CSV"),
+        (GOOD.replace(",", ";").encode() * 3, "separated by ';', not ','"),
+        (GOOD.replace(",", "\t").encode() * 3, "separated by tab, not ','"),
+    ],
+    ids=["xlsx", "xls", "semicolons", "tabs"],
+)
+def test_excel_type_files_are_refused_saying_what_they_are(data: bytes, said: str) -> None:
+    with pytest.raises(FileRejected) as caught:
+        read_export(data, "leeds.csv")
+    assert said in caught.value.message
+    assert "Fay Fiction" not in str(caught.value)
