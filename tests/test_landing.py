@@ -12,8 +12,10 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import boto3
 import duckdb
 import pytest
+from tests.motoserver import MotoServer
 
 from brewline.config import Settings
 from brewline.errors import FileRejected
@@ -26,7 +28,7 @@ DAMAGED = [
     '08-25-2021 9am,Leeds,Amy Kader,"Large Latte - 2.45",£2.45,Card payment,5494000000000000\n',
     # Excel's "column too narrow" hashes for the time, an error for the total, no payment
     "##########,Leeds,Amy Kader,Large Latte - 2.45,#VALUE!,,\n",
-    "99/99/2021 25:61,Leeds,Amy Kader,\"Large Latte - 2.45\",abc,CARD,5494000000000000\n",
+    '99/99/2021 25:61,Leeds,Amy Kader,"Large Latte - 2.45",abc,CARD,5494000000000000\n',
 ]
 
 
@@ -56,7 +58,9 @@ def test_a_damaged_first_sale_is_a_rejected_row_not_a_header(
         assert "Amy Kader" in Path(f.quarantine).read_text()
 
 
-def brewline_json(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[dict, str, int]:
+def brewline_json(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> tuple[dict, str, int]:
     """``python -m brewline ARGS --json`` in a real subprocess: (JSON report, stderr, exit code)."""
     done = subprocess.run(
         [sys.executable, "-m", "brewline", *args, "--json", "--no-alert"],
@@ -183,3 +187,67 @@ def test_excel_type_files_are_refused_saying_what_they_are(data: bytes, said: st
         read_export(data, "leeds.csv")
     assert said in caught.value.message
     assert "Fay Fiction" not in str(caught.value)
+
+
+def test_files_of_other_types_are_counted_and_named_in_the_report(
+    tmp_path: Path, landing: Path
+) -> None:
+    (landing / "leeds.csv").write_text(GOOD)
+    (landing / "sub").mkdir()
+    for name in ("report.pdf", "sub/sales.xlsx", ".DS_Store", "leeds.csv.bak"):
+        (landing / name).write_bytes(b"x")
+    (landing / "_quarantine").mkdir()
+    (landing / "_quarantine" / "notes.txt").write_text("Brewline's own: not counted")
+    warehouse = ["--warehouse", str(tmp_path / "w.duckdb")]
+    report, stderr, code = brewline_json("run", str(landing), *warehouse, cwd=tmp_path)
+    assert (code, report["files_ignored"], report["no_exports"]) == (0, 3, False)
+    assert report["ignored"] == ["leeds.csv.bak", "report.pdf", "sub/sales.xlsx"]
+    assert stderr == ""
+    (landing / "york.csv").write_text(GOOD.replace("Leeds", "York"))
+    done = subprocess.run(
+        [sys.executable, "-m", "brewline", "run", str(landing), *warehouse, "--no-alert"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())  # the line wraps at the terminal's width
+    assert "3 files ignored (only CSV files are loaded): leeds.csv.bak, report.pdf, " in said
+    assert "sub/sales.xlsx." in said
+
+
+def test_a_landing_folder_without_one_export_is_a_warning_scripts_can_see(
+    tmp_path: Path, landing: Path
+) -> None:
+    warehouse = ["--warehouse", str(tmp_path / "w.duckdb")]
+    report, stderr, code = brewline_json("run", str(landing), *warehouse, cwd=tmp_path)
+    assert (code, report["no_exports"], report["files_ignored"]) == (0, True, 0)
+    assert stderr == f"brewline: warning: no export to process in {landing}\n"
+    (landing / "sales.xlsx").write_bytes(xlsx_bytes())
+    report, stderr, code = brewline_json("run", str(landing), *warehouse, cwd=tmp_path)
+    assert (code, report["no_exports"], report["ignored"]) == (0, True, ["sales.xlsx"])
+    assert stderr == (
+        f"brewline: warning: no export to process in {landing} "
+        "(1 file ignored (only CSV files are loaded): sales.xlsx)\n"
+    )
+
+
+def test_an_s3_prefix_without_one_export_is_a_warning_and_other_objects_are_named(
+    aws: MotoServer, s3_bucket: str, tmp_path: Path
+) -> None:
+    s3 = boto3.client("s3")
+    warehouse = ["--warehouse", str(tmp_path / "w.duckdb")]
+    where = f"s3://{s3_bucket}/in/"
+    report, stderr, code = brewline_json("run", where, *warehouse, cwd=tmp_path)
+    assert (code, report["no_exports"]) == (0, True)
+    assert stderr == f"brewline: warning: no export to process in {where}\n"
+    s3.put_object(Bucket=s3_bucket, Key="in/leeds.xlsx", Body=b"x")
+    s3.put_object(Bucket=s3_bucket, Key="in/york.csv", Body=GOOD.encode())
+    s3.put_object(Bucket=s3_bucket, Key="elsewhere/notes.txt", Body=b"x")
+    report, stderr, code = brewline_json("run", where, *warehouse, cwd=tmp_path)
+    assert (code, report["no_exports"], report["ignored"]) == (
+        0,
+        False,
+        [f"{s3_bucket}/in/leeds.xlsx"],
+    )

@@ -96,6 +96,7 @@ def run(
             warehouse=redact(settings.warehouse),
             started_at=_utcnow(),
             customer_tokens=key is not None,
+            ignored=list(source.ignored),
         )
         with warehouse.held():
             warehouse.ensure_schema()

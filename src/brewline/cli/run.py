@@ -143,6 +143,9 @@ def run(
         )
     for failure in undelivered:
         warn(failure)
+    if report.no_exports:  # on stderr, so a script sees it beside --json's "no_exports"
+        where = ", ".join(paths) if paths else str(settings.landing)
+        warn(f"no export to process in {where}" + _ignored_note(report))
     if as_json:
         print_json(report.to_dict())
     else:
@@ -174,7 +177,15 @@ def _render_run(report: RunReport, console: Console) -> None:
         notable = [f for f in listed if _notable(f)]
         if notable:
             _print_files(notable, "Rejected, failed or replaced files", console)
+    ignored = report.ignored_line()
+    if ignored:
+        console.print(text(ignored + "."))  # wrapped at the spaces between names
     console.print(totals_line(report), soft_wrap=True)
+
+
+def _ignored_note(report: RunReport) -> str:
+    ignored = report.ignored_line()
+    return f" ({ignored})" if ignored else ""
 
 
 def _unchanged(f: FileReport) -> bool:

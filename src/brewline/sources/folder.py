@@ -22,6 +22,7 @@ from brewline.sources import (
     Source,
     delivery_order,
     is_delivery_name,
+    is_ignored_name,
 )
 
 __all__ = ["QUARANTINE_DIR_NAME", "QUARANTINE_SUFFIX", "FolderQuarantine", "FolderSource"]
@@ -77,12 +78,14 @@ class FolderSource(Source):
         browser's ``leeds (1).csv`` comes after ``leeds.csv`` when their times tie.
         """
         found: dict[str, Delivery] = {}
+        ignored: list[str] = []
         skip = os.path.realpath(self.quarantine.folder)
         for root in self.paths:
-            for resolved, delivery in _files_under(root):
+            for resolved, delivery in _files_under(root, ignored if self.only is None else []):
                 wanted = self.only is None or resolved in self.only
                 if wanted and not _within(resolved, skip):
                     found.setdefault(resolved, delivery)
+        self.ignored = sorted(set(ignored))
         return sorted(found.values(), key=delivery_order)
 
     def read(self, delivery: Delivery) -> bytes:
@@ -94,8 +97,9 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _files_under(root: Path) -> Iterable[tuple[str, Delivery]]:
-    """``(resolved path, delivery)`` of every input file under ``root``.
+def _files_under(root: Path, ignored: list[str]) -> Iterable[tuple[str, Delivery]]:
+    """``(resolved path, delivery)`` of every input file under ``root``; the names of the
+    files of other types are added to ``ignored``.
 
     One ``scandir`` per folder and one ``stat`` per file: a landing folder of
     thousands of till exports is listed in milliseconds.
@@ -109,6 +113,8 @@ def _files_under(root: Path) -> Iterable[tuple[str, Delivery]]:
     real_root = str(root.resolve())
     for entry, relative in _walk(root, "", unreadable):
         if not is_delivery_name(relative):
+            if is_ignored_name(relative):
+                ignored.append(_printable(relative))
             continue
         try:
             is_file = entry.is_file()

@@ -29,7 +29,14 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from brewline.errors import ConfigError, first_line
-from brewline.sources import Delivery, Quarantine, Source, delivery_order, is_delivery_name
+from brewline.sources import (
+    Delivery,
+    Quarantine,
+    Source,
+    delivery_order,
+    is_delivery_name,
+    is_ignored_name,
+)
 
 if TYPE_CHECKING:
     import boto3
@@ -133,6 +140,12 @@ class S3Source(Source):
                 for batch in obstore.list(store, prefix=self.landing.prefix or None)
                 for meta in batch
             ]
+        keys = [str(m["path"]) for m in found]
+        self.ignored = [
+            f"{self.landing.bucket}/{key}"
+            for key in keys
+            if not self._is_delivery(key) and self._is_other_file(key)
+        ]
         return sorted(
             (_delivery(self.landing.bucket, m) for m in found if self._is_delivery(str(m["path"]))),
             key=delivery_order,
@@ -201,11 +214,17 @@ class S3Source(Source):
         return list(await asyncio.gather(*(one(d) for d in deliveries)))
 
     def _is_delivery(self, key: str) -> bool:
+        return self._landed(key) and is_delivery_name(key.removeprefix(self.landing.prefix))
+
+    def _is_other_file(self, key: str) -> bool:
+        return self._landed(key) and is_ignored_name(key.removeprefix(self.landing.prefix))
+
+    def _landed(self, key: str) -> bool:
+        """Under the landing prefix and not under the quarantine one."""
         quarantine = self.quarantine.where
         if quarantine.bucket == self.landing.bucket and key.startswith(quarantine.prefix):
             return False
-        relative = key.removeprefix(self.landing.prefix)
-        return key.startswith(self.landing.prefix) and is_delivery_name(relative)
+        return key.startswith(self.landing.prefix)
 
 
 def _delivery(bucket: str, meta: dict[str, Any]) -> Delivery:
