@@ -54,7 +54,8 @@ def test_a_damaged_first_sale_is_a_rejected_row_not_a_header(
     assert [(name, line) for name, line, _ in reasons] == [("first.csv", 1), ("second.csv", 2)]
     assert reasons[0][2] == reasons[1][2]
     for f in files.values():
-        assert f.quarantine is not None and Path(f.quarantine).exists()
+        assert f.quarantine is not None
+        assert Path(f.quarantine).exists()
         assert "Amy Kader" in Path(f.quarantine).read_text()
 
 
@@ -87,7 +88,7 @@ def test_symlink_loops_and_dangling_links_fail_alone_and_the_other_files_load(
     (landing / "linked.csv").symlink_to(landing / "deep")  # a folder: not an export
     (tmp_path / "outside.csv").write_text(GOOD.replace("Leeds", "York"))
     (landing / "deep" / "alias.csv").symlink_to(tmp_path / "outside.csv")  # followed
-    report, stderr, code = brewline_json(
+    report, _, code = brewline_json(
         "run", str(landing), "--warehouse", str(tmp_path / "w.duckdb"), cwd=tmp_path
     )
     outcomes = {f["source_name"]: (f["state"], f["reason"]) for f in report["files"]}

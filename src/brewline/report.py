@@ -58,7 +58,7 @@ class RunReport:
         return not self.files and self.error is None
 
     def ignored_line(self) -> str | None:
-        """``2 files ignored (only CSV files are loaded): report.pdf, sales.xlsx``, or None when none were."""
+        """``2 files ignored (only CSV files are loaded): report.pdf, sales.xlsx``, or None."""
         if not self.ignored:
             return None
         shown = ", ".join(self.ignored[:IGNORED_SHOWN])

@@ -74,7 +74,8 @@ def test_a_linked_file_is_read_once_and_a_linked_folder_is_not_entered(tmp_path:
     (landing / "broken.csv").symlink_to(tmp_path / "nowhere.csv")
     listed = {d.name: d.problem for d in FolderSource([landing]).deliveries()}
     assert listed.keys() == {"broken.csv", "sub/leeds.csv", "york.csv"}
-    assert listed["broken.csv"] is not None and listed["broken.csv"][0] == "dangling_symlink"
+    assert listed["broken.csv"] is not None
+    assert listed["broken.csv"][0] == "dangling_symlink"
     # Reached through the link and directly, it is still one file.
     assert len(FolderSource([landing, elsewhere]).deliveries()) == 3
     only = FolderSource([landing], only=[elsewhere, landing / "sub" / "leeds.csv"])

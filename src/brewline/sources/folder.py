@@ -116,16 +116,7 @@ def _files_under(root: Path, ignored: list[str]) -> Iterable[tuple[str, Delivery
             if is_ignored_name(relative):
                 ignored.append(_printable(relative))
             continue
-        try:
-            is_file = entry.is_file()
-            stat = entry.stat() if is_file else None
-        except FileNotFoundError:  # gone since it was listed: nothing to load
-            continue
-        except OSError as error:  # e.g. a symlink loop: this entry fails, the others load
-            is_file, stat = False, None
-            problem = _link_problem(entry, error)
-        else:
-            problem = None if is_file else _link_problem(entry, None)
+        stat, problem = _examined(entry)
         if problem is not None:
             link = os.path.join(real_root, relative)
             yield link, Delivery(_printable(relative), 0, 0.0, entry.path, problem=problem)
@@ -162,6 +153,19 @@ def _walk(
             yield entry, relative
         elif not _is_hidden(entry.name):
             yield from _walk(Path(entry.path), relative + "/", unreadable)
+
+
+def _examined(entry: os.DirEntry[str]) -> tuple[os.stat_result | None, tuple[str, str] | None]:
+    """A ``.csv`` entry's stat when it is a file (following a link), else why it cannot be
+    read, if it is something that should have been an export; neither when it is gone."""
+    try:
+        if entry.is_file():
+            return entry.stat(), None
+    except FileNotFoundError:  # gone since it was listed: nothing to load
+        return None, None
+    except OSError as error:  # e.g. a symlink loop: this entry fails, the others load
+        return None, _link_problem(entry, error)
+    return None, _link_problem(entry, None)
 
 
 def _link_problem(entry: os.DirEntry[str], error: OSError | None) -> tuple[str, str] | None:
