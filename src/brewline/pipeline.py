@@ -96,6 +96,7 @@ def run(
             warehouse=redact(settings.warehouse),
             started_at=_utcnow(),
             customer_tokens=key is not None,
+            ignored=list(source.ignored),
         )
         with warehouse.held():
             warehouse.ensure_schema()
@@ -295,20 +296,29 @@ def _intake(fetched: _Fetched, context: _Context) -> _Intake:
     prepared = _Prepared(star=None, data={}, seconds=fetched.seconds)
     wanted: list[tuple[FileFacts, bytes]] = []
     for delivery, data, sha256 in fetched.files:
-        if isinstance(data, OSError):  # moved or unreadable since discovery: still pending
-            prepared.verdicts.append(
-                FileReport(
-                    delivery.name,
-                    FileState.FAILED,
-                    reason="unreadable_file",
-                    message=f"cannot read the file: {data.strerror or data}",
-                )
+        # Known unreadable when listed (a symlink loop), or moved or unreadable since: pending.
+        if delivery.problem is not None:
+            _fail(prepared, delivery, *delivery.problem)
+            continue
+        if isinstance(data, OSError):
+            _fail(
+                prepared,
+                delivery,
+                "unreadable_file",
+                f"cannot read the file: {data.strerror or data}",
             )
             continue
         file = FileFacts(delivery.name, sha256, len(data), layout="", skipped_lines=0)
         if _needs_loading(file, prepared, context):
             wanted.append((file, data))
     return _Intake(prepared, wanted)
+
+
+def _fail(prepared: _Prepared, delivery: Delivery, reason: str, message: str) -> None:
+    """A delivery that cannot be read: reported failed, not recorded, so tried again."""
+    prepared.verdicts.append(
+        FileReport(delivery.name, FileState.FAILED, reason=reason, message=message)
+    )
 
 
 def _parse(intake: _Intake, context: _Context) -> _Prepared:

@@ -11,9 +11,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from brewline.sources import Location
-from brewline.vocabulary import FileState, RunState
+from brewline.vocabulary import FileState, RunState, counted
 
-__all__ = ["FileReport", "RunReport"]
+__all__ = ["IGNORED_SHOWN", "FileReport", "RunReport"]
+
+IGNORED_SHOWN = 5
+"""Ignored files named in the one line that reports them (``--json`` lists them all)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,24 @@ class RunReport:
     files: list[FileReport] = field(default_factory=list)
     finished_at: dt.datetime | None = None
     error: str | None = None
+    ignored: list[str] = field(default_factory=list)
+    """Files in the landing area that are not exports (not ``.csv``), by name: never loaded."""
+
+    @property
+    def no_exports(self) -> bool:
+        """The landing area held not a single export (not even an unchanged one): most often
+        the wrong path, or exports saved in another format (see ``ignored``)."""
+        return not self.files and self.error is None
+
+    def ignored_line(self) -> str | None:
+        """``2 files ignored (only CSV files are loaded): report.pdf, sales.xlsx``, or None."""
+        if not self.ignored:
+            return None
+        shown = ", ".join(self.ignored[:IGNORED_SHOWN])
+        more = len(self.ignored) - IGNORED_SHOWN
+        if more > 0:
+            shown += f" and {more:,} more"
+        return f"{counted(len(self.ignored), 'file')} ignored (only CSV files are loaded): {shown}"
 
     def count(self, state: str) -> int:
         return sum(1 for f in self.files if f.state == state)
@@ -112,7 +133,10 @@ class RunReport:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "customer_tokens": self.customer_tokens,
             **self.totals(),
+            "files_ignored": len(self.ignored),
+            "no_exports": self.no_exports,
             "files": files,
+            "ignored": self.ignored,
         }
 
 

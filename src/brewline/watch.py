@@ -178,10 +178,12 @@ def _poll(
 def _from_queue(location: str, queue: str, stop: threading.Event, load: Load) -> None:
     import boto3
 
-    from brewline.sources.s3 import S3Prefix
+    from brewline.sources.s3 import S3Prefix, require_credentials
 
     where = S3Prefix.parse(location)
-    sqs = boto3.client("sqs")
+    session = boto3.Session()
+    require_credentials(session, queue)
+    sqs = session.client("sqs")
     while not stop.is_set():
         received = sqs.receive_message(
             QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=_QUEUE_WAIT

@@ -72,9 +72,12 @@ def test_a_linked_file_is_read_once_and_a_linked_folder_is_not_entered(tmp_path:
     (landing / "york.csv").symlink_to(elsewhere)
     (landing / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     (landing / "broken.csv").symlink_to(tmp_path / "nowhere.csv")
-    assert [d.name for d in FolderSource([landing]).deliveries()] == ["sub/leeds.csv", "york.csv"]
+    listed = {d.name: d.problem for d in FolderSource([landing]).deliveries()}
+    assert listed.keys() == {"broken.csv", "sub/leeds.csv", "york.csv"}
+    assert listed["broken.csv"] is not None
+    assert listed["broken.csv"][0] == "dangling_symlink"
     # Reached through the link and directly, it is still one file.
-    assert len(FolderSource([landing, elsewhere]).deliveries()) == 2
+    assert len(FolderSource([landing, elsewhere]).deliveries()) == 3
     only = FolderSource([landing], only=[elsewhere, landing / "sub" / "leeds.csv"])
     assert [d.name for d in only.deliveries()] == ["sub/leeds.csv", "york.csv"]
 
@@ -99,7 +102,7 @@ def test_the_identity_is_a_name_not_a_path(tmp_path: Path) -> None:
         put(root, "york/york.csv", b"a", 1)
     names = {d.name for root in ("a", "b/c") for d in FolderSource([tmp_path / root]).deliveries()}
     assert names == {"york/york.csv"}
-    assert set(Delivery.__dataclass_fields__) == {"name", "size", "arrived", "ref"}
+    assert set(Delivery.__dataclass_fields__) == {"name", "size", "arrived", "ref", "problem"}
 
 
 def test_quarantine_put_is_atomic_and_replaces(tmp_path: Path) -> None:

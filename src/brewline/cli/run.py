@@ -144,6 +144,9 @@ def run(
         )
     for failure in undelivered:
         warn(failure)
+    if report.no_exports:  # on stderr, so a script sees it beside --json's "no_exports"
+        where = ", ".join(paths) if paths else str(settings.landing)
+        warn(f"no export to process in {where}" + _ignored_note(report))
     if as_json:
         print_json(report.to_dict())
     else:
@@ -175,7 +178,15 @@ def _render_run(report: RunReport, console: Console) -> None:
         notable = [f for f in listed if _notable(f)]
         if notable:
             _print_files(notable, "Rejected, failed or replaced files", console)
+    ignored = report.ignored_line()
+    if ignored:
+        console.print(text(ignored + "."))  # wrapped at the spaces between names
     console.print(totals_line(report), soft_wrap=True)
+
+
+def _ignored_note(report: RunReport) -> str:
+    ignored = report.ignored_line()
+    return f" ({ignored})" if ignored else ""
 
 
 def _unchanged(f: FileReport) -> bool:
@@ -235,9 +246,11 @@ def totals_line(report: RunReport) -> Text:
     t = report.totals()
     tokens = "on" if report.customer_tokens else "off (no PII key set)"
     replaced = counted(t["files_replaced"], "earlier version")
+    failed = f", {t['files_failed']:,} failed" if t["files_failed"] else ""
     return Text(
         f"{counted(len(report.files), 'file')}: {t['files_loaded']:,} loaded, "
-        f"{t['files_skipped']:,} skipped, {t['files_rejected']:,} rejected; {replaced} replaced.\n"
+        f"{t['files_skipped']:,} skipped, {t['files_rejected']:,} rejected{failed}; "
+        f"{replaced} replaced.\n"
         f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
         f"{t['rows_rejected']:,} rejected in {t['seconds']:.2f}s.\n"
         f"Warehouse {printable(report.warehouse)}, run {report.run_id}, "

@@ -134,10 +134,10 @@ def read_exports(files: Sequence[tuple[bytes, str]]) -> list[RawExport | FileRej
         texts.append((position, data, _line_count(data)))
     fields = _split_many([data for _, data, _ in texts], [lines for _, _, lines in texts])
     sources = [files[position][1] for position, _, _ in texts]
-    for (position, _, _), result in zip(
+    for (position, data, _), result in zip(
         texts, _raw_exports(fields, [n for _, _, n in texts], sources), strict=True
     ):
-        results[position] = result
+        results[position] = _said_delimiter(result, data)
     return [r for r in results if r is not None]
 
 
@@ -195,6 +195,23 @@ def _raw_exports(
     return results
 
 
+def _said_delimiter(result: RawExport | FileRejected, data: bytes) -> RawExport | FileRejected:
+    """An unrecognised file that is separated by another delimiter is told so."""
+    if not isinstance(result, FileRejected) or result.reason != "unrecognised_layout":
+        return result
+    delimiter = _other_delimiter(data)
+    if delimiter is None:
+        return result
+    shown = "tab" if delimiter == "\t" else repr(delimiter)
+    return FileRejected(
+        "unrecognised_layout",
+        f"unrecognised layout: its fields are separated by {shown}, not ','; re-export it "
+        "as CSV (comma-separated), e.g. 'CSV UTF-8 (Comma delimited)' in Excel, and drop it "
+        "into the landing folder again",
+        source=result.source,
+    )
+
+
 def _slices(files: pl.Series) -> dict[int, tuple[int, int]]:
     """``file -> (offset, length)`` of each file's rows in a column sorted by file."""
     values = files.to_numpy()
@@ -214,7 +231,9 @@ def _first_data_rows(table: pl.DataFrame) -> pl.DataFrame:
     stack of any height is skipped). Looking at all rows at once would strip and
     match every line of a batch to find a handful of headers.
     """
-    data_like = _timestamp_like() | _value_like() | pl.col("line_problem").is_not_null()
+    data_like = (
+        _timestamp_like() | _value_like() | _figures() | pl.col("line_problem").is_not_null()
+    )
     found: list[pl.DataFrame] = []
     unsettled = table
     for limit in (1, SAMPLE_ROWS, None):
@@ -269,6 +288,14 @@ def _blank() -> pl.Expr:
 def _require_text(data: bytes, source: str) -> None:
     if not data or data.isspace():  # unlike strip(), copies nothing
         raise FileRejected("empty_file", "the file is empty", source=source)
+    workbook = _workbook(data)
+    if workbook is not None:
+        raise FileRejected(
+            "excel_workbook",
+            f"the file is an Excel workbook ({workbook}), not a CSV: open it and save it as "
+            "'CSV UTF-8 (Comma delimited)', then drop that into the landing folder",
+            source=source,
+        )
     if b"\x00" in data:
         raise FileRejected(
             "binary_content",
@@ -287,6 +314,37 @@ def _require_text(data: bytes, source: str) -> None:
             "save it as 'CSV UTF-8' and drop it into the landing folder again",
             source=source,
         ) from None
+
+
+def _workbook(data: bytes) -> str | None:
+    """``.xlsx`` or ``.xls`` when ``data`` is an Excel workbook (renamed ``.csv``), else None.
+
+    An ``.xlsx`` is a zip whose members live under ``xl/``; an ``.xls`` is an OLE2
+    compound file. Told by their magic bytes, never by the name.
+    """
+    if data.startswith(b"PK\x03\x04") and b"xl/" in data[:_ZIP_NAMES]:
+        return ".xlsx"
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return ".xls"
+    return None
+
+
+_ZIP_NAMES = 64_000
+"""An .xlsx names its xl/ members in its first local headers (xl/workbook.xml is early)."""
+
+
+def _other_delimiter(data: bytes) -> str | None:
+    """The delimiter of a file whose first lines split into 7 fields on ``;``, tab or ``|``
+    (Excel's "CSV" in locales with a decimal comma), not on ``,``."""
+    head = [line for line in data[:_SNIFF_BYTES].split(b"\n")[:_SNIFF_LINES] if line.strip()]
+    for delimiter in (b";", b"\t", b"|"):
+        if head and all(line.count(delimiter) >= len(FIELDS) - 1 for line in head):
+            return delimiter.decode()
+    return None
+
+
+_SNIFF_LINES = 5
+_SNIFF_BYTES = 8_192
 
 
 def _line_count(data: bytes) -> int:
@@ -438,6 +496,20 @@ def _timestamp_like() -> pl.Expr:
     so any number of headers, agreeing or not, are skipped."""
     return pl.any_horizontal(
         pl.col("c0").str.contains(layout.timestamp_shape) for layout in LAYOUTS
+    ).fill_null(False)
+
+
+def _figures() -> pl.Expr:
+    """A line holding figures no column name has: a price or amount (``2.45``, ``5.49E+15``),
+    a clock time (``9:00``), or four digits in a row (a year, a card number).
+
+    So a sale whose time, total and payment are all damaged is still a row, rejected with
+    its reason, rather than skipped as a header; ``Column1``, ``(16 digits)`` or
+    ``(day/month/year hour:minute)`` have no such figures. Only the head of each file is
+    looked at, so the regex costs nothing per row.
+    """
+    return pl.any_horizontal(
+        pl.col(c).str.contains(r"[0-9][.:][0-9]|[0-9]{4}") for c in _POSITIONAL
     ).fill_null(False)
 
 

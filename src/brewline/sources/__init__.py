@@ -34,6 +34,7 @@ __all__ = [
     "Source",
     "delivery_order",
     "is_delivery_name",
+    "is_ignored_name",
     "open_source",
 ]
 
@@ -52,13 +53,16 @@ class Delivery:
     ``name`` is its identity in the ledger; ``arrived`` (seconds since the
     epoch) orders deliveries, so that a later delivery of a branch-day wins;
     ``ref`` is how its source finds it again (a path, an object key), which
-    nothing else reads.
+    nothing else reads. ``problem`` is ``(reason, message)`` when listing already
+    showed that it cannot be read (a symlink loop, a dangling link): it is reported
+    ``failed`` with that reason, not read.
     """
 
     name: str
     size: int
     arrived: float
     ref: str
+    problem: tuple[str, str] | None = None
 
 
 class Quarantine(ABC):
@@ -73,10 +77,13 @@ class Source(ABC):
     """Lists and reads deliveries; never modifies or deletes them."""
 
     quarantine: Quarantine
+    ignored: Sequence[str] = ()
+    """The files the last :meth:`deliveries` passed over as not exports (see
+    :func:`is_ignored_name`), by name."""
 
     @abstractmethod
     def deliveries(self) -> list[Delivery]:
-        """Every delivery now present, in delivery order (oldest first)."""
+        """Every delivery now present, in delivery order (oldest first); sets ``ignored``."""
 
     @abstractmethod
     def read(self, delivery: Delivery) -> bytes:
@@ -109,12 +116,27 @@ def delivery_order(delivery: Delivery) -> tuple[float, str, int]:
 def is_delivery_name(relative: str) -> bool:
     """Whether a name under a landing root is a delivery: a visible ``.csv`` that is not
     a quarantine file and not in a hidden or quarantine folder."""
+    return (
+        _visible(relative)
+        and relative.lower().endswith(".csv")
+        and not relative.endswith(QUARANTINE_SUFFIX)
+    )
+
+
+def is_ignored_name(relative: str) -> bool:
+    """Whether a name under a landing root is a visible file of another type (``report.pdf``,
+    ``sales.xlsx``): not loaded, but counted and named in the run's report, so an export
+    saved in the wrong format is noticed. Hidden entries (``.DS_Store``) and Brewline's
+    quarantine are passed over without a word."""
+    return _visible(relative) and not relative.lower().endswith(".csv")
+
+
+def _visible(relative: str) -> bool:
     parts = [part for part in relative.split("/") if part not in ("", ".")]  # as PurePosixPath
     return (
         bool(parts)
+        and not relative.endswith("/")
         and not any(part.startswith(".") or part == QUARANTINE_DIR_NAME for part in parts)
-        and relative.lower().endswith(".csv")
-        and not relative.endswith(QUARANTINE_SUFFIX)
     )
 
 

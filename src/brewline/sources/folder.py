@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from brewline.sources import (
     Source,
     delivery_order,
     is_delivery_name,
+    is_ignored_name,
 )
 
 __all__ = ["QUARANTINE_DIR_NAME", "QUARANTINE_SUFFIX", "FolderQuarantine", "FolderSource"]
@@ -60,7 +62,8 @@ class FolderSource(Source):
         """``only`` limits the deliveries to those files (e.g. the ones a watcher saw change);
         they keep their names relative to their root."""
         self.paths = [Path(p) for p in paths]
-        self.only = None if only is None else {str(Path(p).resolve()) for p in only}
+        # realpath, unlike Path.resolve, does not raise on a symlink loop (it fails later, alone)
+        self.only = None if only is None else {os.path.realpath(p) for p in only}
         if quarantine is None and self.paths:
             first = self.paths[0]
             quarantine = (first if first.is_dir() else first.parent) / QUARANTINE_DIR_NAME
@@ -75,12 +78,14 @@ class FolderSource(Source):
         browser's ``leeds (1).csv`` comes after ``leeds.csv`` when their times tie.
         """
         found: dict[str, Delivery] = {}
-        skip = str(self.quarantine.folder.resolve())
+        ignored: list[str] = []
+        skip = os.path.realpath(self.quarantine.folder)
         for root in self.paths:
-            for resolved, delivery in _files_under(root):
+            for resolved, delivery in _files_under(root, ignored if self.only is None else []):
                 wanted = self.only is None or resolved in self.only
                 if wanted and not _within(resolved, skip):
                     found.setdefault(resolved, delivery)
+        self.ignored = sorted(set(ignored))
         return sorted(found.values(), key=delivery_order)
 
     def read(self, delivery: Delivery) -> bytes:
@@ -92,8 +97,9 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _files_under(root: Path) -> Iterable[tuple[str, Delivery]]:
-    """``(resolved path, delivery)`` of every input file under ``root``.
+def _files_under(root: Path, ignored: list[str]) -> Iterable[tuple[str, Delivery]]:
+    """``(resolved path, delivery)`` of every input file under ``root``; the names of the
+    files of other types are added to ``ignored``.
 
     One ``scandir`` per folder and one ``stat`` per file: a landing folder of
     thousands of till exports is listed in milliseconds.
@@ -106,11 +112,15 @@ def _files_under(root: Path) -> Iterable[tuple[str, Delivery]]:
     unreadable: list[OSError] = []
     real_root = str(root.resolve())
     for entry, relative in _walk(root, "", unreadable):
-        if not (is_delivery_name(relative) and entry.is_file()):
+        if not is_delivery_name(relative):
+            if is_ignored_name(relative):
+                ignored.append(_printable(relative))
             continue
-        try:
-            stat = entry.stat()
-        except FileNotFoundError:  # gone since it was listed: nothing to load
+        stat, problem = _examined(entry)
+        if problem is not None:
+            link = os.path.join(real_root, relative)
+            yield link, Delivery(_printable(relative), 0, 0.0, entry.path, problem=problem)
+        if stat is None:
             continue
         # Folders are walked without following links, so only a linked file resolves elsewhere.
         linked = entry.is_symlink()
@@ -143,6 +153,43 @@ def _walk(
             yield entry, relative
         elif not _is_hidden(entry.name):
             yield from _walk(Path(entry.path), relative + "/", unreadable)
+
+
+def _examined(entry: os.DirEntry[str]) -> tuple[os.stat_result | None, tuple[str, str] | None]:
+    """A ``.csv`` entry's stat when it is a file (following a link), else why it cannot be
+    read, if it is something that should have been an export; neither when it is gone."""
+    try:
+        if entry.is_file():
+            return entry.stat(), None
+    except FileNotFoundError:  # gone since it was listed: nothing to load
+        return None, None
+    except OSError as error:  # e.g. a symlink loop: this entry fails, the others load
+        return None, _link_problem(entry, error)
+    return None, _link_problem(entry, None)
+
+
+def _link_problem(entry: os.DirEntry[str], error: OSError | None) -> tuple[str, str] | None:
+    """``(reason, message)`` for a ``.csv`` entry that stat() could not follow to a file.
+
+    ``error`` is what stat() raised (None when it found no file): a loop, or a link to
+    nothing, would otherwise abort the run or be passed over without a word.
+    """
+    if error is not None and error.errno == errno.ELOOP:
+        return "symlink_loop", (
+            "symlink loop: the link leads back to itself; point it at an export or remove it"
+        )
+    if error is not None:
+        return "unreadable_file", f"cannot read the file: {error.strerror or error}"
+    try:
+        target = os.readlink(entry.path) if entry.is_symlink() else None
+    except OSError:  # the link itself went away since it was listed
+        return None
+    if target is None or os.path.lexists(os.path.join(os.path.dirname(entry.path), target)):
+        return None  # a link to a folder, or something else that is no export: not a delivery
+    return "dangling_symlink", (
+        f"dangling symlink to {_printable(target)}: nothing is there; "
+        "restore the file or remove the link"
+    )
 
 
 def _is_hidden(name: str) -> bool:

@@ -29,12 +29,28 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from brewline.errors import ConfigError, first_line
-from brewline.sources import Delivery, Quarantine, Source, delivery_order, is_delivery_name
+from brewline.sources import (
+    Delivery,
+    Quarantine,
+    Source,
+    delivery_order,
+    is_delivery_name,
+    is_ignored_name,
+)
 
 if TYPE_CHECKING:
+    import boto3
     from obstore.store import S3Store
 
-__all__ = ["S3Prefix", "S3Quarantine", "S3Source", "is_s3", "not_found", "s3_store"]
+__all__ = [
+    "S3Prefix",
+    "S3Quarantine",
+    "S3Source",
+    "is_s3",
+    "not_found",
+    "require_credentials",
+    "s3_store",
+]
 
 QUARANTINE_PREFIX = "_quarantine/"
 READ_CONCURRENCY = 16
@@ -124,6 +140,12 @@ class S3Source(Source):
                 for batch in obstore.list(store, prefix=self.landing.prefix or None)
                 for meta in batch
             ]
+        keys = [str(m["path"]) for m in found]
+        self.ignored = [
+            f"{self.landing.bucket}/{key}"
+            for key in keys
+            if not self._is_delivery(key) and self._is_other_file(key)
+        ]
         return sorted(
             (_delivery(self.landing.bucket, m) for m in found if self._is_delivery(str(m["path"]))),
             key=delivery_order,
@@ -192,11 +214,17 @@ class S3Source(Source):
         return list(await asyncio.gather(*(one(d) for d in deliveries)))
 
     def _is_delivery(self, key: str) -> bool:
+        return self._landed(key) and is_delivery_name(key.removeprefix(self.landing.prefix))
+
+    def _is_other_file(self, key: str) -> bool:
+        return self._landed(key) and is_ignored_name(key.removeprefix(self.landing.prefix))
+
+    def _landed(self, key: str) -> bool:
+        """Under the landing prefix and not under the quarantine one."""
         quarantine = self.quarantine.where
         if quarantine.bucket == self.landing.bucket and key.startswith(quarantine.prefix):
             return False
-        relative = key.removeprefix(self.landing.prefix)
-        return key.startswith(self.landing.prefix) and is_delivery_name(relative)
+        return key.startswith(self.landing.prefix)
 
 
 def _delivery(bucket: str, meta: dict[str, Any]) -> Delivery:
@@ -243,6 +271,21 @@ def not_found(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError | NotFoundError) or "status code: 404" in str(exc)
 
 
+def require_credentials(session: boto3.Session, needed_for: str) -> None:
+    """One line saying what to set when the standard chain finds no AWS credentials.
+
+    Without it obstore's credential provider, or a boto3 client's first call, fails
+    deep inside with a long traceback. The session caches what it found, so its
+    clients do not look again.
+    """
+    if session.get_credentials() is None:
+        raise ConfigError(
+            f"no AWS credentials found for {needed_for}: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (e.g. after `aws sso login`), "
+            "or run where an instance or container role applies"
+        )
+
+
 @cache
 def s3_store(bucket: str) -> S3Store:
     """One store per bucket, configured the way boto3 would be."""
@@ -253,6 +296,7 @@ def s3_store(bucket: str) -> S3Store:
 
     core = botocore.session.get_session()
     session = boto3.Session(botocore_session=core)
+    require_credentials(session, f"s3://{bucket}")
     endpoint = (  # a custom endpoint from the standard AWS settings, S3-specific first
         os.environ.get("AWS_ENDPOINT_URL_S3")
         or os.environ.get("AWS_ENDPOINT_URL")
