@@ -33,7 +33,7 @@ def sync(
         typer.Argument(
             metavar="SOURCE_URL",
             help="The totesys database: a postgresql:// URL of a role that can read its "
-            "tables and pg_stat_activity (pg_read_all_stats).",
+            "tables (SELECT; see docs/totesys.md).",
         ),
     ],
     *,

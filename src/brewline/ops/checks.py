@@ -43,6 +43,7 @@ import polars as pl
 from brewline.load import Warehouse
 from brewline.marts import BRANCH_DAY, CUSTOMER, FIRST_SIGHTINGS, MARTS, ROLLUPS, mismatch_sql
 from brewline.ops.settings import CheckSettings
+from brewline.totesys.cursor import watermark as cursor_watermark
 from brewline.vocabulary import (
     branch_local,
     counted,
@@ -216,9 +217,8 @@ def _source_freshness(
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     results = []
     for source, name, value in rows:
-        try:
-            watermark = dt.datetime.fromisoformat(str(value))
-        except ValueError:
+        watermark = cursor_watermark(str(value))
+        if watermark is None:
             continue  # a cursor that is not a time (an id, an offset): nothing to judge
         behind = now - watermark
         status: Status = "fail" if behind > limit else "ok"
