@@ -90,6 +90,15 @@ class CheckSettings(BrewlineSettings):
         "compares every mart with the facts (with their months and the customers who "
         "bought then); the whole history of a large chain takes minutes.",
     )
+    check_totesys_source: SecretStr | None = Field(
+        default=None,
+        description="The totesys source (postgresql:// URL of a read-only role) that "
+        "`check` reconciles with the lake and the warehouse, table by table (with "
+        "check_totesys_lake); unset = no reconciliation. A secret: never printed.",
+    )
+    check_totesys_lake: str | None = Field(
+        default=None, description="The totesys lake (folder or s3://) that sync writes."
+    )
     check_reject_runs: int = Field(
         default=1,
         ge=1,
