@@ -9,8 +9,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import psycopg
@@ -163,13 +166,20 @@ def assert_lake_holds_the_source(source: str, lake_dir: Path) -> None:
         assert not missing, (table, len(missing), sorted(missing)[:3])
 
 
-def test_past_dated_inserts_and_updates_are_extracted(postgres_url: str, tmp_path: Path) -> None:
-    create_source(postgres_url)
-    fill(postgres_url, sales_orders=200, seed=5)
-    lake_dir = tmp_path / "lake"
+@contextmanager
+def extracted_once(url: str, tmp_path: Path, *, sales_orders: int, seed: int) -> Iterator[Any]:
+    """A filled source extracted once into ``tmp_path/lake``: yields the ledger."""
+    create_source(url)
+    fill(url, sales_orders=sales_orders, seed=seed)
     with open_warehouse(str(tmp_path / "w.duckdb")) as warehouse:
         warehouse.ensure_schema()
-        extract(postgres_url, open_lake(lake_dir), warehouse)
+        extract(url, open_lake(tmp_path / "lake"), warehouse)
+        yield warehouse
+
+
+def test_past_dated_inserts_and_updates_are_extracted(postgres_url: str, tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    with extracted_once(postgres_url, tmp_path, sales_orders=200, seed=5) as warehouse:
         with psycopg.connect(postgres_url, autocommit=True) as con:
             # A restore in steps with the original timestamps, a backfill, a fix that
             # keeps last_updated: none of them moves it past the previous extract.
@@ -256,12 +266,8 @@ def test_a_writer_stamping_its_own_slow_clock_while_syncs_run_loses_nothing(
 def test_a_prepared_transaction_and_a_savepoint_committed_after_extracts_are_extracted(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    create_source(postgres_url)
-    fill(postgres_url, sales_orders=100, seed=9)
     lake_dir = tmp_path / "lake"
-    with open_warehouse(str(tmp_path / "w.duckdb")) as warehouse:
-        warehouse.ensure_schema()
-        extract(postgres_url, open_lake(lake_dir), warehouse)
+    with extracted_once(postgres_url, tmp_path, sales_orders=100, seed=9) as warehouse:
         with psycopg.connect(postgres_url, autocommit=True) as con:
             con.execute("BEGIN")
             con.execute(_COPY_ORDERS.format(stamp="now()"), {"n": 2})
