@@ -80,8 +80,8 @@ class CheckSettings(BrewlineSettings):
         default=60,
         ge=1,
         description="An incremental source (totesys) fails freshness when a table's "
-        "watermark is more than this many minutes behind the clock: syncs stopped, or a "
-        "transaction left open on the source holds the extract back.",
+        "watermark (the source's clock when its last extract began) is more than this many "
+        "minutes behind the clock: syncs stopped or failing.",
     )
     check_marts_days: int = Field(
         default=35,
