@@ -40,6 +40,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import SecretStr
 
 from brewline.config import Settings, load_settings
 from brewline.errors import BrewlineError, ConfigError
@@ -180,6 +181,11 @@ def check_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         as_of = dt.date.fromisoformat(str(event["as_of"]))
     settings = settings_from_aws()
     try:
+        source, lake = _totesys(settings)
+        if source and lake:  # the Syncer's source: reconcile it with the lake and warehouse
+            settings = settings.model_copy(
+                update={"check_totesys_source": SecretStr(source), "check_totesys_lake": lake}
+            )
         with open_warehouse(
             settings.warehouse, read_only=True, lock_timeout=settings.lock_timeout
         ) as warehouse:
@@ -207,6 +213,14 @@ def check_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"failed": len(failed), "warned": len(warned), "checked": len(results)}
 
 
+def _totesys(settings: Settings) -> tuple[str | None, str | None]:
+    """The totesys source URL (the secret's ``totesys_source``) and lake
+    (``BREWLINE_TOTESYS_LAKE``), each None when not configured."""
+    secret = _secret(settings.secret_id) if settings.secret_id else {}
+    source = secret.get("totesys_source") or os.environ.get("BREWLINE_TOTESYS_SOURCE")
+    return source, os.environ.get("BREWLINE_TOTESYS_LAKE")
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def sync_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -225,9 +239,7 @@ def sync_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     settings = settings_from_aws()
     try:
-        lake = os.environ.get("BREWLINE_TOTESYS_LAKE")
-        secret = _secret(settings.secret_id) if settings.secret_id else {}
-        source = secret.get("totesys_source") or os.environ.get("BREWLINE_TOTESYS_SOURCE")
+        source, lake = _totesys(settings)
         if not lake or not source:
             raise ConfigError(
                 "the sync needs BREWLINE_TOTESYS_LAKE and a 'totesys_source' URL in the secret"

@@ -74,7 +74,12 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True)
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        # Prepared transactions (two-phase commit) are allowed, as on sources that use
+        # them: the totesys tests commit one after an extract.
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c max_prepared_transactions=8"
+        )
         if not self.durable:
             options += " -c fsync=off"
         self._pg(

@@ -456,11 +456,17 @@ def status_report(wh: Reader, *, limit: int = 10) -> dict[str, pl.DataFrame]:
 
 
 def source_watermarks(wh: Reader) -> pl.DataFrame:
-    """Incremental sources (totesys): each table's watermark and when a sync last moved it."""
-    return wh.query(
+    """Incremental sources (totesys): each table's watermark and when a sync last moved it.
+
+    The watermark is the time a cursor covers (every commit before it is extracted):
+    a totesys cursor's ``watermark`` (see :mod:`brewline.totesys.cursor`), else the
+    cursor's value as it is."""
+    found = wh.query(
         "SELECT source || '.' || name AS source_table, value AS watermark, "
         "updated_at AS synced_at FROM etl_cursor ORDER BY source, name"
     )
+    value = pl.col("watermark")
+    return found.with_columns(pl.coalesce(value.str.json_path_match("$.watermark"), value))
 
 
 def headline(wh: Reader) -> dict[str, Any]:

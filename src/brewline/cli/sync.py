@@ -33,7 +33,7 @@ def sync(
         typer.Argument(
             metavar="SOURCE_URL",
             help="The totesys database: a postgresql:// URL of a role that can read its "
-            "tables and pg_stat_activity (pg_read_all_stats).",
+            "tables (SELECT; see docs/totesys.md).",
         ),
     ],
     *,
@@ -49,8 +49,8 @@ def sync(
         bool,
         typer.Option(
             "--full",
-            help="Re-read every row, not only what moved last_updated: the periodic "
-            "reconciliation that catches changes a watermark cannot see.",
+            help="Re-read every row, not only the row versions written since the "
+            "previous sync (e.g. after rows were lost from the lake).",
         ),
     ] = False,
     stage: Annotated[
@@ -61,10 +61,11 @@ def sync(
 ) -> None:
     """Sync the totesys source: extract what changed, model the star, load the warehouse.
 
-    Extract reads each table from its watermark up to a bound below which
-    every transaction has committed (so a late commit is never skipped), into
-    immutable parquet files of the lake's raw zone; its watermarks move only
-    once the files are written. Model rebuilds the star schema (facts keep
+    Extract reads the row versions of each table that transactions unseen by
+    its cursor wrote (by transaction id, whatever last_updated says: late
+    commits, backfills and other time zones are never skipped), into immutable
+    parquet files of the lake's raw zone; its cursors move only once the files
+    are written. Model rebuilds the star schema (facts keep
     every version, dimensions the current one) into the star zone. Load
     replaces the warehouse's totesys_* tables in one transaction; a sync with
     nothing new changes nothing. Exits 0 on success, 1 when a stage failed.

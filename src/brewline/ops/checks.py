@@ -20,7 +20,10 @@ makes sense), so a cron job can alert on failures and a person can read a table:
 - ``marts``: every mart equals its aggregate of the facts (see :mod:`brewline.marts`),
   and ``dim_customer`` its customers' first sightings, over the latest
   ``check_marts_days``; a difference means something wrote the tables outside
-  the loader (or a loader defect).
+  the loader (or a loader defect);
+- ``totesys_reconciliation`` (with ``check_totesys_source`` and ``check_totesys_lake``):
+  per totesys table, the source's row count and newest ``last_updated`` equal the
+  lake's current versions and the warehouse's distinct ids.
 
 The window is the ``check_window_days`` trading days ending on the due day.
 Thresholds are :class:`brewline.ops.settings.CheckSettings` (kept apart from
@@ -46,6 +49,7 @@ import polars as pl
 from brewline.load import Warehouse
 from brewline.marts import BRANCH_DAY, CUSTOMER, FIRST_SIGHTINGS, MARTS, ROLLUPS, mismatch_sql
 from brewline.ops.settings import CheckSettings
+from brewline.totesys.cursor import watermark as cursor_watermark
 from brewline.vocabulary import (
     BRANCH_TIMEZONE,
     branch_local,
@@ -65,6 +69,7 @@ __all__ = [
     "fitting_as_of",
     "local_now",
     "run_checks",
+    "totesys_reconciliation",
 ]
 
 Status = Literal["ok", "warn", "fail"]
@@ -77,6 +82,7 @@ CHECKS = (
     "reject_rate",
     "source_freshness",
     "marts",
+    "totesys_reconciliation",
 )
 """Check names, in the order results are returned."""
 
@@ -166,7 +172,15 @@ def run_checks(
         *_reject_rate(warehouse, settings),
         *_source_freshness(warehouse, settings, _utc(as_of, settings.check_cutoff_hour)),
         *_marts(warehouse, settings, window.due),
+        *_reconciliation(warehouse, settings),
     ]
+
+
+def _reconciliation(warehouse: Warehouse, settings: CheckSettings) -> list[CheckResult]:
+    source, lake = settings.check_totesys_source, settings.check_totesys_lake
+    if source is None or lake is None:
+        return []
+    return totesys_reconciliation(warehouse, source.get_secret_value(), lake)
 
 
 def _marts(warehouse: Warehouse, settings: CheckSettings, due: dt.date) -> list[CheckResult]:
@@ -261,9 +275,8 @@ def _source_freshness(
     limit = dt.timedelta(minutes=settings.check_source_stale_minutes)
     results = []
     for source, name, value in rows:
-        try:
-            watermark = dt.datetime.fromisoformat(str(value))
-        except ValueError:
+        watermark = cursor_watermark(str(value))
+        if watermark is None:
             continue  # a cursor that is not a time (an id, an offset): nothing to judge
         behind = at - watermark
         status: Status = "fail" if behind > limit else "ok"
@@ -478,3 +491,88 @@ def _reject_causes(warehouse: Warehouse, run_ids: Sequence[str]) -> str:
             "rows rejected by reason: " + ", ".join(f"{r} {n:,}" for r, n in rows.iter_rows())
         )
     return "; ".join(parts) or "no rejected files or rows are left in the ledger"
+
+
+# -- totesys: the source against the lake and the warehouse ------------------------------------
+
+_STAR_OF = {
+    "address": ("dim_location", "location_id"),
+    "counterparty": ("dim_counterparty", "counterparty_id"),
+    "currency": ("dim_currency", "currency_id"),
+    "design": ("dim_design", "design_id"),
+    "staff": ("dim_staff", "staff_id"),
+    "sales_order": ("fact_sales_order", "sales_order_id"),
+    "purchase_order": ("fact_purchase_order", "purchase_order_id"),
+    "payment_type": ("dim_payment_type", "payment_type_id"),
+    "transaction": ("dim_transaction", "transaction_id"),
+    "payment": ("fact_payment", "payment_id"),
+}
+"""Each source table's star table and its id (department is folded into dim_staff)."""
+
+
+def totesys_reconciliation(
+    warehouse: Warehouse, source_url: str, lake_location: str
+) -> list[CheckResult]:
+    """Per totesys table: do the source's rows (count and newest ``last_updated``, cheap
+    and read-only) equal the lake's current versions and the warehouse's distinct ids?
+
+    A difference means rows the syncs did not bring (or that the source deleted).
+    """
+    from brewline.totesys import SOURCE_TABLES
+    from brewline.totesys.lake import open_lake
+    from brewline.totesys.model import current, versions
+
+    source = _source_counts(source_url, SOURCE_TABLES)
+    lake = open_lake(lake_location)
+    frames: dict[str, list[pl.DataFrame]] = {t: [] for t in SOURCE_TABLES}
+    for manifest in lake.manifests():
+        for table, info in manifest["tables"].items():
+            if info["key"] and table in frames:
+                frames[table].append(
+                    lake.get_parquet(info["key"]).select(f"{table}_id", "last_updated")
+                )
+    results = []
+    for table in SOURCE_TABLES:
+        rows, newest = source[table]
+        held = current(versions(frames[table], table), table) if frames[table] else None
+        lake_rows = 0 if held is None else held.height
+        lake_newest: Any = None if held is None else held["last_updated"].max()
+        found = [
+            f"source {rows:,} rows (newest {newest}), lake {lake_rows:,} (newest {lake_newest})"
+        ]
+        differs = rows != lake_rows or newest != lake_newest
+        if table in _STAR_OF:
+            star, key = _STAR_OF[table]
+            loaded = int(
+                warehouse.query(f"SELECT count(DISTINCT {key}) AS n FROM totesys_{star}")["n"][0]
+            )
+            found.append(f"warehouse {loaded:,}")
+            differs = differs or loaded != rows
+        status: Status = "fail" if differs else "ok"
+        detail = ", ".join(found) + ("; `brewline sync --full` re-reads it" if differs else "")
+        results.append(CheckResult("totesys_reconciliation", status, f"totesys.{table}", detail))
+    return results
+
+
+def _source_counts(source_url: str, tables: Sequence[str]) -> dict[str, tuple[int, Any]]:
+    """Each table's ``count(*)`` and ``max(last_updated)`` (to the millisecond, as the lake
+    keeps it), in one read-only snapshot."""
+    import psycopg
+    from psycopg import sql
+
+    from brewline.errors import TransientError, first_line
+
+    try:
+        with psycopg.connect(source_url, connect_timeout=10) as con:
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            found = {}
+            for table in tables:
+                query = sql.SQL("SELECT count(*), max(last_updated)::timestamp(3) FROM {}").format(
+                    sql.Identifier(table)
+                )
+                row = con.execute(query).fetchone()
+                assert row is not None
+                found[table] = (int(row[0]), row[1])
+            return found
+    except psycopg.Error as exc:
+        raise TransientError(f"cannot read the totesys source: {first_line(exc)}") from None

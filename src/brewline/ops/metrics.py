@@ -32,7 +32,6 @@ no customer data, and the warehouse location never appears (it may hold a passwo
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
@@ -48,6 +47,7 @@ from prometheus_client.registry import Collector
 
 from brewline.errors import BrewlineError
 from brewline.load import Warehouse, open_warehouse
+from brewline.totesys.cursor import watermark as cursor_watermark
 from brewline.vocabulary import LEDGER_STATES, key_date
 
 __all__ = ["RUN_BUCKETS", "LedgerCollector", "ledger_metrics"]
@@ -192,8 +192,9 @@ def _source_watermarks(wh: Warehouse) -> list[Metric]:
     for source, name, value, updated_at in wh.query(
         "SELECT source, name, value, updated_at FROM etl_cursor ORDER BY 1, 2"
     ).rows():
-        with contextlib.suppress(ValueError):  # a cursor that is not a time
-            watermark.add_metric([source, name], _unix(dt.datetime.fromisoformat(str(value))))
+        covered = cursor_watermark(str(value))
+        if covered is not None:  # else a cursor that is not a time
+            watermark.add_metric([source, name], _unix(covered))
         if updated_at is not None:
             synced.add_metric([source, name], _unix(updated_at))
     return [watermark, synced]

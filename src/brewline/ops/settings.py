@@ -80,8 +80,8 @@ class CheckSettings(BrewlineSettings):
         default=60,
         ge=1,
         description="An incremental source (totesys) fails freshness when a table's "
-        "watermark is more than this many minutes behind the clock: syncs stopped, or a "
-        "transaction left open on the source holds the extract back.",
+        "watermark (the source's clock when its last extract began) is more than this many "
+        "minutes behind the clock: syncs stopped or failing.",
     )
     check_marts_days: int = Field(
         default=35,
@@ -89,6 +89,15 @@ class CheckSettings(BrewlineSettings):
         description="Trading days, ending on the due day, over which the marts check "
         "compares every mart with the facts (with their months and the customers who "
         "bought then); the whole history of a large chain takes minutes.",
+    )
+    check_totesys_source: SecretStr | None = Field(
+        default=None,
+        description="The totesys source (postgresql:// URL of a read-only role) that "
+        "`check` reconciles with the lake and the warehouse, table by table (with "
+        "check_totesys_lake); unset = no reconciliation. A secret: never printed.",
+    )
+    check_totesys_lake: str | None = Field(
+        default=None, description="The totesys lake (folder or s3://) that sync writes."
     )
     check_reject_runs: int = Field(
         default=1,

@@ -1,41 +1,36 @@
 """Incremental extract of the totesys tables into the lake's raw zone, exactly.
 
-Each table is read in a window of ``last_updated``: from its watermark (kept in
-the warehouse ledger as a cursor) up to a **bound** below which every row
-version is already committed. The classic bug of watermark extractors is a
-transaction that commits *after* an extract read, with a ``last_updated``
-*earlier* than the watermark the extract then advanced to: its rows are
-skipped forever. Here the bound makes that impossible:
+Each table is read from one ``REPEATABLE READ`` snapshot (shared by every
+table: the extract's connection exports it, and the connections that read the
+tables, two at a time, import it; see :mod:`brewline.totesys.snapshot`). What
+is read is decided by transaction ids, not by ``last_updated``: each table's
+cursor (kept in the warehouse ledger) says which transactions the previous
+extract had seen, and this one takes the row versions every other transaction
+wrote (:mod:`brewline.totesys.cursor`). Before opening its snapshot, it reads
+the source's next transaction id and every id below it still in progress: the
+new cursor. A transaction open then (even one that commits hours later with
+timestamps from long before, a prepared one, or a subtransaction of either) is
+in that list; one that had not written yet gets a later id. So a row version is
+never skipped, whatever its ``last_updated``, its writer's clock or anyone's
+time zone, and an update is seen even when it leaves ``last_updated`` as it
+was. Deletes are not seen (no row is left to read).
 
-1. read ``B = min(now, start of every other open transaction) - 1 ms`` from
-   ``pg_stat_activity`` (outside any snapshot);
-2. then open a ``REPEATABLE READ`` snapshot and read ``watermark <= last_updated < B``
-   of every table from it (one consistent snapshot for all tables: the extract's
-   connection exports it, and the connections that read the tables, two tables at
-   a time, import it before reading anything; see :mod:`brewline.totesys.snapshot`).
+Requirements, checked: ``SELECT`` on the tables (``pg_current_snapshot()`` and
+``pg_xact_status()`` need no privilege; ``pg_read_all_stats`` is no longer
+needed) and a primary, not a hot standby.
 
-A row version with ``last_updated < B`` was written by a transaction that
-started before ``B`` (``last_updated`` is ``now()``, the writer's transaction
-start, rounded to the millisecond — hence the 1 ms). That transaction was
-not open at step 1 (else ``B`` would be at or before its start), so it had
-committed, and the snapshot of step 2 sees it. Rows at or after ``B`` wait
-for the next extract, whose window starts at ``B``: windows neither overlap
-nor leave gaps, and the watermark only moves once the files are durable.
+Every table is scanned (the predicate is on a system column, which no index
+covers), except when no transaction id was assigned on the source since the
+previous extract (nothing can have been written). ``full=True`` reads every row.
 
-Requirements, checked: the extract role must see other sessions' transaction
-start times (the ``pg_read_all_stats`` role, or be the writers' role), and
-writers must set ``last_updated`` from the database clock (``now()``) at or
-after their transaction began. A change that does not move ``last_updated``
-is invisible to any watermark; ``full=True`` re-reads every row (the periodic
-reconciliation) and the model keeps the newest content per version.
-
-A killed extract leaves files without a manifest (never read) and the
-watermark where it was; the next extract reads the same window again.
+A killed extract leaves files without a manifest (never read) and the cursors
+where they were; the next extract reads the same row versions again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import queue
 import time
 import uuid
@@ -48,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from brewline.errors import ConfigError, TransientError, first_line
 from brewline.totesys import SOURCE_TABLES
+from brewline.totesys.cursor import XidCursor, is_usable, parse, since
 from brewline.totesys.lake import MANIFESTS, Lake
 from brewline.totesys.snapshot import SnapshotReader, export_snapshot, snapshot_readers
 
@@ -78,28 +74,18 @@ people or staff e-mail addresses. Staff names stay (sales by staff are a
 report), as do company names and business addresses (see README, Privacy).
 """
 
-_MARGIN = dt.timedelta(milliseconds=1)
-_OPEN_TRANSACTIONS = """
-SELECT clock_timestamp()::timestamp,
-       min(xact_start)::timestamp,
-       count(*) FILTER (WHERE backend_type IS NULL)
-FROM pg_stat_activity
-WHERE pid <> pg_backend_pid() AND datname = current_database()
-  AND (backend_type = 'client backend' OR backend_type IS NULL)
-"""
-"""Now, the oldest other open transaction here, and sessions this role may not see into
-(``pg_stat_activity`` hides other roles' sessions, ``backend_type`` included)."""
-
 
 @dataclass
 class Extract:
-    """What one extract wrote: per table its key, rows and window."""
+    """What one extract wrote: per table its key, rows and the cursors it read between."""
 
     extract_id: str
-    bound: dt.datetime
+    cursor: XidCursor
+    """Where the tables' cursors move to once the files are durable."""
     full: bool
     lag_seconds: float
-    """How far the bound is behind the source's clock: a transaction left open shows here."""
+    """How long the oldest transaction still writing on the source has been open (0 when
+    none is; only sessions this role may see into, and prepared transactions)."""
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -110,7 +96,7 @@ class Extract:
     def manifest(self) -> dict[str, Any]:
         return {
             "extract_id": self.extract_id,
-            "bound": self.bound.isoformat(),
+            "cursor": json.loads(self.cursor.dump()),
             "lag_seconds": round(self.lag_seconds, 3),
             "full": self.full,
             "tables": self.tables,
@@ -118,43 +104,52 @@ class Extract:
 
 
 def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) -> Extract:
-    """Extract what changed since each table's watermark into ``lake``; advance the watermarks.
+    """Extract the row versions each table's cursor has not seen into ``lake``; advance them.
 
     Raises :class:`ConfigError` for a source Brewline cannot read safely, and
     :class:`TransientError` when the source goes away mid-extract (nothing is
-    advanced; the next extract repeats the window).
+    advanced; the next extract reads the same row versions again).
     """
     import psycopg
     from psycopg.conninfo import make_conninfo
 
     started = time.perf_counter()
     with ledger.held():  # one open of a shared DuckDB file, not one per table
-        cursors = {table: None if full else ledger.get_cursor(SOURCE, table) for table in TABLES}
+        stored = {table: None if full else ledger.get_cursor(SOURCE, table) for table in TABLES}
+    cursors = {table: parse(value) for table, value in stored.items()}
     conninfo = make_conninfo(source_url, connect_timeout=10)
 
     def store(table: str, columns: list[tuple[str, str]], frame: pl.DataFrame) -> None:
         frame = _in_key_order(frame.select(_cast(name, kind) for name, kind in columns), table)
-        key = f"raw/{table}/extracted={bound.date().isoformat()}/{result.extract_id}.parquet"
+        day = result.cursor.watermark.date().isoformat()
+        key = f"raw/{table}/extracted={day}/{result.extract_id}.parquet"
         if frame.height:
             lake.put_parquet(key, frame)
+        newest = frame["last_updated"].max() if frame.height else None
         result.tables[table] = {
             "key": key if frame.height else None,
             "rows": frame.height,
-            "since": cursors[table],
-            "until": bound.isoformat(),
+            "since": stored[table],
+            "newest_last_updated": newest.isoformat() if newest else None,  # type: ignore[union-attr]
         }
 
     try:
         with psycopg.connect(conninfo, autocommit=True) as con:
-            now, bound = _bound(con)
-            result = Extract(_extract_id(bound), bound, full, (now - bound).total_seconds())
+            seen, lag = _transactions(con)  # before the snapshot: see the function
+            result = Extract(_extract_id(seen.watermark), seen, full, lag)
             con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             try:
-                snapshot = export_snapshot(con)  # valid while this transaction is open
+                snapshot, source_next = _snapshot(con)  # valid while this transaction is open
                 jobs: list[tuple[str, Callable[[pl.DataFrame], None]]] = []
                 for table in _largest_first(con):
                     columns = _columns(con, table)
-                    query = _query(table, columns, cursors[table], bound).as_string(con)
+                    cursor = cursors[table]
+                    if cursor is not None and seen.is_idle_since(cursor):
+                        store(table, columns, _empty(columns))
+                        continue
+                    if cursor is not None and not is_usable(cursor, source_next):
+                        cursor = None  # read whole once: see brewline.totesys.cursor
+                    query = _query(table, columns, cursor).as_string(con)
                     jobs.append((query, partial(store, table, columns)))
                 _read_all(conninfo, snapshot, jobs)
             finally:
@@ -167,9 +162,67 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
     lake.put_json(f"{MANIFESTS}{result.extract_id}.json", result.manifest())  # last: now durable
     with ledger.held():
         for table in TABLES:
-            ledger.set_cursor(SOURCE, table, bound.isoformat())
+            ledger.set_cursor(SOURCE, table, seen.dump())
     result.seconds = time.perf_counter() - started
     return result
+
+
+_TRANSACTIONS = """
+WITH now AS (SELECT pg_current_snapshot() AS s, clock_timestamp() AS at)
+SELECT pg_snapshot_xmax(s)::text::bigint,
+       CASE WHEN pg_snapshot_xmax(s)::text::bigint - pg_snapshot_xmin(s)::text::bigint
+                 <= %(most)s
+            THEN ARRAY(SELECT x FROM generate_series(pg_snapshot_xmin(s)::text::bigint,
+                                                     pg_snapshot_xmax(s)::text::bigint - 1) x
+                       WHERE pg_xact_status(x::text::xid8) = 'in progress') END,
+       pg_snapshot_xmin(s)::text::bigint,
+       at AT TIME ZONE 'UTC',
+       pg_is_in_recovery(),
+       extract(epoch FROM at - least(
+           (SELECT min(xact_start) FROM pg_stat_activity
+            WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()),
+           (SELECT min(prepared) FROM pg_prepared_xacts)))
+FROM now
+"""
+"""The next transaction id; every id below it still in progress (subtransactions and
+prepared transactions included: ``pg_xact_status`` knows them, a snapshot's list and
+``pg_locks`` do not); the oldest of them; the source's clock in UTC (whatever the
+session's time zone); whether it is a standby; how long its oldest writing transaction
+has been open."""
+
+_MOST_ASKED = 1_000_000
+"""At most this many ids are asked about (about a second of the source's time); beyond
+(a transaction left open on a busy source) the cursor starts at the oldest open id
+instead, which reads again, exactly, what was written since it began."""
+
+
+def _transactions(con: psycopg.Connection[Any]) -> tuple[XidCursor, float]:
+    """The cursor this extract will leave, and the lag (:attr:`Extract.lag_seconds`).
+
+    One statement, before the extract's snapshot: an id still in progress when that
+    snapshot is taken either was assigned later (at or after the next id) or was in
+    progress here already (and was listed): both are read by the next extract.
+    """
+    row = con.execute(_TRANSACTIONS, {"most": _MOST_ASKED}).fetchone()
+    assert row is not None
+    next_xid, in_progress, oldest, now, standby, lag = row
+    if standby:
+        raise ConfigError(
+            "the totesys source is a hot standby, which cannot tell which of the primary's "
+            "transactions are still open: extract from the primary"
+        )
+    lag = max(float(lag or 0), 0.0)
+    if in_progress is None:
+        return XidCursor(int(oldest), (), now), lag
+    return XidCursor(int(next_xid), tuple(int(x) for x in in_progress), now), lag
+
+
+def _snapshot(con: psycopg.Connection[Any]) -> tuple[str, int]:
+    """The exported snapshot of ``con``'s open transaction and the next id it sees."""
+    snapshot = export_snapshot(con)  # the transaction's first statement: its snapshot
+    row = con.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
+    assert row is not None
+    return snapshot, int(row[0])
 
 
 _READERS = 2
@@ -225,40 +278,22 @@ def _largest_first(con: psycopg.Connection[Any]) -> list[str]:
     return sorted(TABLES, key=lambda t: -float(sizes.get(t) or 0))
 
 
-def _bound(con: psycopg.Connection[Any]) -> tuple[dt.datetime, dt.datetime]:
-    """The source's clock now, and the bound of this extract's window."""
-    row = con.execute(_OPEN_TRANSACTIONS).fetchone()
-    assert row is not None
-    now, oldest, hidden = row
-    if hidden:
-        raise ConfigError(
-            f"the totesys source hides {hidden} other session(s) from this role, so an extract "
-            "cannot tell which transactions are still open: GRANT pg_read_all_stats TO the "
-            "extract role"
-        )
-    bound = min(now, oldest) if oldest is not None else now
-    return now, bound - _MARGIN
-
-
-def _query(
-    table: str, columns: list[tuple[str, str]], since: str | None, bound: dt.datetime
-) -> sql.Composed:
-    """One table's rows in the window, in no particular order (see ``_in_key_order``)."""
+def _query(table: str, columns: list[tuple[str, str]], cursor: XidCursor | None) -> sql.Composed:
+    """The table's row versions ``cursor`` has not seen (all of them without one), in no
+    particular order (see ``_in_key_order``)."""
     from psycopg import sql
 
-    where = sql.SQL("last_updated < {bound}").format(bound=sql.Literal(bound))
-    if since is not None:
-        where = (
-            sql.SQL("{since} <= last_updated AND ").format(
-                since=sql.Literal(dt.datetime.fromisoformat(since))
-            )
-            + where
-        )
-    return sql.SQL("SELECT {cols} FROM {table} WHERE {where}").format(
+    query = sql.SQL("SELECT {cols} FROM {table}").format(
         cols=sql.SQL(", ").join(_selected(name, kind) for name, kind in columns),
         table=sql.Identifier(table),
-        where=where,
     )
+    return query if cursor is None else query + sql.SQL(" WHERE ") + since(cursor)
+
+
+def _empty(columns: list[tuple[str, str]]) -> pl.DataFrame:
+    import polars as pl
+
+    return pl.DataFrame(schema={name: _dtype(kind) for name, kind in columns})
 
 
 def _in_key_order(frame: pl.DataFrame, table: str) -> pl.DataFrame:
@@ -293,14 +328,29 @@ def _selected(name: str, kind: str) -> sql.Composable:
     return sql.SQL("CAST({c} AS text) AS {c}").format(c=column)
 
 
+_READABLE = """
+SELECT has_table_privilege(c.oid, 'SELECT'), current_user FROM pg_class c
+WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'
+"""
+
+
 def _columns(con: psycopg.Connection[Any], table: str) -> list[tuple[str, str]]:
+    """The table's columns but the private ones; refused, in words a DBA can act on, when
+    the table is missing or this role may not read it (``information_schema`` lists no
+    column of a table a role may not read, which looked like a missing table)."""
+    readable = con.execute(_READABLE, (table,)).fetchone()
+    if readable is None:
+        raise ConfigError(f"the totesys source has no table {table!r}: is it the right database?")
+    if not readable[0]:
+        raise ConfigError(
+            f"the role {readable[1]} may not read the totesys table {table!r}: "
+            f'GRANT SELECT ON "{table}" TO {readable[1]} (or ON ALL TABLES IN SCHEMA)'
+        )
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
         (table,),
     ).fetchall()
-    if not rows:
-        raise ConfigError(f"the totesys source has no table {table!r}: is it the right database?")
     private = NOT_EXTRACTED.get(table, ())
     return [(str(name), str(kind)) for name, kind in rows if name not in private]
 
@@ -334,5 +384,5 @@ def _cast(name: str, kind: str) -> pl.Expr:
     return pl.col(name).cast(dtype, strict=True).alias(name)
 
 
-def _extract_id(bound: dt.datetime) -> str:
-    return f"{bound:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
+def _extract_id(moment: dt.datetime) -> str:
+    return f"{moment:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"

@@ -14,8 +14,9 @@ Input: every row version the extracts saw, per source table, in extract order
 - ``dim_date`` covers every date any fact uses; money stays ``Decimal``.
 
 Record ids (``sales_record_id`` ...) number versions in ``(last_updated, id)``
-order. A later extract only adds versions at or after the previous bound, so
-the ids already given never change from sync to sync.
+order. A version written later with an earlier ``last_updated`` (a backfill,
+which the extract now reads) is numbered among its peers, so the ids of the
+versions after it move up by one: a record id is a position, not a stable key.
 """
 
 from __future__ import annotations
