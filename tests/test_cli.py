@@ -389,7 +389,7 @@ def test_a_bad_setting_exits_1_with_one_line_and_no_secret(tmp_path: Path) -> No
     )
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        "brewline: error: invalid settings: environment variable BREWLINE_PII_KEY"
+        "brewline: error: invalid settings: environment variable BREWLINE_PII_KEY: "
     )
     assert len(result.stderr.strip().splitlines()) == 1
     assert json.loads(result.stdout)["status"] == "failed"
