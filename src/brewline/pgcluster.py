@@ -55,7 +55,7 @@ class PostgresServer:
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _initdb(self) -> None:
-        self._pg(
+        self.tool(
             "initdb",
             "-D",
             str(self.data),
@@ -67,7 +67,8 @@ class PostgresServer:
             "--no-sync",
         )
 
-    def _pg(self, tool: str, *args: str) -> None:
+    def tool(self, tool: str, *args: str) -> None:
+        """Run one of the server's programs (``pg_ctl``, ``pg_resetwal``, ...) as its user."""
         command = [str(self.bin / tool), *args]
         if self.as_root:
             command = [_runuser(), "-u", "postgres", "--", *command]
@@ -82,7 +83,7 @@ class PostgresServer:
         )
         if not self.durable:
             options += " -c fsync=off"
-        self._pg(
+        self.tool(
             "pg_ctl",
             "-D",
             str(self.data),
@@ -95,7 +96,7 @@ class PostgresServer:
         )
 
     def stop(self, mode: str = "fast") -> None:
-        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.tool("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def database(self) -> str:
         name = f"t_{uuid.uuid4().hex[:12]}"

@@ -134,7 +134,7 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
         }
 
     try:
-        with psycopg.connect(conninfo, autocommit=True) as con:
+        with _connected(conninfo) as con:
             seen, lag = _transactions(con)  # before the snapshot: see the function
             result = Extract(_extract_id(seen.watermark), seen, full, lag)
             con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -165,6 +165,17 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
             ledger.set_cursor(SOURCE, table, seen.dump())
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _connected(conninfo: str) -> psycopg.Connection[Any]:
+    """The extract's connection to the source; refused in one line naming the source
+    when there is none (a source that answered, then went away, is told apart)."""
+    import psycopg
+
+    try:
+        return psycopg.connect(conninfo, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"cannot connect to the totesys source: {first_line(exc)}") from None
 
 
 _TRANSACTIONS = """
