@@ -22,6 +22,9 @@ import pytest
 from tests.conftest import new_database
 from tests.pgcluster import PostgresServer
 from tests.totesys.test_extract import (
+    _COPY_ORDERS,
+    assert_lake_holds_the_source,
+    extracted_once,
     source_versions,
 )
 from tests.totesys.test_sync import (
@@ -315,3 +318,43 @@ def test_a_hot_standby_is_refused_in_one_line(own_server: PostgresServer, tmp_pa
         "the primary's transactions are still open: extract from the primary"
     )
     assert not list((tmp_path / "lake").glob("raw/**/*.parquet"))
+
+
+# -- more than a million ids open ----------------------------------------------------------
+
+
+def test_a_transaction_open_across_a_million_ids_is_read_once_it_commits(
+    tmp_path: Path,
+) -> None:
+    from brewline.totesys.extract import _MOST_ASKED, extract
+
+    server = PostgresServer()  # its next transaction id is moved: a cluster of its own
+    try:
+        source, lake_dir = server.database(), tmp_path / "lake"
+        with extracted_once(source, tmp_path, sales_orders=50, seed=87) as warehouse:
+            with psycopg.connect(source, autocommit=True) as con:
+                con.execute("BEGIN")
+                con.execute(_COPY_ORDERS.format(stamp="now()"), {"n": 3})
+                con.execute("PREPARE TRANSACTION 'held-across-the-jump'")  # survives a restart
+            server.stop("fast")
+            # A segment boundary of pg_xact (2^20 ids), as pg_resetwal's manual asks.
+            server.tool("pg_resetwal", "-x", str(2 * 2**20), "-D", str(server.data))
+            server.start()
+            with psycopg.connect(source, autocommit=True) as con:
+                con.execute(_COPY_ORDERS.format(stamp="now()"), {"n": 2})
+                held = con.execute(
+                    "SELECT pg_current_xact_id()::text::bigint - transaction::text::bigint "
+                    "FROM pg_prepared_xacts"
+                ).fetchone()
+            assert held is not None
+            assert held[0] > _MOST_ASKED  # too many ids between to ask about each
+            assert (
+                extract(source, open_lake(lake_dir), warehouse).tables["sales_order"]["rows"] == 2
+            )
+            with psycopg.connect(source, autocommit=True) as con:
+                con.execute("COMMIT PREPARED 'held-across-the-jump'")
+            again = extract(source, open_lake(lake_dir), warehouse)
+            assert again.tables["sales_order"]["rows"] >= 3
+        assert_lake_holds_the_source(source, lake_dir)
+    finally:
+        server.remove()

@@ -66,10 +66,13 @@ class XidCursor:
             }
         )
 
-    def is_idle_since(self, other: XidCursor) -> bool:
-        """Whether no transaction can have written since ``other`` was read: none was
-        open then, and no id was assigned since (every write takes one)."""
-        return not other.open_xids and self.next_xid == other.next_xid
+    def is_idle_at(self, source_next_xid: int) -> bool:
+        """Whether no transaction can have written since this cursor was read, now that the
+        source's next id is ``source_next_xid``: none was open then, and no id was assigned
+        since (every write takes one). Compared with the source's own next id, not with a
+        new cursor's: a cursor that starts at the oldest open id (``_MOST_ASKED`` in
+        :mod:`brewline.totesys.extract`) is not the source's next id."""
+        return not self.open_xids and source_next_xid == self.next_xid
 
 
 def parse(value: str | None) -> XidCursor | None:

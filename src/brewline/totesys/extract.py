@@ -144,7 +144,7 @@ def extract(source_url: str, lake: Lake, ledger: Ledger, *, full: bool = False) 
                 for table in _largest_first(con):
                     columns = _columns(con, table)
                     cursor = cursors[table]
-                    if cursor is not None and seen.is_idle_since(cursor):
+                    if cursor is not None and cursor.is_idle_at(source_next):
                         store(table, columns, _empty(columns))
                         continue
                     if cursor is not None and not is_usable(cursor, source_next):
