@@ -245,12 +245,16 @@ def test_the_check_handler_publishes_failures_to_sns_with_metrics(
     assert all(b.startswith("Brewline check failed: freshness") for b in bodies), bodies
 
 
-def test_the_sync_handler_syncs_totesys_from_the_secret_into_an_s3_lake(
+def totesys_syncer(
     stack: Stack,
     postgres_server: PostgresServer | None,
     monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str],
-) -> None:
+    *,
+    sales_orders: int,
+    seed: int,
+) -> str:
+    """A filled totesys source in the secret and a lake on S3, as the Syncer is deployed:
+    the source's URL."""
     from brewline import aws as brewline_aws
     from brewline.totesys.generate import create_source, fill
 
@@ -258,7 +262,7 @@ def test_the_sync_handler_syncs_totesys_from_the_secret_into_an_s3_lake(
         pytest.skip("needs the suite's own cluster for a second database")
     source = postgres_server.database()
     create_source(source)
-    fill(source, sales_orders=200, seed=5)
+    fill(source, sales_orders=sales_orders, seed=seed)
     value = {"warehouse": stack.warehouse, "pii_key": PII_KEY, "totesys_source": source}
     boto3.client("secretsmanager").put_secret_value(
         SecretId=stack.secret_id, SecretString=json.dumps(value)
@@ -266,6 +270,18 @@ def test_the_sync_handler_syncs_totesys_from_the_secret_into_an_s3_lake(
     brewline_aws._secret.cache_clear()
     brewline_aws._settings.cache_clear()
     monkeypatch.setenv("BREWLINE_TOTESYS_LAKE", f"s3://{stack.bucket}/totesys-lake/")
+    return source
+
+
+def test_the_sync_handler_syncs_totesys_from_the_secret_into_an_s3_lake(
+    stack: Stack,
+    postgres_server: PostgresServer | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from brewline import aws as brewline_aws
+
+    totesys_syncer(stack, postgres_server, monkeypatch, sales_orders=200, seed=5)
     first = brewline_aws.sync_handler({}, LambdaContext())
     assert first["loaded"]
     assert first["rows_extracted"]["sales_order"] == 200
@@ -277,3 +293,43 @@ def test_the_sync_handler_syncs_totesys_from_the_secret_into_an_s3_lake(
     assert all("SyncLagSeconds" in d for d in metrics)
     keys = boto3.client("s3").list_objects_v2(Bucket=stack.bucket, Prefix="totesys-lake/")
     assert any(o["Key"].endswith("star/_current.json") for o in keys["Contents"])
+
+
+def alerts(stack: Stack) -> list[str]:
+    """The titles of the alerts published to the topic since the last call (consumed)."""
+    sqs, bodies = boto3.client("sqs"), []
+    while True:
+        got = sqs.receive_message(
+            QueueUrl=stack.alerts_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        if not got:
+            return bodies
+        for message in got:
+            bodies.append(message["Body"].splitlines()[0])
+            sqs.delete_message(QueueUrl=stack.alerts_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_the_check_handler_reconciles_the_syncers_source_with_the_lake_and_alerts(
+    stack: Stack,
+    postgres_server: PostgresServer | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from brewline import aws as brewline_aws
+
+    source = totesys_syncer(stack, postgres_server, monkeypatch, sales_orders=100, seed=9)
+    assert brewline_aws.sync_handler({}, LambdaContext())["loaded"]
+    reconciliation = "Brewline check failed: totesys_reconciliation"
+
+    def checked() -> tuple[int, list[str]]:
+        """Failed checks, and the reconciliation alerts that reached the topic."""
+        failed = check_handler({}, LambdaContext())["failed"]
+        return failed, [a for a in alerts(stack) if a.startswith(reconciliation)]
+
+    alerts(stack)
+    agreeing, alerted = checked()  # other checks may fail (no cafe data): not these
+    assert alerted == []
+    with psycopg.connect(source, autocommit=True) as con:  # a row the lake still holds
+        con.execute("DELETE FROM payment WHERE payment_id = (SELECT max(payment_id) FROM payment)")
+    differing, alerted = checked()
+    assert alerted == [f"{reconciliation}, totesys.payment"]
+    assert differing == agreeing + 1
