@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 import pytest
 from tests.conftest import PII_KEY
-from tests.semantics._util import CARD, NAME, line, rows, write
-from typer.testing import CliRunner
+from tests.semantics._util import CARD, NAME, line, report_json, rows, text_values, write
 
-from brewline.cli import app
 from brewline.config import Settings
 from brewline.pipeline import run
 from brewline.transform.pii import customer_keys
-
-
-def text_values(url: str) -> list[str]:
-    """Every value of every table, as text (keys included: a card must not be a key either)."""
-    tables = [
-        r[0]
-        for r in rows(
-            url,
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
-        )
-    ]
-    values: list[str] = []
-    for table in tables:
-        for row in rows(url, f"SELECT * FROM {table}"):
-            values += [str(v) for v in row if v is not None]
-    return values
-
 
 # -- defects ------------------------------------------------------------------------------------
 
@@ -175,14 +154,6 @@ def test_weird_files_are_rejected_whole_with_a_reason_and_odd_names_load(
 # -- issue 19: what reaches the dimensions ------------------------------------------------------
 
 TYPED_CARD = "7273900877721127"
-
-
-def report_json(warehouse: str) -> str:
-    """``brewline report --json`` on a warehouse, in process, with no settings from the machine."""
-    env = {"BREWLINE_CONFIG": os.devnull, "BREWLINE_PII_KEY": None, "COLUMNS": "200"}
-    result = CliRunner().invoke(app, ["report", "-w", warehouse, "--json"], env=env)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_a_card_or_a_customer_name_typed_into_a_basket_is_no_product(
