@@ -102,13 +102,16 @@ def run(
             warehouse.ensure_schema()
             _check_key(warehouse, key)
             ledger = _Ledger(warehouse.deliveries())
+            known = frozenset(warehouse.query("SELECT branch_name FROM dim_branch").to_series())
             warehouse.begin_run(report.run_id, socket.gethostname(), os.getpid())
         log.info("run %s started: %d files", report.run_id, len(deliveries))
         if on_start:
             on_start(len(deliveries))
         holding = _Holding(warehouse)
         try:
-            context = _Context(settings, key, report.run_id, ledger, source, _window(settings))
+            context = _Context(
+                settings, key, report.run_id, ledger, source, _window(settings), known
+            )
             batches = _batches(deliveries, settings)
             for prepared in _prepared_ahead(batches, context, before_waiting=holding.let_go):
                 holding.hold()
@@ -146,6 +149,8 @@ class _Context:
     source: Source
     sold_between: tuple[dt.datetime, dt.datetime]
     """The plausible sale times: from the earliest sale date to a day or so after the start."""
+    known_branches: frozenset[str]
+    """The branches the warehouse held when the run started: they vouch for a file's branch."""
 
 
 @dataclass
@@ -339,7 +344,10 @@ def _parse(intake: _Intake, context: _Context) -> _Prepared:
         prepared.data[file.file_id] = data
     if raws:
         checked = validate_exports(
-            raws, max_item_price=context.settings.max_item_price, sold_between=context.sold_between
+            raws,
+            max_item_price=context.settings.max_item_price,
+            sold_between=context.sold_between,
+            known_branches=context.known_branches,
         )
         star = build_star(checked, facts, context.key)
         refused = {

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.marts import assert_marts_exact
+from typer.testing import CliRunner
 
+from brewline.cli import app
 from brewline.load import open_warehouse
 
 NAME = "Richard Copeland"
@@ -67,3 +69,28 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
             frame = frame.drop([c for c in frame.columns if c in VOLATILE])
             out[table] = sorted(frame.rows(), key=repr)
     return out
+
+
+def text_values(url: str) -> list[str]:
+    """Every value of every table, as text (keys included: a card must not be a key either)."""
+    tables = [
+        r[0]
+        for r in rows(
+            url,
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
+        )
+    ]
+    values: list[str] = []
+    for table in tables:
+        for row in rows(url, f"SELECT * FROM {table}"):
+            values += [str(v) for v in row if v is not None]
+    return values
+
+
+def report_json(warehouse: str, *args: str) -> str:
+    """``brewline report --json`` on a warehouse, in process, with no settings from the machine."""
+    env = {"BREWLINE_CONFIG": os.devnull, "BREWLINE_PII_KEY": None, "COLUMNS": "200"}
+    result = CliRunner().invoke(app, ["report", "-w", warehouse, "--json", *args], env=env)
+    assert result.exit_code == 0, result.output
+    return result.output

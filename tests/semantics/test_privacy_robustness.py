@@ -10,29 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 from tests.conftest import PII_KEY
-from tests.semantics._util import CARD, NAME, line, rows, write
+from tests.semantics._util import CARD, NAME, line, report_json, rows, text_values, write
 
 from brewline.config import Settings
 from brewline.pipeline import run
 from brewline.transform.pii import customer_keys
-
-
-def text_values(url: str) -> list[str]:
-    """Every value of every table, as text (keys included: a card must not be a key either)."""
-    tables = [
-        r[0]
-        for r in rows(
-            url,
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
-        )
-    ]
-    values: list[str] = []
-    for table in tables:
-        for row in rows(url, f"SELECT * FROM {table}"):
-            values += [str(v) for v in row if v is not None]
-    return values
-
 
 # -- defects ------------------------------------------------------------------------------------
 
@@ -167,3 +149,75 @@ def test_weird_files_are_rejected_whole_with_a_reason_and_odd_names_load(
         "crlf bom.csv": ("loaded", None),
     }
     assert {f.state for f in run(settings).files} == {"skipped"}
+
+
+# -- issue 19: what reaches the dimensions ------------------------------------------------------
+
+TYPED_CARD = "7273900877721127"
+
+
+def test_a_card_or_a_customer_name_typed_into_a_basket_is_no_product(
+    warehouse_url: str, landing: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """'Large 7273900877721127 - 2.60' made a product named after a card, and 'Regular Amy
+    Kader - 1.00' one named after the file's customer; `brewline report` printed both."""
+    typed = [
+        line(ts="25/08/2021 09:01", basket=f"Large {TYPED_CARD} - 2.60", total="2.60"),
+        line(
+            ts="25/08/2021 09:02", name="Amy Kader", basket="Regular Amy Kader - 1.00", total="1.0"
+        ),
+        line(ts="25/08/2021 09:03", basket="Large Latte - 7273 9008 7772 1127 - 2.45"),
+    ]
+    write(landing, "leeds.csv", line() + "".join(typed), 1)
+    report = run(make_settings(warehouse=warehouse_url))
+    assert [(f.state, f.rows_loaded, f.rows_rejected) for f in report.files] == [("loaded", 1, 3)]
+    reasons = rows(warehouse_url, "SELECT reason FROM etl_rejected_row ORDER BY line_no")
+    assert reasons == [("personal_data_in_basket",)] * 3
+    assert rows(warehouse_url, "SELECT product_name, variant FROM dim_product") == [("Latte", None)]
+    printed = report_json(warehouse_url)
+    for secret in (TYPED_CARD, "7273 9008", "Amy Kader"):
+        assert secret not in printed
+
+
+def test_dimensions_come_only_from_rows_that_load(
+    warehouse_url: str, landing: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """A rejected row's basket, a file with no valid row and a several_branches file all added
+    their products (and the last its dates) to the warehouse."""
+    rejected = line(ts="25/08/2021 09:01", basket="Large Mocha - 2.45", total="9.99")
+    write(landing, "leeds.csv", line() + rejected, 1)
+    write(landing, "york.csv", line(ts="26/08/2021 09:00", branch="York", basket="Chai - 2.00"), 2)
+    mixed = "".join(
+        line(ts=f"27/08/2021 09:{m:02d}", branch=f"Till {m % 4}", basket="Cortado - 2.45")
+        for m in range(8)
+    )
+    write(landing, "mixed.csv", mixed, 3)
+    report = run(make_settings(warehouse=warehouse_url))
+    assert {f.source_name: (f.state, f.reason) for f in report.files} == {
+        "leeds.csv": ("loaded", None),
+        "york.csv": ("rejected", "no_valid_rows"),
+        "mixed.csv": ("rejected", "several_branches"),
+    }
+    assert rows(warehouse_url, "SELECT product_name FROM dim_product") == [("Latte",)]
+    assert rows(warehouse_url, "SELECT branch_name FROM dim_branch") == [("Leeds",)]
+    assert rows(warehouse_url, "SELECT date_key FROM dim_date") == [(20210825,)]
+
+
+def test_a_swapped_one_customer_file_is_refused_unless_its_branch_is_known(
+    warehouse_url: str, landing: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """Branch and customer swapped in a one-customer file named after neither: the customer's
+    name became dim_branch.branch_name. A branch already loaded vouches for a file."""
+    settings = make_settings(warehouse=warehouse_url)
+    write(landing, "london_camden_25-08-2021_09-00-00.csv", line(branch="London Camden"), 1)
+    assert [f.state for f in run(settings).files] == ["loaded"]
+    swapped = line(ts="26/08/2021 09:00", branch="Amy Kader", name="London Camden")
+    write(landing, "export.csv", swapped + swapped.replace("09:00", "09:01"), 2)
+    write(landing, "till.csv", line(ts="27/08/2021 09:00", branch="London Camden"), 3)
+    report = run(settings)
+    outcome = {f.source_name: (f.state, f.reason) for f in report.files if f.state != "skipped"}
+    assert outcome == {"export.csv": ("rejected", "unknown_branch"), "till.csv": ("loaded", None)}
+    assert rows(warehouse_url, "SELECT branch_name FROM dim_branch") == [("London Camden",)]
+    message = next(f.message for f in report.files if f.source_name == "export.csv") or ""
+    assert "Amy" not in message
+    assert "<branch>_<dd-mm-yyyy>" in message

@@ -185,7 +185,11 @@ def test_only_keeps_the_named_files() -> None:
     assert part.sales.height == EXPECTED["bad_rows.csv"]["sales"]
     assert part.rejects.height == len(EXPECTED["bad_rows.csv"]["rejects"])
     assert set(part.lines["file_id"]) == set(keep)
-    assert part.products.height == batch.products.height
+    # Dimensions are those of the part's own rows: a file left out adds none (issue 19).
+    assert set(part.products["product_key"]) == set(part.lines["product_key"])
+    assert part.products.height < batch.products.height
+    assert part.branches["branch_name"].to_list() == ["Leeds"]
+    assert set(part.dates["date_key"]) == set(part.sales["date_key"])
 
 
 # --- privacy ---------------------------------------------------------------------------------

@@ -41,6 +41,9 @@ MINIMAL_BAD_ROW = {
     "bad_total": "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 2.45,£2.45,CASH,",
     "empty_basket": "25/08/2021 09:01,Leeds,Bob Example,,2.45,CASH,",
     "bad_basket_item": "25/08/2021 09:01,Leeds,Bob Example,Large Latte 2.45,2.45,CASH,",
+    "personal_data_in_basket": (
+        "25/08/2021 09:01,Leeds,Bob Example,Large 5494173772652516 - 2.45,2.45,CASH,"
+    ),
     "bad_price": "25/08/2021 09:01,Leeds,Bob Example,Large Latte - -2.45,-2.45,CASH,",
     "absurd_price": "25/08/2021 09:01,Leeds,Bob Example,Large Latte - 50.01,50.01,CASH,",
     "conflicting_prices": (
@@ -428,8 +431,111 @@ def test_a_one_customer_file_with_swapped_columns_is_caught_by_its_name() -> Non
         validate_rows(raw)
     assert refused.value.reason == "swapped_columns"
     assert "Ann" not in str(refused.value)
-    # The same rows under a name that names no branch cannot be told apart: loaded as given.
-    assert validate_rows(read_export(data.encode(), "export.csv")).sales.height == 3
+    # The same rows under a name that names no branch cannot be told apart: refused.
+    with pytest.raises(FileRejected) as unknown:
+        validate_rows(read_export(data.encode(), "export.csv"))
+    assert unknown.value.reason == "unknown_branch"
+
+
+# --- what vouches for a branch (issue 19) -------------------------------------------------
+
+ONE_CUSTOMER = (
+    "\n".join(sale(m, branch="London Camden", customer="Amy Kader") for m in range(3)) + "\n"
+)
+SWAPPED = "\n".join(sale(m, branch="Amy Kader", customer="London Camden") for m in range(3)) + "\n"
+
+
+def test_a_one_customer_file_whose_branch_nothing_vouches_for_is_refused() -> None:
+    """Branch and customer swapped in a one-customer file not named after its branch: the
+    customer's name would become dim_branch.branch_name. The message quotes no value."""
+    for data in (SWAPPED, ONE_CUSTOMER):  # the two cannot be told apart
+        with pytest.raises(FileRejected) as refused:
+            validate_rows(read_export(data.encode(), "export.csv"), known_branches=["Leeds"])
+        assert refused.value.reason == "unknown_branch"
+        assert not any(word in str(refused.value) for word in ("Amy", "Camden", "Leeds"))
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "known"),
+    [
+        (ONE_CUSTOMER, "london_camden_25-08-2021_09-00-00.csv", []),  # the till's name
+        (ONE_CUSTOMER, "London Camden.csv", []),  # a name that mentions the branch
+        (ONE_CUSTOMER, "london-camden/export.csv", []),  # a folder named after it
+        (ONE_CUSTOMER, "export.csv", ["London Camden", "York"]),  # a branch already loaded
+        (ONE_CUSTOMER.replace("Amy Kader", "Bob Example", 1), "export.csv", []),  # 2 customers
+        (ONE_CUSTOMER.replace("Amy Kader", "", 1).replace("Amy Kader", ""), "export.csv", []),
+        (ONE_CUSTOMER.replace("London Camden", "Leeds"), "export.csv", []),  # one word: no name
+    ],
+    ids=["till name", "plain name", "folder", "known", "two customers", "no names", "one word"],
+)
+def test_a_branch_is_vouched_for_by_the_file_name_a_known_branch_or_the_columns(
+    data: str, name: str, known: list[str]
+) -> None:
+    checked = validate_rows(read_export(data.encode(), name), known_branches=known)
+    assert checked.sales.height == 3
+    assert checked.sales["branch"].unique().to_list() in (["London Camden"], ["Leeds"])
+
+
+# --- personal data typed into a basket (issue 19) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "Large 7273900877721127 - 2.60",
+        "Large 7273 9008 7772 1127 - 2.60",
+        "Large 7273-9008-7772-1127 - 2.60",
+        "Regular 7273900877721 - 2.60",  # 13 digits
+        "Regular 7273900877721127123 - 2.60",  # 19 digits
+        "Large Flavoured latte - 7273900877721127 - 2.60",  # in the variant
+        "Regular Amy Kader - 2.60",  # the customer of this very file
+        "Regular amy KADER  - 2.60",
+        "Large Latte - Amy Kader - 2.60",
+    ],
+)
+def test_a_card_number_or_a_customer_name_in_a_basket_is_rejected_not_a_product(
+    item: str,
+) -> None:
+    bad = f"25/08/2021 09:01,Leeds,Amy Kader,{item},2.60,CARD,7273900877721127"
+    checked = validate_rows(read_export(f"{GOOD}\n{bad}\n".encode(), "leeds.csv"))
+    assert_frame_equal(checked.rejects, rejects_frame([(2, "personal_data_in_basket")]))
+    assert checked.products.select("size", "product", "variant").rows() == [
+        ("Large", "Latte", None)
+    ]
+
+
+def test_a_product_merely_like_a_number_or_named_like_nobody_in_the_file_loads() -> None:
+    """12 digits is no card; a name is personal only where it is a customer of the file."""
+    lines = [
+        GOOD,
+        "25/08/2021 09:01,Leeds,Bob Example,Large Blend 123456789012 - 2.60,2.60,CASH,",
+        "25/08/2021 09:02,Leeds,Bob Example,Large Earl Grey - 2.60,2.60,CASH,",
+    ]
+    checked = validate_rows(read_export(("\n".join(lines) + "\n").encode(), "leeds.csv"))
+    assert checked.rejects.is_empty()
+    assert sorted(checked.products["product"].to_list()) == [
+        "Blend 123456789012",
+        "Earl Grey",
+        "Latte",
+    ]
+
+
+# --- dimensions only from rows that load (issue 19) ----------------------------------------
+
+
+def test_products_come_only_from_the_sales_that_load() -> None:
+    """A rejected row's basket and a refused file's baskets add no product."""
+    rejected = "25/08/2021 09:01,Leeds,Bob Example,Large Mocha - 2.45,9.99,CASH,"
+    mixed = [sale(m, branch=f"Branch {m % 4}").replace("Latte", "Cortado") for m in range(8)]
+    checked = validate_exports(
+        [
+            read_export(f"{GOOD}\n{rejected}\n".encode(), "leeds.csv"),
+            read_export(("\n".join(mixed) + "\n").encode(), "mixed.csv"),
+        ]
+    )
+    assert set(checked.refused) == {1}
+    assert checked.rejects["reason"].to_list() == ["total_mismatch"]
+    assert checked.products["product"].to_list() == ["Latte"]
 
 
 def test_real_file_names_agree_with_their_branches(shared_exports: Path) -> None:

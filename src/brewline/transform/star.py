@@ -2,7 +2,7 @@
 
     >>> from brewline.extract import read_export
     >>> from brewline.validate import validate_rows
-    >>> raw = read_export(b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,2.45,CASH,\\n", "x.csv")
+    >>> raw = read_export(b"25/08/2021 09:00,Leeds,A B,Large Tea - 2.45,2.45,CASH,\\n", "leeds.csv")
     >>> batch = build_star(validate_rows(raw), [FileFacts("x.csv", "ab" * 32, 57, "standard", 0)])
     >>> batch.sales.select("source_line", "total").to_dicts()
     [{'source_line': 1, 'total': Decimal('2.45')}]
@@ -76,22 +76,25 @@ class StarBatch:
     def only(self, file_ids: list[int]) -> StarBatch:
         """The part of this batch that belongs to ``file_ids``.
 
-        Branches, products and dates are kept whole (they are the same whoever
-        loads them); customers are those of the part's sales, seen first when
-        the part's sales say: another file's sale must not date a first sighting.
+        Branches, products and dates are those the part's sales and lines use: a
+        dimension row comes only from rows that load, never from a file left out
+        (refused, or committed apart). Customers are those of the part's sales,
+        seen first when the part's sales say: another file's sale must not date a
+        first sighting.
         """
         if set(file_ids) == set(self.files["file_id"].to_list()):
             return self
         keep = pl.col("file_id").is_in(file_ids)
         sales = self.sales.filter(keep)
+        lines = self.lines.filter(keep)
         return StarBatch(
             files=self.files.filter(keep),
-            branches=self.branches,
-            products=self.products,
-            dates=self.dates,
+            branches=_used(self.branches, sales, "branch_key"),
+            products=_used(self.products, lines, "product_key"),
+            dates=_used(self.dates, sales, "date_key"),
             customers=_customers(sales),
             sales=sales,
-            lines=self.lines.filter(keep),
+            lines=lines,
             branch_days=self.branch_days.filter(keep),
             rejects=self.rejects.filter(keep),
         )
@@ -164,6 +167,11 @@ def build_star(
         ),
         rejects=rejects,
     )
+
+
+def _used(dimension: pl.DataFrame, facts: pl.DataFrame, key: str) -> pl.DataFrame:
+    """The rows of a dimension that some fact row refers to."""
+    return dimension.filter(pl.col(key).is_in(facts[key].unique().implode()))
 
 
 def _customers(sales: pl.DataFrame) -> pl.DataFrame:

@@ -1,7 +1,7 @@
 """Row rules: every row of an export is either valid or carries one named reason.
 
     >>> from brewline.extract import read_export
-    >>> raw = read_export(b"25/08/2021 09:00,Leeds,A B,Large Latte - 2.45,9.99,CASH,\\n", "x.csv")
+    >>> raw = read_export(b"25/08/2021 09:00,Leeds,A B,Large Tea - 2.45,9.99,CASH,\\n", "leeds.csv")
     >>> validate_rows(raw).rejects.select("line_no", "reason").to_dicts()
     [{'line_no': 1, 'reason': 'total_mismatch'}]
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -52,6 +53,10 @@ REASONS: dict[str, str] = {
     "bad_total": "the total is not an amount like 5.2 or 13.45",
     "empty_basket": "the basket has no items",
     "bad_basket_item": "a basket item is not '<Size> <Product>[ - <Variant>] - <Price>'",
+    "personal_data_in_basket": (
+        "a basket item's product or variant looks like a card number (13-19 digits) "
+        "or is the name of a customer in the same file"
+    ),
     "bad_price": "an item price is negative (free items, priced 0, are fine)",
     "absurd_price": "an item price is above the configured max_item_price",
     "conflicting_prices": "the same product appears at two prices in one basket",
@@ -64,6 +69,11 @@ FILE_REASONS: dict[str, str] = {
     "several_branches": "the branch column holds more than one branch: not one branch's export",
     "swapped_columns": "the customer column holds the branch the file is named after",
     "month_first_dates": "the dates only make sense month-first (mm/dd/yyyy)",
+    "unknown_branch": (
+        "one branch and one customer throughout, the branch is several words like a "
+        "person's name, and nothing vouches for it (not in the file's name, not a branch "
+        "already loaded): the branch and customer columns may be swapped"
+    ),
 }
 """Reasons the row rules refuse a whole file for (the reader's are in the extract stage)."""
 
@@ -102,9 +112,15 @@ def validate_rows(
     *,
     max_item_price: Decimal = Decimal("50.00"),
     sold_between: tuple[dt.datetime, dt.datetime | None] = (EARLIEST_SALE, None),
+    known_branches: Collection[str] = (),
 ) -> ValidatedExport:
     """Apply every row rule to one file; raise FileRejected if it is refused whole."""
-    checked = validate_exports([raw], max_item_price=max_item_price, sold_between=sold_between)
+    checked = validate_exports(
+        [raw],
+        max_item_price=max_item_price,
+        sold_between=sold_between,
+        known_branches=known_branches,
+    )
     if checked.refused:
         raise checked.refused[0]
     return checked
@@ -115,6 +131,7 @@ def validate_exports(
     *,
     max_item_price: Decimal = Decimal("50.00"),
     sold_between: tuple[dt.datetime, dt.datetime | None] = (EARLIEST_SALE, None),
+    known_branches: Collection[str] = (),
 ) -> ValidatedExport:
     """Apply the row rules to several files at once (one vectorised pass per layout).
 
@@ -122,10 +139,13 @@ def validate_exports(
     each frame operation is paid once per batch, not once per file.
     ``sold_between`` is the plausible window of sale times (local, naive); the
     caller sets its end, e.g. a day after the run started (None: no end).
+    ``known_branches`` are the chain's branches already in the warehouse: each
+    vouches for a file whose branch column names it (see ``unknown_branch``).
     """
     parts = []
     offset = 0  # `row` must stay unique across the layouts of one batch
-    rules = _Limits(max_item_price, *sold_between)
+    known = frozenset(_squeezed(name) for name in known_branches)
+    rules = _Limits(max_item_price, *sold_between, known)
     for layout in {raw.layout: None for raw in raws}:
         members = [(i, raw) for i, raw in enumerate(raws) if raw.layout is layout]
         parts.append(_check_layout(members, rules, offset))
@@ -146,6 +166,8 @@ class _Limits:
     max_item_price: Decimal
     earliest: dt.datetime
     latest: dt.datetime | None
+    known_branches: frozenset[str]
+    """Squeezed (:func:`_squeezed`) names of the branches already loaded."""
 
 
 def _check_layout(
@@ -164,10 +186,10 @@ def _check_layout(
     typed = _typed(rows, layout, limits)
     refused = _refuse_month_first(typed, layout)
     sources = {i: raw.source for i, raw in raws}
-    branches = _file_branches(typed, rows, sources)
+    branches = _file_branches(typed, rows, sources, limits.known_branches)
     refused |= _refuse_other_than_one_branch(branches, sources)
     basket = basket_items(rows, layout)
-    items = _priced_items(basket, limits.max_item_price)
+    items = _priced_items(basket, limits.max_item_price, rows)
     # Every frame here is in `row` order, one row per row: columns are laid side by side
     # (a gather by file, a stack of per-sale columns), which hash joins on `row` only redo.
     checked = typed.with_columns(
@@ -178,7 +200,10 @@ def _check_layout(
         _all_rules_pass() & ~pl.col("file_index").is_in(list(refused))
     ).to_series()
     good_rows = checked.filter(good)
-    products = basket.menu.filter(pl.col("product").is_not_null())
+    lines = _sale_lines(items.filter(good.gather(items["row"])))
+    # Products come from the sales that load only: a rejected row's basket may hold
+    # anything (a card, a name), and a refused file's rows are not the chain's menu.
+    products = basket.menu.filter(pl.col("product_key").is_in(lines["product_key"].implode()))
     return ValidatedExport(
         sales=good_rows.select(
             pl.col("row") + row_offset,
@@ -191,9 +216,7 @@ def _check_layout(
             "items",
             "card",
         ),
-        lines=_sale_lines(items.filter(good.gather(items["row"]))).with_columns(
-            pl.col("row") + row_offset
-        ),
+        lines=lines.with_columns(pl.col("row") + row_offset),
         products=products.select("product_key", "size", "product", "variant").unique("product_key"),
         rejects=checked.filter(~good & ~pl.col("file_index").is_in(list(refused))).select(
             "file_index", "line_no", reason=_row_reason()
@@ -238,14 +261,32 @@ def _branch(text: pl.Expr) -> pl.Expr:
     a shifted or mistyped row must not carry a card number into ``dim_branch``.
     """
     name = text.str.strip_chars()
-    return pl.when((name != "") & ~name.str.contains(r"[0-9]{12}")).then(name)
+    return pl.when((name != "") & ~name.str.contains(r"[0-9]{12}") & ~_card_like(name)).then(name)
 
 
-def _priced_items(basket: BasketItems, max_item_price: Decimal) -> pl.DataFrame:
-    """Items (``row`` order) with product, price and the rank of what is wrong with them."""
+def _card_like(text: pl.Expr) -> pl.Expr:
+    """Does the text hold a card number: 13-19 digits in a row, maybe grouped by spaces or -?
+
+    ``5494 1737 7265 2516`` is how a card is printed and read out, so spaced and
+    dashed groups count too; a longer run is no menu item or branch either.
+    """
+    return text.str.contains(_CARD_LIKE).fill_null(False)
+
+
+_CARD_LIKE = r"[0-9](?:[ -]?[0-9]){12,}"
+
+
+def _priced_items(basket: BasketItems, max_item_price: Decimal, rows: pl.DataFrame) -> pl.DataFrame:
+    """Items (``row`` order) with product, price and the rank of what is wrong with them.
+
+    ``rows`` (``row`` order, with ``file_index`` and ``customer_name``) say whose
+    names may not be a product: a customer's name typed into a basket is personal data.
+    """
     menu = basket.menu.with_columns(
         item_rank=pl.when(pl.col("product").is_null() | pl.col("price").is_null())
         .then(_RANK["bad_basket_item"])
+        .when(_card_like(pl.col("product")) | _card_like(pl.col("variant")))
+        .then(_RANK["personal_data_in_basket"])
         .when(pl.col("price") < 0)
         .then(_RANK["bad_price"])
         .when(pl.col("price") > max_item_price)
@@ -253,9 +294,63 @@ def _priced_items(basket: BasketItems, max_item_price: Decimal) -> pl.DataFrame:
     )
     item_id = basket.items["item_id"]
     columns = ("product_key", "product_index", "price", "item_rank")
-    return basket.items.select(
+    items = basket.items.select(
         pl.col("row").set_sorted(), "item_id", *(menu[name].gather(item_id) for name in columns)
     )
+    named = _items_naming_customers(items, menu, rows)
+    if named.is_empty():
+        return items
+    personal = pl.int_range(pl.len()).is_in(named.implode())
+    return items.with_columns(
+        item_rank=pl.when(personal)
+        .then(pl.min_horizontal("item_rank", pl.lit(_RANK["personal_data_in_basket"])))
+        .otherwise("item_rank")
+    )
+
+
+def _items_naming_customers(
+    items: pl.DataFrame, menu: pl.DataFrame, rows: pl.DataFrame
+) -> pl.Series:
+    """Positions of the items whose product or variant is a customer's name in the same file.
+
+    Names are compared stripped and case-blind. Only menu entries that equal some
+    customer's name are followed to their items, so usually no item is looked at.
+    """
+    words = (
+        menu.select("item_id", word=pl.concat_list(_folded("product"), _folded("variant")))
+        .explode("word")
+        .drop_nulls("word")
+    )
+    vocabulary = words["word"].unique()
+    # A substring search of every name is cheap; folding is paid only by the names it finds.
+    maybe = pl.col("customer_name").str.contains_any(
+        vocabulary.to_list(), ascii_case_insensitive=True
+    )
+    people = (
+        rows.select("file_index", "customer_name")
+        .filter(maybe.fill_null(False))
+        .select("file_index", word=_folded("customer_name"))
+        .filter(pl.col("word").is_in(vocabulary.implode()))
+    )
+    if people.is_empty():
+        return pl.Series("position", [], dtype=pl.Int64)
+    suspects = words.filter(pl.col("word").is_in(people["word"].unique().implode()))
+    candidates = items.with_row_index("position").filter(
+        pl.col("item_id").is_in(suspects["item_id"].unique().implode())
+    )
+    return (
+        candidates.with_columns(file_index=rows["file_index"].gather(candidates["row"]))
+        .join(suspects, on="item_id")
+        .join(people.unique(), on=["file_index", "word"], how="semi")["position"]
+        .unique()
+        .cast(pl.Int64)
+    )
+
+
+def _folded(column: str) -> pl.Expr:
+    """A name as compared for personal data: stripped, lower case, null when empty."""
+    text = pl.col(column).str.strip_chars().str.to_lowercase()
+    return pl.when(text != "").then(text)
 
 
 def _per_sale(items: pl.DataFrame, menu: pl.DataFrame, n_rows: int) -> pl.DataFrame:
@@ -445,11 +540,12 @@ def _refuse_month_first(typed: pl.DataFrame, layout: Layout) -> dict[int, FileRe
 
 
 def _file_branches(
-    typed: pl.DataFrame, rows: pl.DataFrame, sources: dict[int, str]
+    typed: pl.DataFrame, rows: pl.DataFrame, sources: dict[int, str], known: frozenset[str]
 ) -> pl.DataFrame:
     """Per file: its branch (the most common value), how many values, the branch's share.
 
-    Also the customer column's first value and, for the swap check, its distinct count.
+    Also the customer column's first value and, for the swap checks, its distinct count
+    of names, and whether anything vouches for the branch (:func:`_vouched`).
     """
     named = typed.lazy().filter(pl.col("branch").is_not_null())
     counts = named.group_by("file_index", "branch").len()
@@ -475,19 +571,28 @@ def _file_branches(
     found = top.join(first, on="file_index").collect()
     # The distinct count only matters where the swap check could fire (one branch, a
     # customer that the file's name names): counting every file's names is the costly part.
+    vouched = pl.Series(
+        "vouched",
+        [
+            _vouched(sources[index], branch, known)
+            for index, branch in found.select("file_index", "file_branch").iter_rows()
+        ],
+        dtype=pl.Boolean,
+    )
+    found = found.with_columns(vouched)
     suspects = [
         index
-        for index, branch, n, _, customer in found.iter_rows()
-        if n == 1 and _named_after(sources[index], customer, branch)
+        for index, branch, n, _, customer, vouched in found.iter_rows()
+        if n == 1 and (not vouched or _named_after(sources[index], customer, branch))
     ]
     customers = (
         people.filter(pl.col("file_index").is_in(suspects))
         .group_by("file_index")
-        .agg(customers=pl.col("customer_name").str.strip_chars().n_unique())
+        .agg(customers=_folded("customer_name").drop_nulls().n_unique())
         .collect()
     )
     return found.join(customers, on="file_index", how="left", maintain_order="left").select(
-        "file_index", "file_branch", "branches", "share", "customers", "customer"
+        "file_index", "file_branch", "branches", "share", "customers", "customer", "vouched"
     )
 
 
@@ -507,7 +612,7 @@ def _refuse_other_than_one_branch(
     are swapped. Messages count values and never quote them (they may be names).
     """
     refused = {}
-    for index, _, n, share, customers, customer in branches.iter_rows():
+    for index, branch, n, share, customers, customer, vouched in branches.iter_rows():
         if share < _ONE_BRANCH_SHARE:
             refused[index] = FileRejected(
                 "several_branches",
@@ -516,13 +621,35 @@ def _refuse_other_than_one_branch(
                 "check that the columns are in the export's order (timestamp, branch, "
                 "customer, ...) or split the file by branch",
             )
-        elif n == 1 and customers == 1 and _named_after(sources[index], customer, _):
+        elif n == 1 and customers == 1 and _named_after(sources[index], customer, branch):
             refused[index] = FileRejected(
                 "swapped_columns",
                 "its customer column holds the branch the file is named after: the branch "
                 "and customer columns look swapped; re-export it in the till's column order",
             )
+        elif n == 1 and customers == 1 and not vouched:
+            refused[index] = FileRejected(
+                "unknown_branch",
+                "one branch and one customer throughout, and neither the file's name nor a "
+                "branch already loaded vouches for the branch, so the two columns may be "
+                "swapped: name the file <branch>_<dd-mm-yyyy>_<HH-MM-SS>.csv as the till does",
+            )
     return refused
+
+
+def _vouched(source: str, branch: str, known: frozenset[str]) -> bool:
+    """Is there evidence beyond the branch column that ``branch`` is a branch?
+
+    A one-word value cannot be a customer (the tills write a first and a last name);
+    otherwise the chain already has it in the warehouse, or the file's name mentions
+    it, in a folder or the file (``london_camden_18-12-2024_09-00-00.csv``,
+    ``London Camden.csv``, ``camden/2024-12-18.csv`` does not): the name is how the
+    till or a person labelled the file.
+    """
+    name = _squeezed(branch)
+    if len(branch.split()) < 2:
+        return True
+    return name in known or (name != "" and name in _squeezed(source.removesuffix(".csv")))
 
 
 def _named_after(source: str, customer: str | None, branch: str) -> bool:
