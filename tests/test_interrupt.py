@@ -13,13 +13,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import copy_exports
 
+from brewline.config import Settings
 from brewline.errors import BrewlineError
 from brewline.load import open_warehouse
+from brewline.pipeline import run
+from brewline.report import FileReport, StopRequest
 from brewline.synth import SynthSpec, generate_landing
 
 FILES, SALES = 24, 1500
@@ -242,3 +247,31 @@ def test_a_run_removes_the_lock_files_nobody_holds_and_keeps_a_live_runs(
         assert not left.exists()
         assert live.exists()
     assert sorted(p.name for p in tmp_path.glob("*.lock")) == [live.name]
+
+
+def test_a_stop_ends_the_run_before_its_next_commit_but_not_after_its_last(
+    landing: Path, shared_exports: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """In-process: a stop asked while a batch commits lets that batch finish and nothing
+    after it; asked at the last file, the run had nothing left to do and ends as usual."""
+    copy_exports(shared_exports, landing)
+    settings = make_settings(batch_files=1)
+    stop = StopRequest()
+    first = run(settings, on_file=lambda _: stop.ask(signal.SIGTERM), stop=stop, alert=False)
+    assert (first.status, first.exit_code, first.committed()) == ("interrupted", 143, 1)
+    assert first.pending == len(list(landing.glob("*.csv"))) - 1
+
+    late = StopRequest()
+    listed: list[int] = []
+    told: list[FileReport] = []
+
+    def at_the_last(report: FileReport) -> None:
+        told.append(report)
+        if len(told) == listed[0]:
+            late.ask()
+
+    second = run(settings, on_start=listed.append, on_file=at_the_last, stop=late, alert=False)
+    assert late.signum == signal.SIGINT
+    assert second.interrupted_by is None
+    assert second.pending == 0
+    assert second.status in ("succeeded", "completed_with_rejects")

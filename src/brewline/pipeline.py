@@ -112,11 +112,13 @@ def run(
         if on_start:
             on_start(len(deliveries))
         holding = _Holding(warehouse)
+        stopped_by: int | None = None
         try:
             context = _Context(settings, key, report.run_id, ledger, source, _window(settings))
             batches = _batches(deliveries, settings)
             for prepared in _prepared_ahead(batches, context, before_waiting=holding.let_go):
                 if stop is not None and stop.signum is not None:
+                    stopped_by = stop.signum
                     break  # before the next commit, never inside one
                 holding.hold()
                 for result in _commit(prepared, warehouse, context):
@@ -127,8 +129,8 @@ def run(
             log.error("run %s stopped: %s", report.run_id, exc)
         finally:
             holding.let_go()
-        if stop is not None and stop.signum is not None:
-            _interrupted(report, stop.signum, len(deliveries))
+        if stopped_by is not None:  # a stop asked after the last commit changes nothing
+            _interrupted(report, stopped_by, len(deliveries))
         report.finished_at = _utcnow()
         try:
             retrying(

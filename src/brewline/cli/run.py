@@ -118,7 +118,8 @@ def run(
     every file ended loaded, skipped or replaced, 1 when any was rejected or
     failed or an error stopped the run. Ctrl+C or SIGTERM stops the run before
     its next commit: what it committed stays, the rest is pending for the next
-    run; it exits 130 (SIGINT) or 143 (SIGTERM).
+    run; it exits 130 (SIGINT) or 143 (SIGTERM). A run that had nothing left
+    to commit when the signal came ends as usual.
     """
     with _stopping_on_signals() as stop:
         _run(
