@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from brewline.load.roles import Ledger
@@ -59,6 +60,10 @@ class SqlLedger(SqlEngine, Ledger):
         for (run_id,) in running:
             if not self.run_is_alive(str(run_id)):
                 self._abandon(str(run_id))
+
+    @abstractmethod
+    def run_is_alive(self, run_id: str) -> bool:
+        """See :meth:`brewline.load.roles.Reader.run_is_alive` (each engine has its lock)."""
 
     def _abandon(self, run_id: str) -> None:
         totals = self._fetch(COMMITTED_BY_RUN, (run_id,))[0]
