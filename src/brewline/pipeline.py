@@ -48,7 +48,7 @@ from brewline.load.commit import commit, retrying
 from brewline.load.locations import redact
 from brewline.marts import of_batch
 from brewline.ops.alerts import DeliveryFailure, alert_run
-from brewline.report import FileReport, RunReport
+from brewline.report import FileReport, RunReport, StopRequest
 from brewline.schema import TABLES
 from brewline.sources import Delivery, Location, Source, open_source
 from brewline.transform.pii import key_fingerprint
@@ -75,6 +75,7 @@ def run(
     on_file: OnFile | None = None,
     alert: bool = True,
     on_alert_failure: Callable[[DeliveryFailure], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> RunReport:
     """Process every new or changed delivery under ``paths`` (default: the landing area),
     or of ``source`` when given (e.g. just the objects an S3 event names).
@@ -83,6 +84,10 @@ def run(
     With ``alert``, a finished run that rejected files or stopped sends one alert
     (:func:`brewline.ops.alerts.alert_run`); an alert that cannot be delivered
     never fails the run: it is logged and handed to ``on_alert_failure``.
+
+    Once ``stop`` is asked (a signal handler's :meth:`~brewline.report.StopRequest.ask`),
+    the run commits nothing more: it records itself ``interrupted`` with what it
+    committed, and the rest stays pending for the next run.
     """
     if source is None:
         source = open_source(paths or [settings.landing], quarantine=settings.quarantine)
@@ -108,12 +113,16 @@ def run(
         if on_start:
             on_start(len(deliveries))
         holding = _Holding(warehouse)
+        stopped_by: int | None = None
         try:
             context = _Context(
                 settings, key, report.run_id, ledger, source, _window(settings), known
             )
             batches = _batches(deliveries, settings)
             for prepared in _prepared_ahead(batches, context, before_waiting=holding.let_go):
+                if stop is not None and stop.signum is not None:
+                    stopped_by = stop.signum
+                    break  # before the next commit, never inside one
                 holding.hold()
                 for result in _commit(prepared, warehouse, context):
                     _tell(report, result, on_file)
@@ -123,6 +132,8 @@ def run(
             log.error("run %s stopped: %s", report.run_id, exc)
         finally:
             holding.let_go()
+        if stopped_by is not None:  # a stop asked after the last commit changes nothing
+            _interrupted(report, stopped_by, len(deliveries))
         report.finished_at = _utcnow()
         try:
             retrying(
@@ -138,6 +149,15 @@ def run(
             if on_alert_failure is not None:
                 on_alert_failure(failure)
     return report
+
+
+def _interrupted(report: RunReport, signum: int, listed: int) -> None:
+    """Say that a signal stopped the run, and how many deliveries it left pending."""
+    report.interrupted_by = signum
+    report.pending = listed - sum(1 for f in report.files if f.state != FileState.FAILED)
+    # info, not warning: with no logging set up, Python prints warnings on stderr, and
+    # the command line says it in one line of its own.
+    log.info("run %s interrupted by signal %d, %d pending", report.run_id, signum, report.pending)
 
 
 @dataclass(frozen=True)

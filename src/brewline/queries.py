@@ -30,9 +30,11 @@ from typing import Any
 import polars as pl
 
 from brewline.load import Reader
+from brewline.load.ledger import COMMITTED_BY_RUN, COMMITTED_COLUMNS
 from brewline.load.roles import Params
 from brewline.schema import MONEY as MONEY_TYPE
 from brewline.schema import MONEY_SQL
+from brewline.vocabulary import RunState
 
 __all__ = [
     "MONEY",
@@ -326,7 +328,30 @@ def recent_runs(wh: Reader, limit: int = 10) -> pl.DataFrame:
         SELECT {", ".join(_RUNS)}
         FROM etl_run ORDER BY started_at DESC, run_id DESC LIMIT ?
     """
-    return _ask(wh, sql, _RUNS, (limit,))
+    runs = _ask(wh, sql, _RUNS, (limit,))
+    if not (runs["status"] == RunState.RUNNING).any():
+        return runs
+    return pl.concat(
+        [
+            _as_committed(wh, run_id) if status == RunState.RUNNING else run
+            for run, run_id, status in zip(
+                runs.iter_slices(1), runs["run_id"], runs["status"], strict=True
+            )
+        ]
+    )
+
+
+def _as_committed(wh: Reader, run_id: str) -> pl.DataFrame:
+    """A run the ledger says is running: ``abandoned`` when its process is gone (killed,
+    and no runner has marked it yet), and either way with what it has committed so far."""
+    alive = wh.run_is_alive(run_id)
+    # Read after asking: a run that finished meanwhile has recorded its end.
+    run = _ask(wh, f"SELECT {', '.join(_RUNS)} FROM etl_run WHERE run_id = ?", _RUNS, (run_id,))
+    if run["status"][0] != RunState.RUNNING:
+        return run
+    committed = _ask(wh, COMMITTED_BY_RUN, dict.fromkeys(COMMITTED_COLUMNS, pl.Int64()), (run_id,))
+    status = RunState.RUNNING if alive else RunState.ABANDONED
+    return run.with_columns(committed).with_columns(status=pl.lit(status.value))
 
 
 _STATES = {

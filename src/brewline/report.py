@@ -7,13 +7,14 @@ stores it, metrics read it. It never holds row content.
 from __future__ import annotations
 
 import datetime as dt
+import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from brewline.sources import Location
 from brewline.vocabulary import FileState, RunState, counted
 
-__all__ = ["IGNORED_SHOWN", "FileReport", "RunReport"]
+__all__ = ["IGNORED_SHOWN", "FileReport", "RunReport", "StopRequest", "is_unchanged"]
 
 IGNORED_SHOWN = 5
 """Ignored files named in the one line that reports them (``--json`` lists them all)."""
@@ -37,6 +38,27 @@ class FileReport:
     quarantine: Location | None = None
 
 
+class StopRequest:
+    """Asks a run to stop before its next commit, e.g. from a signal handler.
+
+    Setting it is all a handler may do: the run notices it between commits, so a
+    delivery is committed whole or not at all, and records itself ``interrupted``.
+
+        >>> stop = StopRequest()
+        >>> stop.ask(signal.SIGTERM)
+        >>> stop.signum == signal.SIGTERM
+        True
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        """The signal that asked first (another asking changes nothing), or None."""
+
+    def ask(self, signum: int = signal.SIGINT) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+
 @dataclass
 class RunReport:
     """The outcome of one run; ``exit_code`` is 0 unless a file was rejected or failed."""
@@ -50,12 +72,16 @@ class RunReport:
     error: str | None = None
     ignored: list[str] = field(default_factory=list)
     """Files in the landing area that are not exports (not ``.csv``), by name: never loaded."""
+    interrupted_by: int | None = None
+    """The signal that stopped the run before it had committed every delivery, or None."""
+    pending: int = 0
+    """Deliveries an interrupted run left for the next run (not committed, or failed)."""
 
     @property
     def no_exports(self) -> bool:
         """The landing area held not a single export (not even an unchanged one): most often
         the wrong path, or exports saved in another format (see ``ignored``)."""
-        return not self.files and self.error is None
+        return not self.files and self.error is None and not self.pending
 
     def ignored_line(self) -> str | None:
         """``2 files ignored (only CSV files are loaded): report.pdf, sales.xlsx``, or None."""
@@ -91,12 +117,30 @@ class RunReport:
     def status(self) -> str:
         if self.error:
             return RunState.FAILED
+        if self.interrupted_by is not None:
+            return RunState.INTERRUPTED
         return RunState.SUCCEEDED if self.exit_code == 0 else RunState.COMPLETED_WITH_REJECTS
 
     @property
     def exit_code(self) -> int:
+        """0, or 1 when a file was rejected or failed or an error stopped the run; a run
+        a signal stopped exits as the shell reports a process that signal killed:
+        128 + its number (130 for Ctrl+C, 143 for SIGTERM)."""
+        if self.interrupted_by is not None and not self.error:
+            return 128 + self.interrupted_by
         bad = self.error or self.count(FileState.REJECTED) or self.count(FileState.FAILED)
         return 1 if bad else 0
+
+    def committed(self) -> int:
+        """Deliveries this run recorded in the ledger (not unchanged, not failed)."""
+        return sum(1 for f in self.files if f.state != FileState.FAILED and not is_unchanged(f))
+
+    def interrupted_line(self) -> str:
+        """``interrupted: 1,380 files committed, 620 pending; run again``."""
+        return (
+            f"interrupted: {counted(self.committed(), 'file')} committed, "
+            f"{self.pending:,} pending; run again"
+        )
 
     def totals(self) -> dict[str, Any]:
         """The figures the ledger's ``etl_run`` row keeps."""
@@ -135,6 +179,7 @@ class RunReport:
             **self.totals(),
             "files_ignored": len(self.ignored),
             "no_exports": self.no_exports,
+            "pending": self.pending,
             "files": files,
             "ignored": self.ignored,
         }
@@ -142,3 +187,8 @@ class RunReport:
 
 def _str(path: Location | None) -> str | None:
     return None if path is None else str(path)
+
+
+def is_unchanged(f: FileReport) -> bool:
+    """Skipped because the ledger already had it: this run recorded nothing for it."""
+    return f.state == FileState.SKIPPED and f.reason == "unchanged"

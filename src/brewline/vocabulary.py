@@ -99,8 +99,12 @@ class RunState(StrEnum):
     SUCCEEDED = "succeeded"
     COMPLETED_WITH_REJECTS = "completed_with_rejects"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    """A run stopped by a signal (Ctrl+C, SIGTERM) between two commits; its totals are
+    what it committed, and the rest is pending for the next run."""
     ABANDONED = "abandoned"
-    """A run whose process died; the next runner marks it."""
+    """A run whose process died (killed, crashed): ``status`` shows it as soon as the
+    run's lock is free, and the next runner records it, with what the ledger holds of it."""
 
 
 def date_key(day: dt.date) -> int:

@@ -38,7 +38,8 @@ The customer-token secret is only ever read from BREWLINE_PII_KEY or the TOML.
 
 Exit codes: 0 = every file loaded, skipped or replaced; 1 = a file was rejected
 or failed, or an error (bad setting, warehouse busy or unreadable) stopped the
-command; 2 = usage error (unknown option, bad option value).
+command; 2 = usage error (unknown option, bad option value); 130/143 = `run`
+stopped by Ctrl+C/SIGTERM before its next commit (run again for the rest).
 """
 
 app = typer.Typer(

@@ -10,7 +10,9 @@ and prints the report (a table, or ``--json``)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,6 +37,7 @@ from brewline.cli.output import (
     validate_locations,
     warn,
 )
+from brewline.report import StopRequest, is_unchanged
 from brewline.vocabulary import FileState, counted
 
 if TYPE_CHECKING:
@@ -113,8 +116,53 @@ def run(
     rejected with a reason. A warehouse made by `brewline demo` keeps using the
     demo's customer-token key when BREWLINE_PII_KEY is not set. Exits 0 when
     every file ended loaded, skipped or replaced, 1 when any was rejected or
-    failed or an error stopped the run.
+    failed or an error stopped the run. Ctrl+C or SIGTERM stops the run before
+    its next commit: what it committed stays, the rest is pending for the next
+    run; it exits 130 (SIGINT) or 143 (SIGTERM). A run that had nothing left
+    to commit when the signal came ends as usual.
     """
+    with _stopping_on_signals() as stop:
+        _run(
+            stop,
+            paths,
+            overrides={
+                "warehouse": warehouse,
+                "landing": landing,
+                "quarantine": quarantine,
+                "redelivery": redelivery.value if redelivery else None,
+            },
+            as_json=as_json,
+            alert=alert,
+        )
+
+
+@contextmanager
+def _stopping_on_signals() -> Iterator[StopRequest]:
+    """SIGINT and SIGTERM ask the run to stop before its next commit, rather than raise
+    wherever they land (inside a warehouse statement, a traceback and a half-done
+    rollback). A second signal changes nothing: the run is already stopping."""
+    stop = StopRequest()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    try:
+        before = {s: signal.signal(s, lambda signum, _: stop.ask(signum)) for s in signals}
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        before = {}
+    try:
+        yield stop
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def _run(
+    stop: StopRequest,
+    paths: list[str] | None,
+    *,
+    overrides: dict[str, str | None],
+    as_json: bool,
+    alert: bool,
+) -> None:
+    """The command itself, once signals only ask it to stop."""
     from rich.console import Console
 
     from brewline.config import load_settings
@@ -123,14 +171,7 @@ def run(
 
     settle_imports()
     with exit_on_error(as_json):
-        settings, demo_note = with_demo_key(
-            load_settings(
-                warehouse=warehouse,
-                landing=landing,
-                quarantine=quarantine,
-                redelivery=redelivery.value if redelivery else None,
-            )
-        )
+        settings, demo_note = with_demo_key(load_settings(**overrides))
     undelivered: list[DeliveryFailure] = []
     on_error = alert_on_error(settings, "run") if alert else None
     with exit_on_error(as_json, on_error), file_progress() as progress:
@@ -141,6 +182,7 @@ def run(
             on_file=progress.on_file,
             alert=alert,
             on_alert_failure=undelivered.append,
+            stop=stop,
         )
     for failure in undelivered:
         warn(failure)
@@ -154,6 +196,8 @@ def run(
         _render_run(report, console)
         if demo_note:
             console.print(text(demo_note, style="dim"))
+    if report.interrupted_by is not None:
+        typer.echo(report.interrupted_line(), err=True)
     raise typer.Exit(report.exit_code)
 
 
@@ -164,8 +208,8 @@ def _render_run(report: RunReport, console: Console) -> None:
     is never broken by a newline in the middle; table cells fold names only at
     separators (see :func:`~brewline.cli.output.folded`).
     """
-    unchanged = [f for f in report.files if _unchanged(f)]
-    listed = [f for f in report.files if not _unchanged(f)]
+    unchanged = [f for f in report.files if is_unchanged(f)]
+    listed = [f for f in report.files if not is_unchanged(f)]
     if not report.files:
         console.print("No files to process.")
     elif len(listed) <= MAX_FILE_ROWS:
@@ -187,10 +231,6 @@ def _render_run(report: RunReport, console: Console) -> None:
 def _ignored_note(report: RunReport) -> str:
     ignored = report.ignored_line()
     return f" ({ignored})" if ignored else ""
-
-
-def _unchanged(f: FileReport) -> bool:
-    return f.state == FileState.SKIPPED and f.reason == "unchanged"
 
 
 def _notable(f: FileReport) -> bool:

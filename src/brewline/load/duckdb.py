@@ -15,8 +15,9 @@ never load a file twice: the loader checks the ledger inside each
 transaction, as on PostgreSQL.
 
 Each run holds an exclusive ``flock`` on a small file beside the warehouse
-for its lifetime; the kernel drops it when the process dies, which is how the
-next runner tells a dead run (marked ``abandoned``) from a live one.
+(``<file>.run-<id>.lock``) for its lifetime; the kernel drops it when the
+process dies, which is how ``status`` and the next runner tell a dead run
+(``abandoned``) from a live one. Runners remove the lock files nobody holds.
 
     >>> with DuckDBWarehouse(":memory:") as wh:
     ...     wh.ensure_schema()
@@ -44,7 +45,6 @@ import polars as pl
 from brewline.errors import ConfigError, WarehouseBusy, WarehouseError
 from brewline.load.roles import Params
 from brewline.load.warehouse import SqlWarehouse
-from brewline.vocabulary import RunState
 
 __all__ = ["DuckDBWarehouse"]
 
@@ -157,14 +157,13 @@ class DuckDBWarehouse(SqlWarehouse):
             self._run_lock.close()
             self._run_lock = None
 
+    def run_is_alive(self, run_id: str) -> bool:
+        return self._path != _MEMORY and _lock_is_held(_run_lock_path(self._path, run_id))
+
     def _abandon_stale_runs(self) -> None:
-        """A run is stale when nobody holds its lock any more (its process died)."""
-        running = self._fetch("SELECT run_id FROM etl_run WHERE status = ?", (RunState.RUNNING,))
-        for (run_id,) in running:
-            if _run_is_dead(self._path, str(run_id)):
-                self._execute(
-                    "UPDATE etl_run SET status = ? WHERE run_id = ?", (RunState.ABANDONED, run_id)
-                )
+        super()._abandon_stale_runs()
+        if self._path != _MEMORY:
+            _remove_free_run_locks(self._path)
 
     def _lock_loader(self) -> None:
         """Nothing to do: holding the file for writing already excludes other committers."""
@@ -237,29 +236,57 @@ def _hold_run_lock(path: str, run_id: str) -> IO[str] | None:
     """Take this run's lock, held until the run finishes or the process dies."""
     if path == _MEMORY:
         return None
-    handle = _run_lock_path(path, run_id).open("w")
-    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    lock = _run_lock_path(path, run_id)
+    while True:
+        handle = lock.open("w")
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # A runner clearing free locks may have removed the file between our open and
+        # our flock; a lock on a removed file guards nothing, so make it anew.
+        if _same_file(handle, lock):
+            break
+        handle.close()
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
 
 
-def _run_is_dead(path: str, run_id: str) -> bool:
-    """Nobody holds the run's lock: its process is gone (an in-memory warehouse has one)."""
-    if path == _MEMORY:
-        return True
-    lock = _run_lock_path(path, run_id)
+def _same_file(handle: IO[str], path: Path) -> bool:
     try:
-        handle = lock.open("a")
-    except OSError:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _lock_is_held(lock: Path) -> bool:
+    """A process holds ``lock`` (a run's lock file): only asks, never creates or removes it."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:  # gone: its run finished, or a runner cleared it after the run died
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    with handle:
+    finally:
+        os.close(fd)
+    return False
+
+
+def _remove_free_run_locks(path: str) -> None:
+    """Remove the lock files nobody holds: of runs that died, or that were killed after
+    recording their end but before removing their lock (which would stay for good)."""
+    for name in glob.glob(f"{glob.escape(path)}.run-*.lock"):
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = os.open(name, os.O_RDONLY)  # not created if another runner just removed it
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            Path(name).unlink(missing_ok=True)  # under the lock: see _hold_run_lock
         except BlockingIOError:
-            return False
-        lock.unlink(missing_ok=True)
-        return True
+            pass  # a live run's
+        finally:
+            os.close(fd)
 
 
 @contextmanager

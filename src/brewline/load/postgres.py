@@ -30,7 +30,6 @@ from brewline.load.locations import redact
 from brewline.load.roles import Params
 from brewline.load.warehouse import SqlWarehouse
 from brewline.schema import TYPES
-from brewline.vocabulary import RunState
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -100,16 +99,15 @@ class PostgresWarehouse(SqlWarehouse):
         self._execute("SELECT pg_advisory_lock(?)", (self._run_lock,))
         super().begin_run(run_id, host, pid)
 
-    def _abandon_stale_runs(self) -> None:
-        """A run is stale when nobody holds its lock any more (its process died)."""
-        running = self._fetch("SELECT run_id FROM etl_run WHERE status = ?", (RunState.RUNNING,))
-        for (run_id,) in running:
-            lock = stable_key("run", run_id)
-            if self._fetch("SELECT pg_try_advisory_lock(?)", (lock,))[0][0]:
-                self._execute("SELECT pg_advisory_unlock(?)", (lock,))
-                self._execute(
-                    "UPDATE etl_run SET status = ? WHERE run_id = ?", (RunState.ABANDONED, run_id)
-                )
+    def run_is_alive(self, run_id: str) -> bool:
+        """A run is alive while its session holds its lock (a dead runner's vanishes)."""
+        lock = stable_key("run", run_id)
+        if lock == self._run_lock:
+            return True
+        if not self._fetch("SELECT pg_try_advisory_lock(?)", (lock,))[0][0]:
+            return True
+        self._execute("SELECT pg_advisory_unlock(?)", (lock,))
+        return False
 
     def _execute(self, sql: str, params: Params = ()) -> None:
         with _errors(self.display_name):

@@ -162,6 +162,14 @@ class Reader(ABC):
         """Fail clearly when there is no Brewline schema, or one this Brewline cannot read."""
 
     @abstractmethod
+    def run_is_alive(self, run_id: str) -> bool:
+        """The run's process still holds the lock it took when it began: it is running.
+
+        Only asks; never changes the ledger (a dead run stays ``running`` in it until
+        a runner marks it abandoned), so ``status`` can tell a killed run at once.
+        """
+
+    @abstractmethod
     def branch_freshness(self, up_to: dt.date | None = None) -> pl.DataFrame:
         """Per branch: the newest trading day loaded (on or before ``up_to``), when it came.
 

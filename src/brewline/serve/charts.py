@@ -55,6 +55,7 @@ _STATE_COLOURS: dict[str, str] = {
     RunState.COMPLETED_WITH_REJECTS: _CREAM,
     RunState.FAILED: _BERRY,
     RunState.RUNNING: _SLATE,
+    RunState.INTERRUPTED: _CREAM,
     RunState.ABANDONED: _BERRY,
 }
 """Bar colours of files by ledger state and of runs by status; any other: slate."""
