@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TypeVar
 
 import polars as pl
@@ -107,6 +108,7 @@ def run(
         if on_start:
             on_start(len(deliveries))
         holding = _Holding(warehouse)
+        budget = settings.retry_seconds
         try:
             context = _Context(settings, key, report.run_id, ledger, source, _window(settings))
             batches = _batches(deliveries, settings)
@@ -117,24 +119,34 @@ def run(
         except BrewlineError as exc:
             # Files not committed stay pending for the next run; the report says how far we got.
             report.error = str(exc)
-            log.error("run %s stopped: %s", report.run_id, exc)
+            report.pending = len(deliveries) - len(report.files)
+            budget = 0.0 if exc.transient else budget  # its retry budget is spent already
         finally:
             holding.let_go()
         report.finished_at = _utcnow()
-        try:
-            retrying(
-                warehouse,
-                lambda: warehouse.finish_run(report.run_id, report.status, report.totals()),
-            )
-        except BrewlineError as exc:  # e.g. the disk that stopped the run is still full
-            log.error("run %s could not be recorded in the ledger: %s", report.run_id, exc)
-            report.error = report.error or f"the run could not be recorded in the ledger: {exc}"
+        _finish(warehouse, report, budget)
         log.info("run %s %s in %.2fs", report.run_id, report.status, report.seconds)
     if alert:
         for failure in alert_run(settings, report):
             if on_alert_failure is not None:
                 on_alert_failure(failure)
     return report
+
+
+def _finish(warehouse: Warehouse, report: RunReport, retry_seconds: float) -> None:
+    """Record the run's end in the ledger, then say in one line how it stopped, if it did."""
+    finish = partial(warehouse.finish_run, report.run_id, report.status, report.totals())
+    try:
+        retrying(warehouse, finish, seconds=retry_seconds)
+    except BrewlineError as exc:  # e.g. the server that stopped the run is still down
+        if report.error is None:
+            report.error = f"the run could not be recorded in the ledger: {exc}"
+            log.error("run %s %s", report.run_id, report.error)
+        else:
+            log.error("run %s stopped (not in the ledger): %s", report.run_id, report.error)
+        return
+    if report.error is not None:
+        log.error("run %s stopped: %s", report.run_id, report.error)
 
 
 @dataclass(frozen=True)

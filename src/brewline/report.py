@@ -50,6 +50,8 @@ class RunReport:
     error: str | None = None
     ignored: list[str] = field(default_factory=list)
     """Files in the landing area that are not exports (not ``.csv``), by name: never loaded."""
+    pending: int = 0
+    """Files found but not committed when an error stopped the run: the next run takes them."""
 
     @property
     def no_exports(self) -> bool:
@@ -134,6 +136,7 @@ class RunReport:
             "customer_tokens": self.customer_tokens,
             **self.totals(),
             "files_ignored": len(self.ignored),
+            "files_pending": self.pending,
             "no_exports": self.no_exports,
             "files": files,
             "ignored": self.ignored,
