@@ -40,7 +40,7 @@ from typing import TypeVar
 import polars as pl
 
 from brewline.config import Settings
-from brewline.errors import BrewlineError, ConfigError, FileRejected
+from brewline.errors import BrewlineError, ConfigError, FileRejected, out_of_room
 from brewline.extract import fingerprint
 from brewline.extract.layouts import RawExport, read_exports
 from brewline.keys import LINE_SPACE
@@ -534,7 +534,8 @@ def _quarantine(star: StarBatch, prepared: _Prepared, source: Source) -> dict[in
             )
         except OSError as exc:  # nothing is committed without its quarantine file
             raise ConfigError(
-                f"cannot write to the quarantine {source.quarantine}: {exc.strerror or exc}; "
+                out_of_room(exc, str(source.quarantine))
+                or f"cannot write to the quarantine {source.quarantine}: {exc.strerror or exc}; "
                 "make it writable or set `quarantine` elsewhere"
             ) from None
         if path is not None:

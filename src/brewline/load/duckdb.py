@@ -41,7 +41,7 @@ from typing import IO, Any
 import duckdb
 import polars as pl
 
-from brewline.errors import ConfigError, WarehouseBusy, WarehouseError
+from brewline.errors import ConfigError, WarehouseBusy, WarehouseError, first_line, out_of_room
 from brewline.load.roles import Params
 from brewline.load.warehouse import SqlWarehouse
 from brewline.vocabulary import RunState
@@ -268,7 +268,8 @@ def _errors(where: str) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as exc:
-        raise WarehouseError(f"DuckDB warehouse {where}: {str(exc).splitlines()[0]}") from None
+        full = out_of_room(str(exc), where)  # terminal at once, with what to do about it
+        raise WarehouseError(full or f"DuckDB warehouse {where}: {first_line(exc)}") from None
 
 
 def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
@@ -348,7 +349,8 @@ def _try_open(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection | None
         return duckdb.connect(path, read_only=read_only, config=dict(_NO_EXTENSION_DOWNLOADS))
     except duckdb.IOException as exc:
         if "lock" not in str(exc).lower():
-            raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None
+            full = out_of_room(str(exc), path)
+            raise WarehouseError(full or f"cannot open DuckDB warehouse {path}: {exc}") from None
         return None
 
 
