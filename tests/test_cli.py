@@ -710,3 +710,43 @@ def test_status_folds_long_file_names_only_at_separators(tmp_path: Path) -> None
     assert "".join(cell) == f"{landing.name}/{name}"
     assert len(cell) > 1
     assert all(part[-1] in "/_-. " for part in cell[:-1]), cell
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run"],
+        ["watch"],
+        ["sync", "postgresql://nobody@127.0.0.1:1/none"],
+        ["init"],
+        ["grant-readonly", "analyst"],
+        ["status"],
+        ["report"],
+        ["check"],
+        ["serve"],
+    ],
+)
+def test_a_warehouse_in_a_folder_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A typo'd -w path says so in one line (exit 2) and creates no folder, no warehouse."""
+    (tmp_path / "landing").mkdir()
+    warehouse = tmp_path / "typo" / "w.duckdb"
+    result = invoke(tmp_path, [*command, "-w", warehouse])
+    assert result.exit_code == 2, result.output
+    assert f"folder {tmp_path / 'typo'} does not exist" in " ".join(result.output.split())
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_configured_warehouse_in_a_missing_folder_is_not_created(tmp_path: Path) -> None:
+    """Set by the environment rather than -w, the same path fails with one line (exit 1)."""
+    (tmp_path / "landing").mkdir()
+    warehouse = tmp_path / "typo" / "w.duckdb"
+    result = invoke(
+        tmp_path, ["run", tmp_path / "landing", "--no-alert"], BREWLINE_WAREHOUSE=str(warehouse)
+    )
+    assert result.exit_code == 1, result.output
+    assert "no folder" in result.output
+    assert "create the folder" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "typo").exists()

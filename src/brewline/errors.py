@@ -19,6 +19,10 @@ and a rule, never the content of a row.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+
 __all__ = [
     "BrewlineError",
     "ConfigError",
@@ -28,6 +32,7 @@ __all__ = [
     "WarehouseBusy",
     "WarehouseError",
     "first_line",
+    "out_of_room",
 ]
 
 
@@ -88,3 +93,37 @@ def first_line(exc: BaseException) -> str:
     or its type's name when it says nothing."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+_OUT_OF_ROOM = {
+    errno.ENOSPC: ("disk full", "free space and run again"),
+    errno.EDQUOT: ("disk quota exceeded", "free space or raise the quota and run again"),
+    errno.EFBIG: ("file size limit reached", "raise the limit (ulimit -f) and run again"),
+    errno.EROFS: ("read-only file system", "make it writable and run again"),
+}
+"""OS errors that waiting cannot cure: a run stops at once instead of retrying them."""
+_QUOTED_PATH = re.compile(r'file "([^"]+)"')
+
+
+def out_of_room(error: BaseException | str, where: str) -> str | None:
+    """``disk full writing <path>: free space and run again`` when ``error`` is a full
+    disk (or a quota, a file size limit, a read-only file system), else None.
+
+    ``error`` is an ``OSError`` or a driver's message quoting ``strerror`` (DuckDB's
+    names the file it could not write: that path is said rather than ``where``).
+
+    >>> out_of_room('Could not write file "/d/w.wal": No space left on device', "/d/w")
+    'disk full writing /d/w.wal: free space and run again'
+    """
+    for code, (what, fix) in _OUT_OF_ROOM.items():
+        if isinstance(error, OSError):
+            if error.errno != code:
+                continue
+            path = error.filename or where
+        elif os.strerror(code) in str(error):
+            quoted = _QUOTED_PATH.search(str(error))
+            path = quoted.group(1) if quoted else where
+        else:
+            continue
+        return f"{what} writing {path}: {fix}"
+    return None

@@ -34,12 +34,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TypeVar
 
 import polars as pl
 
 from brewline.config import Settings
-from brewline.errors import BrewlineError, ConfigError, FileRejected
+from brewline.errors import BrewlineError, ConfigError, FileRejected, out_of_room
 from brewline.extract import fingerprint
 from brewline.extract.layouts import RawExport, read_exports
 from brewline.keys import LINE_SPACE
@@ -114,6 +115,7 @@ def run(
             on_start(len(deliveries))
         holding = _Holding(warehouse)
         stopped_by: int | None = None
+        budget = settings.retry_seconds
         try:
             context = _Context(
                 settings, key, report.run_id, ledger, source, _window(settings), known
@@ -129,20 +131,14 @@ def run(
         except BrewlineError as exc:
             # Files not committed stay pending for the next run; the report says how far we got.
             report.error = str(exc)
-            log.error("run %s stopped: %s", report.run_id, exc)
+            report.pending = _pending(report, len(deliveries))
+            budget = 0.0 if exc.transient else budget  # its retry budget is spent already
         finally:
             holding.let_go()
         if stopped_by is not None:  # a stop asked after the last commit changes nothing
             _interrupted(report, stopped_by, len(deliveries))
         report.finished_at = _utcnow()
-        try:
-            retrying(
-                warehouse,
-                lambda: warehouse.finish_run(report.run_id, report.status, report.totals()),
-            )
-        except BrewlineError as exc:  # e.g. the disk that stopped the run is still full
-            log.error("run %s could not be recorded in the ledger: %s", report.run_id, exc)
-            report.error = report.error or f"the run could not be recorded in the ledger: {exc}"
+        _finish(warehouse, report, budget)
         log.info("run %s %s in %.2fs", report.run_id, report.status, report.seconds)
     if alert:
         for failure in alert_run(settings, report):
@@ -151,13 +147,34 @@ def run(
     return report
 
 
+def _pending(report: RunReport, listed: int) -> int:
+    """Deliveries the next run takes: those not reached, and those that failed (never committed)."""
+    return listed - sum(1 for f in report.files if f.state != FileState.FAILED)
+
+
 def _interrupted(report: RunReport, signum: int, listed: int) -> None:
     """Say that a signal stopped the run, and how many deliveries it left pending."""
     report.interrupted_by = signum
-    report.pending = listed - sum(1 for f in report.files if f.state != FileState.FAILED)
+    report.pending = _pending(report, listed)
     # info, not warning: with no logging set up, Python prints warnings on stderr, and
     # the command line says it in one line of its own.
     log.info("run %s interrupted by signal %d, %d pending", report.run_id, signum, report.pending)
+
+
+def _finish(warehouse: Warehouse, report: RunReport, retry_seconds: float) -> None:
+    """Record the run's end in the ledger, then say in one line how it stopped, if it did."""
+    finish = partial(warehouse.finish_run, report.run_id, report.status, report.totals())
+    try:
+        retrying(warehouse, finish, seconds=retry_seconds)
+    except BrewlineError as exc:  # e.g. the server that stopped the run is still down
+        if report.error is None:
+            report.error = f"the run could not be recorded in the ledger: {exc}"
+            log.error("run %s %s", report.run_id, report.error)
+        else:
+            log.error("run %s stopped (not in the ledger): %s", report.run_id, report.error)
+        return
+    if report.error is not None:
+        log.error("run %s stopped: %s", report.run_id, report.error)
 
 
 @dataclass(frozen=True)
@@ -550,7 +567,8 @@ def _quarantine(star: StarBatch, prepared: _Prepared, source: Source) -> dict[in
             )
         except OSError as exc:  # nothing is committed without its quarantine file
             raise ConfigError(
-                f"cannot write to the quarantine {source.quarantine}: {exc.strerror or exc}; "
+                out_of_room(exc, str(source.quarantine))
+                or f"cannot write to the quarantine {source.quarantine}: {exc.strerror or exc}; "
                 "make it writable or set `quarantine` elsewhere"
             ) from None
         if path is not None:

@@ -75,7 +75,7 @@ class RunReport:
     interrupted_by: int | None = None
     """The signal that stopped the run before it had committed every delivery, or None."""
     pending: int = 0
-    """Deliveries an interrupted run left for the next run (not committed, or failed)."""
+    """Deliveries a stopped run (a signal or an error) left for the next run: not reached, or failed."""
 
     @property
     def no_exports(self) -> bool:
@@ -178,8 +178,8 @@ class RunReport:
             "customer_tokens": self.customer_tokens,
             **self.totals(),
             "files_ignored": len(self.ignored),
+            "files_pending": self.pending,
             "no_exports": self.no_exports,
-            "pending": self.pending,
             "files": files,
             "ignored": self.ignored,
         }

@@ -295,3 +295,47 @@ def test_grant_readonly_says_exactly_what_the_role_can_do_and_how_to_close_the_r
         psycopg.connect(other.replace("postgres@", f"{role}@", 1))
     again = runner.invoke(app, ["grant-readonly", role, "-w", postgres_url])
     assert f"create temporary tables in {database}" not in again.output
+
+
+def test_a_server_stopped_for_good_ends_the_run_in_few_consistent_lines(
+    postgres_server: PostgresServer | None, postgres_url: str, pg_landing: Path, tmp_path: Path
+) -> None:
+    """One retry budget (the setting, for the ledger's last update too), one warning, one
+    final line, and a summary saying the run stopped early with files still pending."""
+    if postgres_server is None:
+        pytest.skip("needs the suite's own server to stop it")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BREWLINE_")}
+    env |= {"BREWLINE_CONFIG": os.devnull, "BREWLINE_RETRY_SECONDS": "2", "COLUMNS": "200"}
+    env |= {"BREWLINE_BATCH_FILES": "2"}
+    args = ["run", pg_landing, "-w", postgres_url, "--quarantine", tmp_path / "q", "--no-alert"]
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "brewline", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    while counts(postgres_url)[0] == 0 if _has_ledger(postgres_url) else True:
+        time.sleep(0.02)
+    postgres_server.stop("fast")
+    try:
+        out, err = runner.communicate(timeout=120)
+    finally:
+        postgres_server.start()
+    loaded = counts(postgres_url)[0]
+    assert 0 < loaded < FILES
+    assert runner.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) <= 3, err
+    assert sum("retrying for up to 2s" in line for line in lines) == 1, err
+    assert sum("gave up after retrying" in line for line in lines) == 1, err
+    assert "retry_seconds setting is 2s" in err
+    assert "15s" not in err
+    summary = " ".join(out.split())
+    assert "Stopped early:" in summary
+    assert f"Stopped early: {loaded} files committed, {FILES - loaded} pending" in summary
+
+
+def _has_ledger(url: str) -> bool:
+    with psycopg.connect(url) as con:
+        return con.execute("SELECT to_regclass('etl_file') IS NOT NULL").fetchone() == (True,)

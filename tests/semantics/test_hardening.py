@@ -4,7 +4,9 @@ and one bad delivery never stops the others."""
 from __future__ import annotations
 
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -72,7 +74,10 @@ def test_a_full_disk_at_commit_is_one_clear_error_and_exit_1(
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr + done.stdout
-    assert "No space left on device" in done.stderr + done.stdout
+    assert f"disk full writing {warehouse}" in done.stderr
+    assert "free space and run again" in done.stderr
+    assert "retrying" not in done.stderr  # terminal at once: waiting frees no space
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     # With room again, the next run marks the dead run and completes the job.
     moved = tmp_path / "w.duckdb"
     shutil.copy(warehouse, moved)
@@ -85,6 +90,41 @@ def test_a_full_disk_at_commit_is_one_clear_error_and_exit_1(
     statuses = rows(str(moved), "SELECT status FROM etl_run ORDER BY started_at")
     assert statuses[-1] == ("succeeded",)
     assert ("running",) not in statuses
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    """A child whose files cannot grow past ``limit`` bytes: writes fail with EFBIG, the way a
+    full disk fails with ENOSPC, without root (SIGXFSZ ignored, or it would kill the child)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_file_size_limit_stops_the_run_at_once_in_one_line(
+    shared_exports: Path, tmp_path: Path
+) -> None:
+    """Such errors were retried like a lost connection; waiting cannot cure them."""
+    warehouse = tmp_path / "w.duckdb"
+    args = ["run", str(shared_exports), "-w", str(warehouse), "--quarantine", str(tmp_path / "q")]
+    env = {**os.environ, "BREWLINE_BATCH_FILES": "4", "BREWLINE_RETRY_SECONDS": "600"}
+    done = subprocess.run(
+        [sys.executable, "-m", "brewline", *args, "--no-alert"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=_file_size_limit(400_000),
+        timeout=300,  # with the retry budget above, a retried error would hang here
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "retrying" not in done.stderr
+    [stopped] = done.stderr.strip().splitlines()
+    assert f"file size limit reached writing {warehouse}" in stopped
+    assert "Stopped early:" in " ".join(done.stdout.split())
 
 
 UNREADABLE = """

@@ -82,6 +82,9 @@ def validate_warehouse_option(value: str | None) -> str | None:
         raise typer.BadParameter(exc.message) from None
     if engine == "duckdb" and Path(value).is_dir():
         raise typer.BadParameter(f"{value} is a folder; give a DuckDB file path")
+    if engine == "duckdb" and value != ":memory:" and not Path(value).parent.is_dir():
+        # A typo'd path must not silently grow folders and a new, empty warehouse.
+        raise typer.BadParameter(f"{value}: folder {Path(value).parent} does not exist")
     return value
 
 

@@ -294,6 +294,17 @@ def totals_line(report: RunReport) -> Text:
         f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
         f"{t['rows_rejected']:,} rejected in {t['seconds']:.2f}s.\n"
         f"Warehouse {printable(report.warehouse)}, run {report.run_id}, "
-        f"customer tokens {tokens}.",
+        f"customer tokens {tokens}." + _stopped_line(report),
         style="bold red" if report.exit_code else "bold",
+    )
+
+
+def _stopped_line(report: RunReport) -> str:
+    """When an error stopped the run: what was committed, and that the rest waits."""
+    if report.error is None:
+        return ""
+    committed = counted(len(report.files), "file")
+    return (
+        f"\nStopped early: {committed} committed, {report.pending:,} pending (the next run "
+        f"loads them): {printable(report.error)}"
     )

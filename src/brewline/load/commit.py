@@ -32,6 +32,7 @@ log = logging.getLogger("brewline")
 _T = TypeVar("_T")
 _FIRST_DELAY, _MAX_DELAY = 0.5, 8.0
 """Seconds before the first retry after a transient error, doubling up to the longest wait."""
+_RETRYING = "transient warehouse error, retrying for up to %gs: %s"
 RETRY_SECONDS = 15.0
 """How long a commit keeps retrying a lost warehouse by default (the ``retry_seconds`` setting)."""
 
@@ -62,6 +63,7 @@ def retrying(
     """
     started = time.monotonic()
     delay = _FIRST_DELAY
+    said = False
     while True:
         try:
             return action()
@@ -74,7 +76,9 @@ def retrying(
                     f"{exc} (gave up after retrying for {waited:.0f}s; the retry_seconds "
                     f"setting is {seconds:g}s)"
                 ) from None
-            log.warning("transient warehouse error, retrying in %.1fs: %s", delay, exc)
+            # One line per outage, not one per attempt: a long one said the same thing 16 times.
+            log.log(logging.DEBUG if said else logging.WARNING, _RETRYING, seconds, exc)
+            said = True
             time.sleep(delay)
             delay = min(delay * 2, _MAX_DELAY)
             with contextlib.suppress(TransientError):

@@ -42,7 +42,7 @@ from typing import IO, Any
 import duckdb
 import polars as pl
 
-from brewline.errors import ConfigError, WarehouseBusy, WarehouseError
+from brewline.errors import ConfigError, WarehouseBusy, WarehouseError, first_line, out_of_room
 from brewline.load.roles import Params
 from brewline.load.warehouse import SqlWarehouse
 
@@ -295,7 +295,8 @@ def _errors(where: str) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as exc:
-        raise WarehouseError(f"DuckDB warehouse {where}: {str(exc).splitlines()[0]}") from None
+        full = out_of_room(str(exc), where)  # terminal at once, with what to do about it
+        raise WarehouseError(full or f"DuckDB warehouse {where}: {first_line(exc)}") from None
 
 
 def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
@@ -307,7 +308,8 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
                 f"DuckDB cannot keep a warehouse at {path}: its log file's path breaks at "
                 "the '?' in the folder name; choose a folder without '?'"
             )
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if not Path(path).exists():
+            _create(path)
     deadline = time.monotonic() + lock_timeout
     # A reader lets a waiting writer in first: readers share the file with each other, so
     # a stream of them, each coming in while another is still in, would keep a run out.
@@ -332,13 +334,50 @@ def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckD
         return connection
 
 
+def _create(path: str) -> None:
+    """Make a new, empty DuckDB file at ``path``, which other processes see only whole.
+
+    DuckDB writes a new file's headers after creating it, and a runner that opens
+    it in between reads a half-written file ("Could not read enough bytes"). So the
+    file is made under a name of this process's own and hard-linked into place,
+    which fails if another process got there first (then that one's file is used).
+    A typo'd path must not grow folders and an empty warehouse: the folder must exist.
+    """
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"no folder {folder} for the DuckDB warehouse {path}; create the folder "
+            "or correct the warehouse path"
+        )
+    draft = Path(f"{path}.new-{os.getpid()}-{threading.get_ident()}")
+    try:
+        with _errors(path):
+            duckdb.connect(str(draft), config=dict(_NO_EXTENSION_DOWNLOADS)).close()
+        _link_into_place(draft, Path(path))
+    finally:
+        draft.unlink(missing_ok=True)
+        Path(f"{draft}.wal").unlink(missing_ok=True)
+
+
+def _link_into_place(draft: Path, path: Path) -> None:
+    """Give ``draft`` the name ``path`` unless something has that name already."""
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another runner created the warehouse first: everyone uses that one
+    except OSError:  # a file system without hard links: rename, which may replace a twin
+        if not path.exists():
+            draft.rename(path)
+
+
 def _try_open(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection | None:
     """A connection, or None while another process holds the file's lock."""
     try:
         return duckdb.connect(path, read_only=read_only, config=dict(_NO_EXTENSION_DOWNLOADS))
     except duckdb.IOException as exc:
         if "lock" not in str(exc).lower():
-            raise WarehouseError(f"cannot open DuckDB warehouse {path}: {exc}") from None
+            full = out_of_room(str(exc), path)
+            raise WarehouseError(full or f"cannot open DuckDB warehouse {path}: {exc}") from None
         return None
 
 
