@@ -362,10 +362,9 @@ def _undecodable_kept(result: RawExport | FileRejected) -> RawExport | FileRejec
             return result
         return FileRejected("not_utf8", _NOT_UTF8 + _REEXPORT, source=result.source)
     marked = pl.col(_KEPT_FIELDS).str.contains(_UNDECODABLE, literal=True).fill_null(False)
-    bad = result.rows.lazy().filter(pl.any_horizontal(marked)).head(1).collect()
-    if bad.is_empty():
-        return result
-    first = bad.row(0, named=True)
+    if not result.rows.select(pl.any_horizontal(marked.any())).item():
+        return result  # the usual case, in one pass: only the line is looked for below
+    first = result.rows.filter(pl.any_horizontal(marked)).row(0, named=True)
     field = next(f for f in _KEPT_FIELDS if _UNDECODABLE in (first[f] or ""))
     where = f" (line {first['line_no']}: its {field.replace('_', ' ')} holds bytes that are not"
     where += " UTF-8, e.g. an accented letter saved as Windows-1252)"
