@@ -282,6 +282,14 @@ def test_latin1_in_a_header_row_only_does_not_refuse_the_file() -> None:
     assert (raw.rows["line_no"].to_list(), raw.skipped_lines) == ([2], 1)
 
 
+def test_a_file_that_is_not_utf8_and_semicolon_separated_is_told_its_delimiter() -> None:
+    line = "18/12/2024 09:01;Belfast;Zoë Fakeson;Regular Latte - 2.15;2.15;CASH;\n"
+    with pytest.raises(FileRejected) as caught:
+        read_export(line.encode("cp1252"), "x.csv")
+    assert caught.value.reason == "unrecognised_layout"
+    assert "separated by ';'" in caught.value.message
+
+
 def test_a_file_that_is_not_utf8_and_no_export_says_not_utf8() -> None:
     with pytest.raises(FileRejected) as caught:
         read_export(b"\xff\xfe not a csv\n", "x.csv")

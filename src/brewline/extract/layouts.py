@@ -155,7 +155,9 @@ def read_exports(files: Sequence[tuple[bytes, str]]) -> list[RawExport | FileRej
         texts, _raw_exports(fields, [n for _, _, n in texts], sources), strict=True
     ):
         said = _said_delimiter(result, data)
-        results[position] = _undecodable_kept(said) if position in foreign else said
+        # Another delimiter is the more telling news: its message asks for CSV UTF-8 too.
+        told = said is not result
+        results[position] = _undecodable_kept(said) if position in foreign and not told else said
     return [r for r in results if r is not None]
 
 
