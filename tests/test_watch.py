@@ -185,8 +185,8 @@ def test_a_run_names_each_rejected_file_and_its_reason_on_a_line_of_its_own(
     assert summary.endswith(" 3 files: 1 loaded, 2 rejected; 382 rows loaded")
     assert problems == [
         "hull_01-01-2024.csv: rejected (empty_file: the file is empty)",
-        "york_01-01-2024.csv: rejected (not_utf8: the file is not UTF-8 text (bad byte at "
-        "offset 22); save it as 'CSV UTF-8' and drop it into the landing folder again)",
+        "york_01-01-2024.csv: rejected (not_utf8: not UTF-8: re-export as UTF-8; in Excel "
+        "save it as 'CSV UTF-8 (Comma delimited)', then drop it into the landing folder again)",
     ]
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BRANCH_TIMEZONE",
+    "DELIVERY_REASONS",
     "LEDGER_STATES",
     "FileState",
     "RunState",
@@ -90,6 +91,45 @@ class FileState(StrEnum):
 
 LEDGER_STATES = (FileState.LOADED, FileState.SKIPPED, FileState.REPLACED, FileState.REJECTED)
 """The states a delivery can have in ``etl_file``, in the order people read them."""
+
+
+DELIVERY_REASONS: dict[str, tuple[FileState, str]] = {
+    # the reader refuses the file (brewline.extract.layouts)
+    "empty_file": (FileState.REJECTED, "the file is empty or holds only blank lines"),
+    "excel_workbook": (FileState.REJECTED, "an Excel workbook (.xlsx/.xls) renamed .csv"),
+    "binary_content": (FileState.REJECTED, "NUL bytes: a binary or corrupted file, not text"),
+    "not_utf8": (
+        FileState.REJECTED,
+        "bytes that are not UTF-8 in a kept column (branch, basket, ...), or in a file that "
+        "reads as no export",
+    ),
+    "unrecognised_layout": (FileState.REJECTED, "no export layout matches its rows"),
+    # the pipeline refuses the file (brewline.pipeline, brewline.load)
+    "no_valid_rows": (FileState.REJECTED, "every row was rejected by the row rules"),
+    "too_many_lines": (FileState.REJECTED, "more lines than a sale key can number"),
+    "branch_day_owned": (
+        FileState.REJECTED,
+        "another delivery already owns its branch-days (redelivery = 'reject')",
+    ),
+    # nothing to do
+    "unchanged": (FileState.SKIPPED, "this version was processed before"),
+    "duplicate_content": (FileState.SKIPPED, "another file with the same bytes is loaded"),
+    "partly_replaced": (
+        FileState.LOADED,
+        "a later delivery took over some of its branch-days; the rest stay loaded",
+    ),
+    # cannot be read now: not recorded, tried again next run
+    "symlink_loop": (FileState.FAILED, "a symlink that leads back to itself"),
+    "dangling_symlink": (FileState.FAILED, "a symlink to a file that is not there"),
+    "unreadable_file": (FileState.FAILED, "the file cannot be read (permissions, I/O, S3)"),
+}
+"""Every reason a delivery's report or ledger row carries, with the state it comes with.
+
+The row rules' reasons (rows, and whole files they refuse) are
+``brewline.validate.rules.REASONS`` and ``FILE_REASONS``. docs/landing.md lists
+them all; tests/test_docs_landing.py finds the reasons the code writes and
+requires each here and on that page.
+"""
 
 
 class RunState(StrEnum):

@@ -31,6 +31,7 @@ REFUSED_AT_ALL = sorted(
     name for name, facts in EXPECTED.items() if "read_reason" in facts or "check_reason" in facts
 )
 BOM = b"\xef\xbb\xbf"
+NOT_UTF8 = {"latin1.csv", "cp1252_basket.csv"}
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -39,7 +40,7 @@ def fixture_bytes(name: str) -> bytes:
 
 def physical_lines(data: bytes) -> list[str]:
     """The file's physical lines as text (the numbering a person sees in an editor)."""
-    text = data.removeprefix(BOM).decode("utf-8")
+    text = data.removeprefix(BOM).decode("utf-8", errors="replace")
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
@@ -79,7 +80,7 @@ def test_fixture_bytes_are_the_variant_they_claim(name: str) -> None:
         assert data.count(b"\r\n") == data.count(b"\n") == 3
     else:
         assert b"\r" not in data
-    if name == "latin1.csv":
+    if name in NOT_UTF8:
         with pytest.raises(UnicodeDecodeError):
             data.decode("utf-8")
         assert "Zoë" in data.decode("latin-1")
@@ -263,12 +264,37 @@ def test_header_only_file_is_rejected() -> None:
     assert caught.value.reason in {"empty_file", "unrecognised_layout"}
 
 
-def test_utf8_names_are_fine_but_latin1_is_not() -> None:
+def test_latin1_is_fine_in_dropped_columns_but_not_in_kept_ones() -> None:
     line = "18/12/2024 09:01,Belfast,Zoë Fakeson,Regular Latte - 2.15,2.15,CASH,\n"
     assert read_export(line.encode("utf-8"), "x.csv").rows["customer_name"][0] == "Zoë Fakeson"
+    raw = read_export(line.encode("latin-1"), "x.csv")
+    assert raw.rows.select("branch", "basket").row(0) == ("Belfast", "Regular Latte - 2.15")
     with pytest.raises(FileRejected) as caught:
-        read_export(line.encode("latin-1"), "x.csv")
+        read_export(line.replace("Latte", "Latté").encode("latin-1"), "x.csv")
     assert caught.value.reason == "not_utf8"
+    assert str(caught.value).startswith("x.csv: not UTF-8: re-export as UTF-8 (line 1: its basket")
+
+
+def test_latin1_in_a_header_row_only_does_not_refuse_the_file() -> None:
+    header = "Fecha,Sucursal,Nombre,Cesta,Total,Método,Número\n"
+    line = "18/12/2024 09:01,Belfast,Zoë Fakeson,Regular Latte - 2.15,2.15,CASH,\n"
+    raw = read_export((header + line).encode("latin-1"), "x.csv")
+    assert (raw.rows["line_no"].to_list(), raw.skipped_lines) == ([2], 1)
+
+
+def test_a_file_that_is_not_utf8_and_semicolon_separated_is_told_its_delimiter() -> None:
+    line = "18/12/2024 09:01;Belfast;Zoë Fakeson;Regular Latte - 2.15;2.15;CASH;\n"
+    with pytest.raises(FileRejected) as caught:
+        read_export(line.encode("cp1252"), "x.csv")
+    assert caught.value.reason == "unrecognised_layout"
+    assert "separated by ';'" in caught.value.message
+
+
+def test_a_file_that_is_not_utf8_and_no_export_says_not_utf8() -> None:
+    with pytest.raises(FileRejected) as caught:
+        read_export(b"\xff\xfe not a csv\n", "x.csv")
+    assert caught.value.reason == "not_utf8"
+    assert caught.value.message.startswith("not UTF-8: re-export as UTF-8")
 
 
 @pytest.mark.parametrize("name", REFUSED_AT_ALL)
@@ -280,7 +306,7 @@ def test_rejection_messages_hold_no_personal_data(name: str) -> None:
     said = " ".join([str(error), error.message, repr(error.args)])
     leaked = sorted(value for value in personal_data(data) if value in said)
     assert leaked == []
-    for line in physical_lines(data) if name != "latin1.csv" else []:
+    for line in physical_lines(data) if name not in NOT_UTF8 else []:
         if line.strip():
             assert line not in said
 
@@ -323,7 +349,7 @@ def test_rejection_messages_never_quote_rows(customers: list[tuple[str, str]]) -
         for i, (name, card) in enumerate(customers)
     )
     latin1 = "".join(
-        f"18/12/2024 09:00,Belfast,{name}é,Large Latte - 2.45,2.45,CARD,{card}\n"
+        f"18/12/2024 09:00,Belfasté,{name}é,Large Latte - 2.45,2.45,CARD,{card}\n"
         for name, card in customers
     )
     files = [unrecognised.encode(), month_first.encode(), latin1.encode("latin-1")]

@@ -93,12 +93,14 @@ def test_names_and_cards_in_odd_places_stay_out_of_warehouse_logs_and_report(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     write(landing, "leeds.csv", ODD_PII_FILE, 1)
-    write(landing, "cp1252.csv", line(name="José Núñez").encode("cp1252"), 2)
+    # Another day, so it does not replace leeds.csv's branch-day now that it loads.
+    cp1252 = line(ts="26/08/2021 09:00", name="José Núñez").encode("cp1252")
+    write(landing, "cp1252.csv", cp1252, 2)
     settings = make_settings(warehouse=warehouse_url, pii_key=PII_KEY)
     report = run(settings)
     assert [(f.state, f.reason) for f in report.files] == [
         ("loaded", None),
-        ("rejected", "not_utf8"),
+        ("loaded", None),  # not UTF-8 only in the name, which is dropped anyway
     ]
     assert (report.files[0].rows_loaded, report.files[0].rows_rejected) == (3, 2)
     outputs = [

@@ -8,7 +8,8 @@ Two layouts exist in the wild, told apart by content, never by file name:
   with the basket a flat ``size,name,price,...`` list and the card ``"network,number"`` or ``None``.
 
 The reader tolerates what people and Excel do to files (BOM, CRLF, header rows,
-blank lines, padded fields) and rejects a file it cannot understand with
+blank lines, padded fields, bytes that are not UTF-8 in the columns Brewline drops)
+and rejects a file it cannot understand with
 :class:`~brewline.errors.FileRejected`. Row-level damage (too many fields,
 unbalanced quotes) is not fatal: such lines carry a reason and are quarantined
 later, so every line is accounted for.
@@ -29,7 +30,15 @@ import polars as pl
 
 from brewline.errors import FileRejected
 
-__all__ = ["FIELDS", "LAYOUTS", "Layout", "RawExport", "read_export", "read_exports"]
+__all__ = [
+    "DROPPED_FIELDS",
+    "FIELDS",
+    "LAYOUTS",
+    "Layout",
+    "RawExport",
+    "read_export",
+    "read_exports",
+]
 
 FIELDS = (
     "timestamp",
@@ -41,6 +50,10 @@ FIELDS = (
     "card_number",
 )
 """Canonical field names; every layout is renamed to these."""
+
+DROPPED_FIELDS = ("customer_name", "card_number")
+"""Personal data no table keeps (a card becomes at most a token of its digits), so how
+their text is encoded does not matter: bytes there that are not UTF-8 cost nothing."""
 
 BOM = b"\xef\xbb\xbf"
 PAYMENT_WORDS = ("CASH", "CARD")
@@ -123,6 +136,7 @@ def read_exports(files: Sequence[tuple[bytes, str]]) -> list[RawExport | FileRej
     """
     results: list[RawExport | FileRejected | None] = []
     texts: list[tuple[int, bytes, int]] = []  # (position, data, physical lines)
+    foreign: set[int] = set()  # positions of files that were not UTF-8
     for position, (raw, source) in enumerate(files):
         data = raw.removeprefix(BOM)
         try:
@@ -130,6 +144,9 @@ def read_exports(files: Sequence[tuple[bytes, str]]) -> list[RawExport | FileRej
         except FileRejected as refusal:
             results.append(refusal)
             continue
+        data, was_utf8 = _as_utf8(data)
+        if not was_utf8:
+            foreign.add(position)
         results.append(None)
         texts.append((position, data, _line_count(data)))
     fields = _split_many([data for _, data, _ in texts], [lines for _, _, lines in texts])
@@ -137,7 +154,10 @@ def read_exports(files: Sequence[tuple[bytes, str]]) -> list[RawExport | FileRej
     for (position, data, _), result in zip(
         texts, _raw_exports(fields, [n for _, _, n in texts], sources), strict=True
     ):
-        results[position] = _said_delimiter(result, data)
+        said = _said_delimiter(result, data)
+        # Another delimiter is the more telling news: its message asks for CSV UTF-8 too.
+        told = said is not result
+        results[position] = _undecodable_kept(said) if position in foreign and not told else said
     return [r for r in results if r is not None]
 
 
@@ -303,17 +323,61 @@ def _require_text(data: bytes, source: str) -> None:
             "re-export it as CSV and drop it into the landing folder again",
             source=source,
         )
+
+
+def _as_utf8(data: bytes) -> tuple[bytes, bool]:
+    """``data`` as UTF-8, and whether it already was: bytes that are not become U+FFFD.
+
+    Excel's plain "CSV" is saved in the Windows code page (Windows-1252 in the
+    UK), so one accented customer name makes a file invalid UTF-8. Replacing
+    the bad bytes is one C-speed pass over the file, never a row loop; commas,
+    quotes and newlines are ASCII and never part of a bad sequence, so every
+    field keeps its place. :func:`_undecodable_kept` then decides whether the
+    replaced bytes matter.
+    """
     if data.isascii():
-        return
+        return data, True
     try:
         data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileRejected(
-            "not_utf8",
-            f"the file is not UTF-8 text (bad byte at offset {exc.start}); "
-            "save it as 'CSV UTF-8' and drop it into the landing folder again",
-            source=source,
-        ) from None
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace").encode("utf-8"), False
+    return data, True
+
+
+_UNDECODABLE = "\ufffd"
+_KEPT_FIELDS = [field for field in FIELDS if field not in DROPPED_FIELDS]
+
+
+def _undecodable_kept(result: RawExport | FileRejected) -> RawExport | FileRejected:
+    """A file that was not UTF-8 loads when its bad bytes sit only in dropped columns.
+
+    Bytes that are not UTF-8 in a kept column (a branch or a menu item) are
+    refused, not decoded as Windows-1252: the bytes cannot tell Windows-1252 from
+    Latin-1, the DOS code page 850 or Mac Roman (``0xE9`` is ``é`` in one and
+    ``Ú`` in another), and a wrong guess becomes a branch or product of its own
+    that splits the figures and never meets the same name in UTF-8 exports.
+    Re-exporting as UTF-8 is one step for the person; a silent guess is not
+    undone so easily. Header rows are not rows, so their bytes do not count.
+    """
+    if isinstance(result, FileRejected):
+        if result.reason != "unrecognised_layout":
+            return result
+        return FileRejected("not_utf8", _NOT_UTF8 + _REEXPORT, source=result.source)
+    marked = pl.col(_KEPT_FIELDS).str.contains(_UNDECODABLE, literal=True).fill_null(False)
+    if not result.rows.select(pl.any_horizontal(marked.any())).item():
+        return result  # the usual case, in one pass: only the line is looked for below
+    first = result.rows.filter(pl.any_horizontal(marked)).row(0, named=True)
+    field = next(f for f in _KEPT_FIELDS if _UNDECODABLE in (first[f] or ""))
+    where = f" (line {first['line_no']}: its {field.replace('_', ' ')} holds bytes that are not"
+    where += " UTF-8, e.g. an accented letter saved as Windows-1252)"
+    return FileRejected("not_utf8", _NOT_UTF8 + where + _REEXPORT, source=result.source)
+
+
+_NOT_UTF8 = "not UTF-8: re-export as UTF-8"
+_REEXPORT = (
+    "; in Excel save it as 'CSV UTF-8 (Comma delimited)', then drop it into the landing "
+    "folder again"
+)
 
 
 def _workbook(data: bytes) -> str | None:
