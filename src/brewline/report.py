@@ -75,7 +75,7 @@ class RunReport:
     interrupted_by: int | None = None
     """The signal that stopped the run before it had committed every delivery, or None."""
     pending: int = 0
-    """Deliveries a stopped run (a signal or an error) left for the next run (unreached or failed)."""
+    """Deliveries a stopped run (signal or error) left for the next run: unreached or failed."""
 
     @property
     def no_exports(self) -> bool:
