@@ -419,19 +419,20 @@ def test_a_bad_settings_file_exits_1_with_one_line_naming_it(
 def test_a_duckdb_folder_with_a_question_mark_is_refused_in_one_line(tmp_path: Path) -> None:
     """DuckDB would create the file, then fail at the first commit (its log path breaks)."""
     warehouse = tmp_path / "why?" / "w.duckdb"
+    warehouse.parent.mkdir()
     result = invoke(tmp_path, ["run", tmp_path, "-w", warehouse])
     assert result.exit_code == 1
     assert "choose a folder without '?'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert not warehouse.parent.exists()
+    assert list(warehouse.parent.iterdir()) == []
 
 
 def test_status_of_a_missing_warehouse_exits_1_and_creates_nothing(tmp_path: Path) -> None:
-    missing = tmp_path / "nowhere" / "w.duckdb"
+    missing = tmp_path / "w.duckdb"  # (in a folder that does not exist: exit 2, see below)
     result = invoke(tmp_path, ["status", "-w", missing])
     assert result.exit_code == 1
     assert "no warehouse at" in result.stderr
-    assert not missing.parent.exists()
+    assert not missing.exists()
 
 
 def test_exit_codes_on_real_processes(tmp_path: Path) -> None:

@@ -275,3 +275,36 @@ def test_a_stop_ends_the_run_before_its_next_commit_but_not_after_its_last(
     assert second.interrupted_by is None
     assert second.pending == 0
     assert second.status in ("succeeded", "completed_with_rejects")
+
+
+@pytest.mark.parametrize("imported", ["typer._click.core", "typer.models", "brewline.vocabulary"])
+def test_ctrl_c_while_the_command_line_is_still_loading_ends_quietly(
+    many_files: Path, tmp_path: Path, imported: str
+) -> None:
+    """The console script as installed, signalled while it is still importing: Python's
+    import-time report (PYTHONPROFILEIMPORTTIME, on stderr) says how far it got, so the
+    signal lands inside the loading, not before or after it, whatever the machine's speed."""
+    script = Path(sys.executable).with_name("brewline")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BREWLINE_")}
+    env["PYTHONPROFILEIMPORTTIME"] = "1"
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    runner = subprocess.Popen(
+        [script, "run", str(many_files), "--warehouse", warehouse, "--no-alert"],
+        cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert runner.stderr is not None
+    said = []
+    for line in runner.stderr:
+        said.append(line)
+        if line.rpartition("|")[2].strip() == imported:  # that package is in; the rest loads
+            runner.send_signal(signal.SIGINT)
+            break
+    else:
+        pytest.fail(f"{imported} was never imported: {''.join(said)[-2000:]}")
+    _, rest = runner.communicate(timeout=120)
+    err = "".join(line for line in [*said, rest] if "import time:" not in line)
+
+    assert "Traceback" not in err, err
+    assert "KeyboardInterrupt" not in err, err
+    assert runner.returncode == 130, err
+    assert not (tmp_path / "warehouse.duckdb").exists()  # stopped before it opened anything

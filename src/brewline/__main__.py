@@ -1,6 +1,6 @@
 """``python -m brewline``: the same command line as the ``brewline`` script."""
 
-from brewline.cli import app
+from brewline.entry import main
 
 if __name__ == "__main__":
-    app(prog_name="brewline")
+    main()

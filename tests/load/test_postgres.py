@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -339,3 +340,36 @@ def test_a_server_stopped_for_good_ends_the_run_in_few_consistent_lines(
 def _has_ledger(url: str) -> bool:
     with psycopg.connect(url) as con:
         return con.execute("SELECT to_regclass('etl_file') IS NOT NULL").fetchone() == (True,)
+
+
+def test_a_full_disk_on_the_server_stops_the_run_at_once(
+    postgres_server: PostgresServer | None, postgres_url: str, pg_landing: Path, tmp_path: Path
+) -> None:
+    """The server's "No space left on device" was retried like a lost connection."""
+    if postgres_server is None or os.geteuid() != 0:
+        pytest.skip("needs the suite's own server and root to mount a tiny tablespace")
+    mount = Path(tempfile.mkdtemp(prefix="brewline-tiny-"))  # the server's user must reach it
+    mounting = ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)]
+    if subprocess.run(mounting, check=False, capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    tablespace = f"tiny_{uuid.uuid4().hex[:8]}"
+    try:
+        subprocess.run(["chown", "postgres", str(mount)], check=True)
+        with psycopg.connect(postgres_url, autocommit=True) as con:
+            con.execute(f"CREATE TABLESPACE {tablespace} LOCATION '{mount}'")
+            database = postgres_url.rsplit("/", 1)[1]
+            con.execute(f"ALTER DATABASE {database} SET default_tablespace = {tablespace}")
+        settings = Settings(
+            landing=pg_landing, warehouse=postgres_url, quarantine=tmp_path / "q", retry_seconds=600
+        )
+        report = run(settings, alert=False)
+        assert report.error is not None
+        assert "disk full on the PostgreSQL server" in report.error
+        assert "free space and run again" in report.error
+        assert "gave up after retrying" not in report.error
+    finally:  # the tablespace's files go with the database, then the tablespace can
+        with psycopg.connect(postgres_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as con:
+            con.execute(f"DROP DATABASE {postgres_url.rsplit('/', 1)[1]} WITH (FORCE)")
+            con.execute(f"DROP TABLESPACE IF EXISTS {tablespace}")
+        subprocess.run(["umount", str(mount)], check=False)
+        mount.rmdir()

@@ -245,6 +245,11 @@ def _errors(where: str) -> Iterator[None]:
     """Map psycopg errors onto Brewline's tree: lost connections are transient."""
     try:
         yield
+    except psycopg.errors.DiskFull as exc:  # an OperationalError, but waiting frees no space
+        raise WarehouseError(
+            f"disk full on the PostgreSQL server {where} ({first_line(exc)}): free space "
+            "and run again"
+        ) from None
     except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
         raise TransientError(f"PostgreSQL at {where}: {first_line(exc)}") from None
     except psycopg.Error as exc:
