@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import socket
 import time
 import uuid
@@ -120,14 +121,15 @@ def run(
             context = _Context(
                 settings, key, report.run_id, ledger, source, _window(settings), known
             )
-            batches = _batches(deliveries, settings)
-            for prepared in _prepared_ahead(batches, context, before_waiting=holding.let_go):
-                if stop is not None and stop.signum is not None:
-                    stopped_by = stop.signum
-                    break  # before the next commit, never inside one
-                holding.hold()
-                for result in _commit(prepared, warehouse, context):
-                    _tell(report, result, on_file)
+            stopped_by = _commit_all(
+                deliveries,
+                context,
+                warehouse,
+                holding=holding,
+                report=report,
+                on_file=on_file,
+                stop=stop,
+            )
         except BrewlineError as exc:
             # Files not committed stay pending for the next run; the report says how far we got.
             report.error = str(exc)
@@ -145,6 +147,35 @@ def run(
             if on_alert_failure is not None:
                 on_alert_failure(failure)
     return report
+
+
+def _commit_all(
+    deliveries: list[Delivery],
+    context: _Context,
+    warehouse: Warehouse,
+    *,
+    holding: _Holding,
+    report: RunReport,
+    on_file: OnFile | None,
+    stop: StopRequest | None,
+) -> int | None:
+    """Commit batch after batch; return the signal that stopped it before the end, or None."""
+    try:
+        batches = _batches(deliveries, context.settings)
+        for prepared in _prepared_ahead(batches, context, before_waiting=holding.let_go):
+            if stop is not None and stop.signum is not None:
+                return stop.signum  # before the next commit, never inside one
+            holding.hold()
+            for result in _commit(prepared, warehouse, context):
+                _tell(report, result, on_file)
+    except KeyboardInterrupt:
+        # Polars answers Ctrl+C itself, beside Python's handler: a query running then
+        # (on a parse worker, or in a commit, which rolls back) raises. The stop was
+        # asked all the same; what was committed stays.
+        if stop is None:
+            raise
+        return stop.signum or signal.SIGINT  # its handler may not have run yet
+    return None
 
 
 def _pending(report: RunReport, listed: int) -> int:

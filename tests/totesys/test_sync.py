@@ -210,6 +210,10 @@ def test_check_and_metrics_cover_the_source_freshness_per_table(
         tables = [r for r in fresh if r.name == "source_freshness"]
         assert len(tables) == 11
         assert {r.status for r in tables} == {"ok"}
+        # Before today's cut-off hour (or for a due day ahead) a fresh sync is judged now,
+        # not at a cut-off still to come.
+        ahead = run_checks(warehouse, CheckSettings(), today + dt.timedelta(days=1))
+        assert {r.status for r in ahead if r.name == "source_freshness"} == {"ok"}
         warehouse.set_cursor(SOURCE, "payment", "2020-01-01T00:00:00")  # a sync stuck for years
         stale = [r for r in run_checks(warehouse, CheckSettings(), today) if r.status == "fail"]
         assert [r.subject for r in stale if r.name == "source_freshness"] == ["totesys.payment"]

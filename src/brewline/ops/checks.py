@@ -170,7 +170,7 @@ def run_checks(
         *_new_branches(warehouse, window),
         *_new_products(warehouse, window),
         *_reject_rate(warehouse, settings),
-        *_source_freshness(warehouse, settings, _utc(as_of, settings.check_cutoff_hour)),
+        *_source_freshness(warehouse, settings, _judged_at(as_of, settings.check_cutoff_hour)),
         *_marts(warehouse, settings, window.due),
         *_reconciliation(warehouse, settings),
     ]
@@ -259,6 +259,12 @@ def _utc(as_of: dt.date | dt.datetime, cutoff_hour: int) -> dt.datetime:
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=BRANCH_TIMEZONE)
     return as_of.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _judged_at(as_of: dt.date | dt.datetime, cutoff_hour: int) -> dt.datetime:
+    """The instant a source's freshness is judged at: ``as_of`` (see :func:`_utc`), but never
+    later than now; today's cut-off hour, still to come, would find a sync a minute old stale."""
+    return min(_utc(as_of, cutoff_hour), dt.datetime.now(dt.UTC).replace(tzinfo=None))
 
 
 def _source_freshness(
