@@ -44,7 +44,9 @@ FLAGS = (
 class Chromium:
     """One headless Chromium and one page (tab) in it; use as a context manager."""
 
-    def __init__(self, width: int = 1400, height: int = 1000, timeout: float = 30.0):
+    def __init__(
+        self, width: int = 1400, height: int = 1000, timeout: float = 30.0, *, mobile: bool = False
+    ):
         self.timeout = timeout
         self.events: list[dict[str, Any]] = []
         self._profile = tempfile.mkdtemp(prefix="brewline-chromium-")
@@ -72,7 +74,7 @@ class Chromium:
             self.send(f"{domain}.enable", session=True)
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
             session=True,
         )
 

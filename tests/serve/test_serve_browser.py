@@ -133,6 +133,31 @@ def test_charts_render_offline_in_headless_chromium(tmp_path: Path, lively_duckd
             assert shot.stat().st_size > 50_000
 
 
+@pytest.mark.browser
+def test_every_page_fits_a_phone_without_scrolling_sideways(
+    tmp_path: Path, lively_duckdb: Path
+) -> None:
+    """At a phone's 390 px (device emulation: ``--window-size`` stops near 500 px) the page
+    is no wider than the screen: cards and charts stack; only a table may scroll inside
+    its own card."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-system-deps.sh (as root)")
+    wider = """[...document.querySelectorAll('body *')]
+      .filter(e => !e.closest('.scroll, table'))
+      .filter(e => e.getBoundingClientRect().right > 391)
+      .map(e => e.tagName + '.' + e.className)"""
+    with (
+        dashboard(str(lively_duckdb), tmp_path / "serve") as app,
+        Chromium(390, 844, mobile=True) as browser,
+    ):
+        for name, path in PAGES.items():
+            browser.open(app.base + path, ready=DRAWN)
+            # A page wider than the screen makes the phone zoom out to fit it (innerWidth too).
+            width = browser.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width == [390, 390], (name, width, browser.evaluate(wider)[:5])
+            browser.screenshot(tmp_path / f"{name}-phone.png")
+
+
 def nothing_covered_or_clipped(charts: list[dict[str, Any]]) -> None:
     """Plotly's toolbar lies over no title, bar, slice or label; no label is cut off."""
     assert any(chart["toolbar"] for chart in charts)  # headless: it always shows
