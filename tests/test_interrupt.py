@@ -122,9 +122,10 @@ def test_a_signal_stops_the_run_between_commits_with_one_line(
     runner = start_run(tmp_path, many_files, url)
     wait_for_files(runner, url, files)
     runner.send_signal(signum)
-    _, err = runner.communicate(timeout=120)
+    out, err = runner.communicate(timeout=120)
 
     assert runner.returncode == 128 + signum, err
+    assert "No files to process" not in out  # there were, and they are pending
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1, err
     (line,) = err.splitlines()

@@ -211,7 +211,8 @@ def _render_run(report: RunReport, console: Console) -> None:
     unchanged = [f for f in report.files if is_unchanged(f)]
     listed = [f for f in report.files if not is_unchanged(f)]
     if not report.files:
-        console.print("No files to process.")
+        stopped = report.interrupted_by is not None  # before its first commit: files remain
+        console.print("Nothing committed before the stop." if stopped else "No files to process.")
     elif len(listed) <= MAX_FILE_ROWS:
         if listed:
             _print_files(listed, "Files", console)
