@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -739,14 +740,25 @@ def test_a_warehouse_in_a_folder_that_does_not_exist_is_a_usage_error(
     assert not (tmp_path / "typo").exists()
 
 
-def test_a_configured_warehouse_in_a_missing_folder_is_not_created(tmp_path: Path) -> None:
-    """Set by the environment rather than -w, the same path fails with one line (exit 1)."""
+@pytest.mark.parametrize("command", ["run", "status", "report", "check", "serve"])
+def test_a_configured_warehouse_in_a_missing_folder_is_not_created(
+    tmp_path: Path, command: str
+) -> None:
+    """Set by the environment rather than -w, the same path fails with one line (exit 1),
+    whatever the command: none says to load one with `run`, none serves it anyway."""
     (tmp_path / "landing").mkdir()
     warehouse = tmp_path / "typo" / "w.duckdb"
-    result = invoke(
-        tmp_path, ["run", tmp_path / "landing", "--no-alert"], BREWLINE_WAREHOUSE=str(warehouse)
-    )
+    with socket.socket() as taken:  # were serve to start anyway, it would stop at the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = {
+            "run": ["run", tmp_path / "landing", "--no-alert"],
+            "serve": ["serve", "--port", port],
+        }
+        result = invoke(tmp_path, args.get(command, [command]), BREWLINE_WAREHOUSE=str(warehouse))
     assert result.exit_code == 1, result.output
+    assert len(result.output.splitlines()) == 1, result.output
     assert "no folder" in result.output
     assert "create the folder" in result.output
     assert "Traceback" not in result.output

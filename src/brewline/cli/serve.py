@@ -81,9 +81,11 @@ def serve(
     dashboard serves Plotly.js itself. Stop with Ctrl+C.
     """
     from brewline.config import load_settings
+    from brewline.load.locations import require_folder
 
     with exit_on_error():
         settings = load_settings(warehouse=warehouse)
+        require_folder(settings.warehouse)  # a warehouse still to come, but never there
         listening = _listen(host, port)  # before the address is shown as if it served
     from brewline.load.locations import redact
     from brewline.serve.app import DashboardConfig

@@ -43,6 +43,7 @@ import duckdb
 import polars as pl
 
 from brewline.errors import ConfigError, WarehouseBusy, WarehouseError, first_line, out_of_room
+from brewline.load.locations import require_folder
 from brewline.load.roles import Params
 from brewline.load.warehouse import SqlWarehouse
 
@@ -301,6 +302,7 @@ def _errors(where: str) -> Iterator[None]:
 
 def _connect(path: str, *, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
     if path != ":memory:" and read_only and not Path(path).exists():
+        require_folder(path)  # a typo'd path: `run` would refuse it too
         raise WarehouseError(f"no warehouse at {path}; load one with `brewline run`")
     if path != ":memory:" and not read_only:
         if "?" in os.path.dirname(path):  # DuckDB puts ".wal" before the first "?" of a path
@@ -343,12 +345,7 @@ def _create(path: str) -> None:
     which fails if another process got there first (then that one's file is used).
     A typo'd path must not grow folders and an empty warehouse: the folder must exist.
     """
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise ConfigError(
-            f"no folder {folder} for the DuckDB warehouse {path}; create the folder "
-            "or correct the warehouse path"
-        )
+    require_folder(path)
     draft = Path(f"{path}.new-{os.getpid()}-{threading.get_ident()}")
     try:
         with _errors(path):

@@ -12,6 +12,7 @@ engines apart by looking at it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from brewline.errors import ConfigError
 
@@ -36,6 +37,19 @@ def engine_of(location: str) -> str:
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: C:\ is a path
+
+
+def require_folder(location: str) -> None:
+    """A DuckDB warehouse lives only in a folder that exists: a typo'd path must not grow
+    folders and a new, empty warehouse, nor be served or read as one still to come."""
+    if engine_of(location) != "duckdb" or location == ":memory:":
+        return
+    folder = Path(location).parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"no folder {folder} for the DuckDB warehouse {location}; create the folder "
+            "or correct the warehouse path"
+        )
 
 
 def redact(location: str) -> str:
