@@ -281,7 +281,7 @@ def _state(state: str) -> Text:
 
 
 def totals_line(report: RunReport) -> Text:
-    """The run in three lines: files by outcome, rows, and where it went."""
+    """The run in four lines: files by outcome, rows, the warehouse, and the run."""
     from rich.text import Text
 
     t = report.totals()
@@ -294,8 +294,8 @@ def totals_line(report: RunReport) -> Text:
         f"{replaced} replaced.\n"
         f"Rows: {t['rows_read']:,} read, {t['rows_loaded']:,} loaded, "
         f"{t['rows_rejected']:,} rejected in {t['seconds']:.2f}s.\n"
-        f"Warehouse {printable(report.warehouse)}, run {report.run_id}, "
-        f"customer tokens {tokens}." + _stopped_line(report),
+        f"Warehouse {printable(report.warehouse)}\n"  # a path alone on its line: 80 columns
+        f"Run {report.run_id}, customer tokens {tokens}." + _stopped_line(report),
         style="bold red" if report.exit_code else "bold",
     )
 
