@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -97,11 +98,20 @@ def synced_then_written(
     return ("sync", source, "--lake", str(lake_dir), "-w", location), before
 
 
-def held_lock(url: str, table: str, mode: str) -> psycopg.Connection[tuple[object, ...]]:
-    """A session holding ``table`` in ``mode`` until it is rolled back or closed."""
-    con = psycopg.connect(url)
-    con.execute(f'LOCK TABLE "{table}" IN {mode} MODE')
-    return con
+@contextmanager
+def sync_held_at(
+    url: str, table: str, mode: str, args: tuple[str, ...], cwd: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """``brewline ARGS`` started while another session holds ``table`` of ``url`` in
+    ``mode``: yields the process once it waits for that lock, which is let go on exit."""
+    lock = psycopg.connect(url)
+    try:
+        lock.execute(f'LOCK TABLE "{table}" IN {mode} MODE')
+        victim = brewline(*args, cwd=cwd)
+        wait_until_waiting_on(url, table, victim)
+        yield victim
+    finally:
+        lock.close()
 
 
 CHANGED = ("sales_order", "payment", "design")
@@ -199,31 +209,21 @@ def test_a_sync_killed_mid_extract_and_mid_load_loses_and_doubles_nothing(
     args, before = synced_then_written(source, lake_dir, location, seed=81)
 
     # Mid-extract: every table but the one locked is read and written to the lake.
-    lock = held_lock(source, "currency", "ACCESS EXCLUSIVE")
-    victim = brewline(*args, cwd=tmp_path)
-    try:
-        wait_until_waiting_on(source, "currency", victim)
+    with sync_held_at(source, "currency", "ACCESS EXCLUSIVE", args, tmp_path) as victim:
         deadline = time.monotonic() + _DEADLINE
         while len(list(lake_dir.glob("raw/*/*/*.parquet"))) < len(TABLES) + len(CHANGED):
             assert time.monotonic() < deadline, "the other tables were not written"
             time.sleep(0.05)
         victim.kill()
         victim.communicate()
-    finally:
-        lock.close()
     assert len(open_lake(lake_dir).manifests()) == 1
     assert cursors(location) == before  # the killed extract moved no cursor
 
     # Mid-load: every star table but the last is replaced in the open transaction.
     write_more(source, 30)
-    lock = held_lock(location, f"totesys_{STAR_TABLES[-1]}", "SHARE")
-    victim = brewline(*args, cwd=tmp_path)
-    try:
-        wait_until_waiting_on(location, f"totesys_{STAR_TABLES[-1]}", victim)
+    with sync_held_at(location, f"totesys_{STAR_TABLES[-1]}", "SHARE", args, tmp_path) as victim:
         victim.kill()
         victim.communicate()
-    finally:
-        lock.close()
     assert len(open_lake(lake_dir).manifests()) == 2  # the extract was done
     assert loaded_current_orders(location) != expected_current_orders(source)  # not loaded
     synced(source, lake_dir, location)  # nothing new to extract: it loads what was not
@@ -264,16 +264,13 @@ def test_the_source_stopping_mid_extract_fails_in_one_line_and_half_commits_noth
     lake_dir = tmp_path / "lake"
     args, before = synced_then_written(source, lake_dir, location, seed=83)
 
-    lock = held_lock(source, "currency", "ACCESS EXCLUSIVE")
-    victim = brewline(*args, cwd=tmp_path)
     try:
-        wait_until_waiting_on(source, "currency", victim)
-        own_server.stop("fast" if restart else "immediate")
-        if restart:
-            own_server.start()
-        _, err = victim.communicate(timeout=120)
+        with sync_held_at(source, "currency", "ACCESS EXCLUSIVE", args, tmp_path) as victim:
+            own_server.stop("fast" if restart else "immediate")
+            if restart:
+                own_server.start()
+            _, err = victim.communicate(timeout=120)
     finally:
-        lock.close()
         if not restart:
             down = brewline(*args, cwd=tmp_path)  # a sync while it is down: refused too
             _, down_err = down.communicate(timeout=120)

@@ -304,7 +304,7 @@ def _stopped_line(report: RunReport) -> str:
     """When an error stopped the run: what was committed, and that the rest waits."""
     if report.error is None:
         return ""
-    committed = counted(len(report.files), "file")
+    committed = counted(report.committed(), "file")
     return (
         f"\nStopped early: {committed} committed, {report.pending:,} pending (the next run "
         f"loads them): {printable(report.error)}"
